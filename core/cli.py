@@ -1,0 +1,68 @@
+"""The `vla` command: one entry point, subcommands registered by name.
+
+Each subcommand is a function taking one typed dataclass config; tyro turns that dataclass
+into the command line, so the config *is* the CLI. Modules are imported only when their
+command runs, so `vla --help` stays fast and a missing optional extra (ROS) breaks only
+the commands that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import typing
+
+#: "words of the command" -> ("module:function", one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("vla_stack.demo:run", "run the whole stack on an instruction in simulation, write an MP4"),
+    "sim demo": ("vla_stack.sim.demo:run", "run the scripted expert on a task, write an MP4"),
+    "sim tasks": ("vla_stack.sim.demo:list_tasks", "list registered tasks and splits"),
+}
+
+
+def register(words: str, target: str, help_text: str) -> None:
+    COMMANDS[words] = (target, help_text)
+
+
+def _usage() -> str:
+    width = max(len(k) for k in COMMANDS)
+    lines = ["usage: vla <command> [options]   (vla <command> --help for its options)", "", "commands:"]
+    lines += [f"  {k.ljust(width)}  {h}" for k, (_, h) in sorted(COMMANDS.items())]
+    return "\n".join(lines)
+
+
+def _resolve(argv: list[str]) -> tuple[str, list[str]]:
+    """Longest prefix of argv that names a command."""
+    for n in range(min(3, len(argv)), 0, -1):
+        words = " ".join(argv[:n])
+        if words in COMMANDS:
+            return words, argv[n:]
+    raise KeyError(" ".join(argv[:2]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    try:
+        words, rest = _resolve(argv)
+    except KeyError as e:
+        print(f"vla: unknown command {e.args[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, func_name = COMMANDS[words][0].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    hints = typing.get_type_hints(func)
+    params = [k for k in hints if k != "return"]
+    if params:
+        import tyro
+
+        config = tyro.cli(hints[params[0]], args=rest, prog=f"vla {words}", description=COMMANDS[words][1])
+        result = func(config)
+    else:
+        result = func()
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

