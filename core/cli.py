@@ -14,7 +14,7 @@ import typing
 
 #: "words of the command" -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("vla_stack.demo:run", "run the whole stack on an instruction in simulation, write an MP4"),
+    "demo": ("vla_stack.sim.demo:run", "run the scripted expert on a task in simulation, write an MP4 (full stack: see issue 8)"),
     "sim demo": ("vla_stack.sim.demo:run", "run the scripted expert on a task, write an MP4"),
     "sim tasks": ("vla_stack.sim.demo:list_tasks", "list registered tasks and splits"),
 }
