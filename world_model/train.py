@@ -1,0 +1,158 @@
+"""`vla train world-model`: fit the subgoal U-Net on (frame, subtask, end frame) triples.
+
+All frames of a split fit in memory (uint8), so batches are gathered on the device with no
+loader processes. The loss is L1 on RGB and depth, with pixels that change during the
+subtask weighted up: otherwise the cheapest answer is to copy the current frame, which
+already gets most pixels right and none of the ones that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import WorldModelConfig
+from .predictor import DEFAULT_CHECKPOINT, WorldModel
+from .triples import SubgoalEpisodes, concatenate
+from .unet import SubgoalUNet
+
+DEFAULT_DATA_DIR = Path("outputs/world_model")  # git-ignored; regenerate with the generator
+
+
+@dataclass
+class TrainConfig:
+    data: tuple[Path, ...] = (DEFAULT_DATA_DIR / "train.npz",)
+    """Triples files (from `python -m vla_stack.world_model.generate`) to train on."""
+    out: Path = DEFAULT_CHECKPOINT
+    """Checkpoint directory (model.safetensors + config.json + train_log.json)."""
+    model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    steps: int = 4000
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    changed_weight: float = 8.0
+    """Extra loss weight on pixels that differ between the current and the end frame."""
+    depth_weight: float = 1.0
+    device: str = "auto"
+    """'auto' picks CUDA when present."""
+    seed: int = 0
+    time_limit_s: float = 0.0
+    """Stop early (and still save) after this many seconds; 0 = no limit."""
+    log_every: int = 100
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class TripleSampler:
+    """Holds every frame on the device; draws random (current, subtask, target) batches."""
+
+    def __init__(self, data: SubgoalEpisodes, model_config: WorldModelConfig, device: torch.device, seed: int) -> None:
+        if data.image_size != model_config.image_size:
+            raise ValueError(f"triples are {data.image_size}px but the model is configured for {model_config.image_size}px")
+        self.pairs = torch.from_numpy(data.pairs()).to(device)
+        if len(self.pairs) == 0:
+            raise ValueError(f"triples ({data.split}): no (frame, segment) pairs to train on")
+        self.rgb = torch.from_numpy(data.rgb).to(device)
+        self.depth_mm = torch.from_numpy(data.depth_mm.astype(np.int32)).to(device)
+        self.seg_last = torch.from_numpy(data.seg_last.astype(np.int64)).to(device)
+        self.seg_text = torch.from_numpy(data.seg_text.astype(np.int64)).to(device)
+        self.emb = torch.from_numpy(data.text_embeddings).to(device)
+        self.cfg = model_config
+        self.gen = torch.Generator(device=device).manual_seed(seed)
+        self.device = device
+
+    def _images(self, frames: torch.Tensor) -> torch.Tensor:
+        x = self.rgb[frames].permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        if self.cfg.predict_depth:
+            d = self.depth_mm[frames].float()[:, None] / 1000.0
+            x = torch.cat([x, (d / self.cfg.depth_max_m).clamp(0, 1) * 2 - 1], dim=1)
+        return x
+
+    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.pairs), (n,), generator=self.gen, device=self.device)
+        cur, seg = self.pairs[idx, 0], self.pairs[idx, 1]
+        return self._images(cur), self.emb[self.seg_text[seg]], self._images(self.seg_last[seg])
+
+
+def subgoal_loss(pred: torch.Tensor, current: torch.Tensor, target: torch.Tensor, changed_weight: float,
+                 depth_weight: float) -> torch.Tensor:
+    changed = ((target - current).abs().amax(dim=1, keepdim=True) > 0.1).float()
+    w = 1.0 + changed_weight * changed
+    err = (pred - target).abs()
+    ch_w = torch.ones(pred.shape[1], device=pred.device)
+    if pred.shape[1] == 4:
+        ch_w[3] = depth_weight
+    return (err * w * ch_w[None, :, None, None]).mean() / w.mean()
+
+
+def train(cfg: TrainConfig) -> Path:
+    torch.manual_seed(cfg.seed)
+    device = _device(cfg.device)
+    data = concatenate([SubgoalEpisodes.load(p) for p in cfg.data])
+    sampler = TripleSampler(data, cfg.model, device, cfg.seed)
+    net = SubgoalUNet(cfg.model).to(device).train()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        p = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+
+    use_bf16 = device.type == "cuda"
+    log: list[dict] = []
+    t0 = time.perf_counter()
+    print(f"world model: {len(sampler.pairs)} triples from {len(data.rgb)} frames, {len(data.texts)} subtask texts; "
+          f"{sum(p.numel() for p in net.parameters()) / 1e6:.2f} M params on {device}")
+    step = 0
+    for step in range(cfg.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        cur, emb, tgt = sampler.batch(cfg.batch_size)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            pred, _ = net(cur, emb)
+        loss = subgoal_loss(pred.float(), cur, tgt, cfg.changed_weight, cfg.depth_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            entry = {"step": step, "loss": loss.item(), "lr": lr_at(step), "elapsed_s": time.perf_counter() - t0}
+            log.append(entry)
+            print(json.dumps(entry))
+        if cfg.time_limit_s and time.perf_counter() - t0 > cfg.time_limit_s:
+            print(f"time limit {cfg.time_limit_s}s reached at step {step}")
+            break
+    model = WorldModel(cfg.model, net.float().cpu().eval())
+    out = model.save(cfg.out)
+    summary = {"config": _jsonable(asdict(cfg)), "steps_done": step + 1, "train_seconds": time.perf_counter() - t0,
+               "triples": len(sampler.pairs), "frames": len(data.rgb), "device": str(device), "log": log}
+    (out / "train_log.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"saved {out}")
+    return out
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def main(cfg: TrainConfig) -> int:
+    train(cfg)
+    return 0
