@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("vla_stack.sim.demo:run", "run the scripted expert on a task in simulation, write an MP4 (full stack: see issue 8)"),
     "sim demo": ("vla_stack.sim.demo:run", "run the scripted expert on a task, write an MP4"),
     "sim tasks": ("vla_stack.sim.demo:list_tasks", "list registered tasks and splits"),
+    "up": ("vla_stack.ros2_nodes.up:up", "start the nodes of a ROS 2 launch file (XML/YAML) with pip-installed rclpy; Ctrl-C stops all"),
     "train world-model": ("vla_stack.world_model.train:main", "train the subgoal world model on (frame, subtask, end frame) triples"),
     "eval world-model": ("vla_stack.world_model.evaluate:main", "world model PSNR/SSIM vs copy-current, placement probe (cm), contact sheets"),
 }

@@ -60,6 +60,11 @@ class SafetyVerdict:
     def ok(self) -> bool:
         return not self.reasons
 
+    def describe(self) -> str:
+        """One line for the `safety_status` topic and the log."""
+        head = "STOP" if self.stopped else ("LIMITED" if self.reasons else "OK")
+        return head + (": " + "; ".join(self.reasons) if self.reasons else "")
+
 
 class Watchdog:
     """Tracks when each required input last arrived; an input never seen counts as stale."""
@@ -106,6 +111,11 @@ class SafetyFilter:
     def release_estop(self) -> None:
         self._estop_reason = None
         self._prev_vel[:] = 0.0  # restart from rest, so the acceleration limit ramps up again
+
+    @property
+    def held_gripper(self) -> float:
+        """The gripper command that zero motion keeps."""
+        return self._gripper
 
     @property
     def estopped(self) -> bool:

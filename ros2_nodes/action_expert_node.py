@@ -1,0 +1,219 @@
+"""action_expert_node: point cloud + proprio + subtask in, safe end-effector commands out at a fixed rate.
+
+Every control tick it reads the newest inputs, steps the action expert once (the Mamba state
+is carried across ticks and cleared when a new instruction arrives), passes the proposal
+through the model-independent `SafetyFilter` and publishes a `TwistStamped` (the per-tick
+delta divided by the tick period) and a gripper command. Malformed input never reaches the
+model: it is logged, the input counts as missing and the command is zero motion until a
+good message arrives.
+
+Topics (relative, remappable): in `points` (PointCloud2) or `depth` + `camera_info`
+(Image, CameraInfo; `cloud_source:=depth`), `joint_states`, `ee_pose`, `subtask`,
+`instruction`, `subgoal_latent` (Float32MultiArray), `estop` (Bool, latched),
+`estop_reset` (Empty); out `cmd_twist`, `gripper_cmd` (Float64), `safety_status` (String).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
+from std_msgs.msg import Bool, Empty, Float32MultiArray, Float64, String
+
+from vla_stack import schema
+from vla_stack.ros2_nodes import cloud, convert, node_util, qos
+from vla_stack.ros2_nodes.safety import SafetyConfig, SafetyFilter
+
+
+class ActionExpertNode(Node):
+    def __init__(self, policy=None) -> None:
+        super().__init__("action_expert")
+        p = lambda *a, **k: node_util.declare(self, *a, **k)  # noqa: E731
+        self.checkpoint = p("checkpoint", "", "action expert checkpoint directory (model.safetensors + config.json)",
+                            check=lambda v: None if v or policy is not None else "required")
+        self.cloud_source = p("cloud_source", "points", "where points come from", choices=["points", "depth"])
+        self.base_frame = p("base_frame", "base", "frame of the robot base; points must be given in it")
+        self.n_points = p("n_points", 1024, "points given to the policy per tick", low=16, high=65536)
+        self.max_points = p("max_points", 500_000, "larger incoming clouds are refused", low=16, high=10_000_000)
+        self.gripper_joint = p("gripper_joint", "gripper", "joint_states entry holding the gripper opening (m)")
+        self.arm_joints = p("arm_joints", [""], "arm joints in policy order (empty: all but the gripper)")
+        self.camera_pose = p("camera_pose", [0.0] * 7, "depth source: camera optical frame in base, x y z qw qx qy qz",
+                             check=lambda v: None if len(v) == 7 else "needs 7 numbers")
+        safety_cfg = node_util.declare_safety(self)
+        self.safety = SafetyFilter(SafetyConfig(**{**safety_cfg.__dict__,
+                                                   "required_inputs": ("points", "joint_states", "ee_pose")}))
+        self.dt = 1.0 / safety_cfg.control_rate_hz
+
+        if policy is None:
+            from vla_stack.policy import ActionExpert  # heavy import only when the node really runs
+
+            try:
+                policy = ActionExpert.load(self.checkpoint)
+            except (OSError, ValueError) as e:
+                raise node_util.ParameterError(f"action_expert: cannot load checkpoint {self.checkpoint!r}: {e}") from None
+        self.policy = policy
+        self.rng = np.random.default_rng(0)
+        self.points = self.colors = None
+        self.joints = self.ee_pos = self.ee_quat = None
+        self.gripper_opening = 0.0
+        self.subtask: str | None = None
+        self.subgoal_latent: np.ndarray | None = None
+        self.intrinsics: schema.CameraIntrinsics | None = None
+        self._last_status = None
+        self.ticks = 0
+
+        if self.cloud_source == "points":
+            self.create_subscription(PointCloud2, "points", self.on_points, qos.SENSOR)
+        else:
+            self.create_subscription(Image, "depth", self.on_depth, qos.SENSOR)
+            self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, qos.SENSOR)
+        self.create_subscription(JointState, "joint_states", self.on_joint_state, qos.SENSOR)
+        self.create_subscription(PoseStamped, "ee_pose", self.on_ee_pose, qos.SENSOR)
+        self.create_subscription(String, "subtask", self.on_subtask, qos.LATCHED)
+        self.create_subscription(String, "instruction", self.on_instruction, qos.LATCHED)
+        self.create_subscription(Float32MultiArray, "subgoal_latent", self.on_subgoal_latent, qos.LATCHED)
+        self.create_subscription(Bool, "estop", self.on_estop, qos.LATCHED)
+        self.create_subscription(Empty, "estop_reset", self.on_estop_reset, qos.COMMAND)
+        self.twist_pub = self.create_publisher(TwistStamped, "cmd_twist", qos.COMMAND)
+        self.gripper_pub = self.create_publisher(Float64, "gripper_cmd", qos.COMMAND)
+        self.status_pub = self.create_publisher(String, "safety_status", qos.LATCHED)
+        self.create_timer(self.dt, self.tick)
+        self.get_logger().info(f"ready: {safety_cfg.control_rate_hz:g} Hz, cloud from {self.cloud_source}")
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _reject(self, what: str, err: Exception, watchdog_input: str | None = None) -> None:
+        self.get_logger().error(f"rejected {what}: {err}", throttle_duration_sec=1.0)
+        if watchdog_input:
+            self.safety.watchdog.invalidate(watchdog_input)
+            if watchdog_input == "points":
+                self.points = self.colors = None
+
+    def _accept_cloud(self, pts: np.ndarray, cols: np.ndarray | None) -> None:
+        lo, hi = self.safety.config.workspace_min_m, self.safety.config.workspace_max_m
+        pts, cols = cloud.crop_and_subsample(pts, cols, lo, hi, self.n_points, self.rng)
+        pts, cols = schema.check_points(pts, cols)
+        self.points, self.colors = pts, (cols if cols is not None else np.full_like(pts, 0.5))
+        self.safety.watchdog.feed("points", time.monotonic())
+
+    def on_points(self, msg: PointCloud2) -> None:
+        try:
+            if msg.header.frame_id and msg.header.frame_id != self.base_frame:
+                raise schema.SchemaError(f"PointCloud2: frame {msg.header.frame_id!r}, expected {self.base_frame!r} "
+                                         "(no tf here: publish the cloud in the base frame or use cloud_source:=depth)")
+            self._accept_cloud(*convert.pointcloud2_to_numpy(msg, max_points=self.max_points))
+        except schema.SchemaError as e:
+            self._reject("point cloud", e, "points")
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self.intrinsics = convert.camera_info_to_intrinsics(msg)
+        except schema.SchemaError as e:
+            self._reject("camera_info", e)
+
+    def on_depth(self, msg: Image) -> None:
+        try:
+            depth = convert.image_to_depth_m(msg)
+            if self.intrinsics is None:
+                raise schema.SchemaError("depth: no camera_info received yet")
+            pose = np.asarray(self.camera_pose, np.float64)
+            if not np.isfinite(pose).all() or np.linalg.norm(pose[3:]) < 1e-6:
+                raise schema.SchemaError(f"depth: parameter camera_pose {pose.tolist()} is not a valid pose")
+            ext = schema.CameraExtrinsics(rotation=cloud.quat_wxyz_to_matrix(pose[3:]), translation=pose[:3])
+            self._accept_cloud(*cloud.backproject(depth, self.intrinsics, ext))
+        except schema.SchemaError as e:
+            self._reject("depth image", e, "points")
+
+    def on_joint_state(self, msg: JointState) -> None:
+        try:
+            names = list(msg.name)
+            if self.gripper_joint in names:
+                self.gripper_opening = float(convert.joint_state_to_numpy(msg, [self.gripper_joint])[0])
+            arm = [j for j in self.arm_joints if j] or [n for n in names if n != self.gripper_joint]
+            joints = convert.joint_state_to_numpy(msg, arm)
+            if len(joints) > schema.MAX_JOINTS:
+                raise schema.SchemaError(f"JointState: {len(joints)} arm joints, at most {schema.MAX_JOINTS}")
+            self.joints = joints
+            self.safety.watchdog.feed("joint_states", time.monotonic())
+        except schema.SchemaError as e:
+            self._reject("joint state", e, "joint_states")
+
+    def on_ee_pose(self, msg: PoseStamped) -> None:
+        try:
+            self.ee_pos, self.ee_quat = convert.pose_to_numpy(msg)
+            self.safety.watchdog.feed("ee_pose", time.monotonic())
+        except schema.SchemaError as e:
+            self.ee_pos = None
+            self._reject("end-effector pose", e, "ee_pose")
+
+    def on_subtask(self, msg: String) -> None:
+        text = msg.data.strip()
+        if text != self.subtask:
+            self.get_logger().info(f"subtask: {text!r}")
+        self.subtask = text or None
+
+    def on_instruction(self, msg: String) -> None:
+        self.policy.reset()
+        self.subtask = None
+        self.subgoal_latent = None
+        self.get_logger().info(f"new instruction {msg.data!r}: policy state reset")
+
+    def on_subgoal_latent(self, msg: Float32MultiArray) -> None:
+        try:
+            self.subgoal_latent = schema.check_array("subgoal_latent", np.asarray(msg.data, np.float32), (None,))
+        except schema.SchemaError as e:
+            self.subgoal_latent = None
+            self._reject("subgoal latent", e)
+
+    def on_estop(self, msg: Bool) -> None:
+        if msg.data and not self.safety.estopped:
+            self.safety.estop("estop topic")
+            self.get_logger().warning("E-STOP latched: zero motion until estop_reset")
+
+    def on_estop_reset(self, _msg: Empty) -> None:
+        if self.safety.estopped:
+            self.safety.release_estop()
+            self.get_logger().warning("e-stop released")
+
+    # -- control tick -----------------------------------------------------------------------
+    def propose(self) -> np.ndarray | None:
+        if self.points is None or self.joints is None or self.ee_pos is None:
+            return None
+        if self.subtask is None or self.subtask == schema.DONE_TOKEN:
+            return np.array([0, 0, 0, 0, 0, 0, self.safety.held_gripper], np.float32)  # nothing to do: hold
+        state = schema.RobotState(self.ee_pos, self.ee_quat, self.gripper_opening, self.joints).to_vector()
+        try:
+            return self.policy.step(self.points, self.colors, state, subtask=self.subtask,
+                                    subgoal_latent=self.subgoal_latent)
+        except (schema.SchemaError, ValueError, RuntimeError) as e:
+            self._reject("policy step", e)
+            return None
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        stamp = self.get_clock().now().to_msg()
+        verdict = self.safety.filter(None if self.safety.estopped else self.propose(), self.ee_pos, now)
+        a = verdict.action
+        twist = TwistStamped()
+        twist.header.stamp, twist.header.frame_id = stamp, self.base_frame
+        (twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z) = (float(v) / self.dt for v in a[:3])
+        (twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z) = (float(v) / self.dt for v in a[3:6])
+        self.twist_pub.publish(twist)
+        self.gripper_pub.publish(Float64(data=float(a[6])))
+        self.ticks += 1
+        status = verdict.describe()
+        if verdict.stopped and status != self._last_status:
+            self.get_logger().warning(status)
+        if status != self._last_status or self.ticks % 20 == 0:
+            self.status_pub.publish(String(data=status))
+        self._last_status = status
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_util.run(ActionExpertNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
