@@ -62,7 +62,7 @@ def toy_episodes(n_episodes: int, seed: int, split: str) -> SubgoalEpisodes:
         seg_text=np.array(text), seg_episode=np.array(episode), seg_object=np.zeros(len(first), np.int32),
         seg_object_pos=np.array(pos, np.float32), texts=TEXTS, text_embeddings=emb / np.linalg.norm(emb, axis=1, keepdims=True),
         object_names=["red block"], object_colors=np.array([[0.82, 0.16, 0.16]], np.float32),
-        intrinsics=k, extrinsics=ext, split=split, tasks=[TEXTS[t] for t in text])
+        intrinsics=k, extrinsics=np.repeat(ext[None], n_episodes, 0), split=split, tasks=[TEXTS[t] for t in text])
 
 
 @pytest.fixture(scope="module")

@@ -91,13 +91,14 @@ def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) ->
             if obj < 0 or g.depth is None:
                 continue
             colour, truth = data.object_colors[obj], data.seg_object_pos[seg[k]]
-            floor = probe.locate(true_rgb[j], true_depth[j], colour, data.intrinsics, data.extrinsics)
+            intr, extr = data.camera(seg[k])
+            floor = probe.locate(true_rgb[j], true_depth[j], colour, intr, extr)
             if floor is None:  # not visible at the end even in reality: no placement information
                 continue
             err_floor.append(_cm(floor, truth))
-            err_model.append(_cm(probe.locate(g.rgb, g.depth, colour, data.intrinsics, data.extrinsics), truth))
+            err_model.append(_cm(probe.locate(g.rgb, g.depth, colour, intr, extr), truth))
             cur_depth = data.depth_m(cur_f[k])
-            err_copy.append(_cm(probe.locate(cur_rgb[j], cur_depth, colour, data.intrinsics, data.extrinsics), truth))
+            err_copy.append(_cm(probe.locate(cur_rgb[j], cur_depth, colour, intr, extr), truth))
     pm, pc = np.concatenate(psnr_m), np.concatenate(psnr_c)
     finite = np.isfinite(pc) & np.isfinite(pm)  # a subtask that changes nothing has no PSNR
     out = {

@@ -40,7 +40,7 @@ class SubgoalEpisodes:
     object_names: list[str]
     object_colors: np.ndarray  # float32 (O, 3) RGB in [0, 1], as in the scene description
     intrinsics: np.ndarray  # float64 (3, 3)
-    extrinsics: np.ndarray  # float64 (4, 4) base_T_camera (OpenCV optical frame)
+    extrinsics: np.ndarray  # float64 (E, 4, 4) per episode base_T_camera (OpenCV optical frame; the sim jitters it)
     split: str = ""
     tasks: list[str] = field(default_factory=list)  # per episode: the task / instruction
 
@@ -51,6 +51,10 @@ class SubgoalEpisodes:
 
     def depth_m(self, frames) -> np.ndarray:
         return self.depth_mm[frames].astype(np.float32) / DEPTH_SCALE_MM
+
+    def camera(self, segment: int) -> tuple[np.ndarray, np.ndarray]:
+        """(intrinsics 3x3, base_T_camera 4x4) of the episode a segment belongs to."""
+        return self.intrinsics, self.extrinsics[self.seg_episode[segment]]
 
     def pairs(self) -> np.ndarray:
         """int64 (P, 2): (current frame, segment) for every frame strictly before its segment's end."""
@@ -73,6 +77,11 @@ class SubgoalEpisodes:
             raise schema.SchemaError("triples.seg_text: index outside texts")
         if self.text_embeddings.shape != (len(self.texts), EMBED_DIM):
             raise schema.SchemaError(f"triples.text_embeddings: expected ({len(self.texts)}, {EMBED_DIM}), got {self.text_embeddings.shape}")
+        n_ep = int(self.seg_episode.max()) + 1 if s else 0
+        if self.extrinsics.ndim != 3 or self.extrinsics.shape[1:] != (4, 4) or len(self.extrinsics) < n_ep:
+            raise schema.SchemaError(f"triples.extrinsics: expected ({n_ep}, 4, 4) (one camera pose per episode), got {self.extrinsics.shape}")
+        if self.intrinsics.shape != (3, 3):
+            raise schema.SchemaError(f"triples.intrinsics: expected (3, 3), got {self.intrinsics.shape}")
         if s and self.seg_object.max() >= len(self.object_names):
             raise schema.SchemaError("triples.seg_object: index outside object_names")
         return self
@@ -128,6 +137,7 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
     arrays: dict[str, list] = {k: [] for k in ("rgb", "depth_mm", "seg_first", "seg_last", "seg_text", "seg_episode", "seg_object", "seg_object_pos")}
     frame_off = episode_off = 0
     tasks: list[str] = []
+    extrinsics: list[np.ndarray] = []
     for p in parts:
         t_map = []
         for i, t in enumerate(p.texts):
@@ -150,11 +160,15 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
         arrays["seg_object"].append(np.where(p.seg_object >= 0, np.asarray(o_map + [-1], np.int32)[p.seg_object], -1))
         arrays["seg_object_pos"].append(p.seg_object_pos)
         frame_off += len(p.rgb)
-        episode_off += (int(p.seg_episode.max()) + 1) if len(p.seg_episode) else 0
+        n_ep = (int(p.seg_episode.max()) + 1) if len(p.seg_episode) else 0
+        episode_off += n_ep
+        extrinsics.append(p.extrinsics[:n_ep])
+        if not np.allclose(p.intrinsics, parts[0].intrinsics):
+            raise ValueError("concatenate: parts were recorded with different camera intrinsics")
         tasks += p.tasks
     return SubgoalEpisodes(
         **{k: np.concatenate(v) for k, v in arrays.items()}, texts=texts,
         text_embeddings=np.stack(emb).astype(np.float32), object_names=objects,
         object_colors=np.stack(colors).astype(np.float32) if colors else np.zeros((0, 3), np.float32),
-        intrinsics=parts[0].intrinsics, extrinsics=parts[0].extrinsics,
+        intrinsics=parts[0].intrinsics, extrinsics=np.concatenate(extrinsics),
         split="+".join(dict.fromkeys(p.split for p in parts)), tasks=tasks).validate()
