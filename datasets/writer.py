@@ -73,6 +73,8 @@ class DatasetWriter:
         tasks = read_strings(root / layout.TASKS_PATH, "task", "task_index") if (root / layout.TASKS_PATH).is_file() else []
         subtasks = (read_strings(root / layout.SUBTASKS_PATH, "subtask", "subtask_index")
                     if (root / layout.SUBTASKS_PATH).is_file() else [])
+        for tmp in root.rglob(".*.tmp"):  # half-written files of a killed run
+            tmp.unlink(missing_ok=True)
         w = cls(root, stored, _episodes=episodes, _tasks=tasks, _subtasks=subtasks)
         w._write_meta()
         return w
