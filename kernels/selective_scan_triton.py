@@ -1,0 +1,286 @@
+"""Mamba-1 selective scan in Triton, forward and backward, wrapped in an autograd Function.
+
+Layout: one program owns (batch b, BLOCK_D channels) and walks the sequence in chunks of
+T steps. Inside a chunk the linear recurrence h_t = a_t h_{t-1} + b_t runs as a parallel
+`tl.associative_scan` over a (BLOCK_D, dstate, T) tile; the state crosses chunks in
+registers, in float32 whatever the input dtype. The forward pass saves the state at each
+chunk start (batch*dim*dstate*L/T floats, 1/T of what storing every h would take) so the
+backward pass can rebuild h chunk by chunk while it runs the adjoint recurrence
+g_t = C_t dy_t + a_{t+1} g_{t+1} backwards (a reverse associative scan). dB and dC sum
+over channels, so each program adds its partial sums with atomics.
+
+Minimum bytes (each input read once, each output written once), fp32, no z:
+forward 4*(3*b*d*L + 2*b*n*L), backward reads u, delta, B, C, dout and writes du, ddelta,
+dB, dC: 4*(5*b*d*L + 4*b*n*L) (+ z, dz with gating).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from . import triton_utils
+from .triton_utils import LOG2E, next_pow2, sigmoid, softplus
+
+
+@triton.jit
+def _combine(a1, b1, a2, b2):
+    return a1 * a2, a2 * b1 + b2
+
+
+@triton.jit
+def _scan_fwd_kernel(
+    u, delta, A, B, C, D, z, delta_bias, out, last_state, chunk_states,
+    dim, dstate, L, n_chunks,
+    s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_ob, s_od,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    SAVE_STATES: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, T: tl.constexpr,
+):
+    pid_d = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_t = tl.arange(0, T)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mdn = md[:, None] & mn[None, :]
+    a2 = tl.load(A + offs_d[:, None] * dstate + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32) * LOG2E
+    if HAS_BIAS:
+        bias = tl.load(delta_bias + offs_d, mask=md, other=0.0).to(tl.float32)
+    if HAS_D:
+        dv = tl.load(D + offs_d, mask=md, other=0.0).to(tl.float32)
+    h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
+    state_ptr = (b * dim + offs_d[:, None]) * dstate + offs_n[None, :]
+    for c in range(0, n_chunks):
+        tt = c * T + offs_t
+        mt = tt < L
+        m2 = md[:, None] & mt[None, :]
+        mnt = mn[:, None] & mt[None, :]
+        uv = tl.load(u + b * s_ub + offs_d[:, None] * s_ud + tt[None, :], mask=m2, other=0.0).to(tl.float32)
+        dl = tl.load(delta + b * s_db + offs_d[:, None] * s_dd + tt[None, :], mask=m2, other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            dl += bias[:, None]
+        if SOFTPLUS:
+            dl = softplus(dl)
+        dl = tl.where(m2, dl, 0.0)          # padded steps: a = 1, b = 0, so h carries through
+        bt = tl.load(B + b * s_Bb + offs_n[:, None] * s_Bn + tt[None, :], mask=mnt, other=0.0).to(tl.float32)
+        ct = tl.load(C + b * s_Cb + offs_n[:, None] * s_Cn + tt[None, :], mask=mnt, other=0.0).to(tl.float32)
+        if SAVE_STATES:
+            tl.store(chunk_states + state_ptr * n_chunks + c, h, mask=mdn)
+        da = tl.exp2(dl[:, None, :] * a2[:, :, None])
+        dbu = (dl * uv)[:, None, :] * bt[None, :, :]
+        pa, pb = tl.associative_scan((da, dbu), 2, _combine)
+        hs = pb + pa * h[:, :, None]
+        y = tl.sum(hs * ct[None, :, :], axis=1)
+        if HAS_D:
+            y += uv * dv[:, None]
+        if HAS_Z:
+            zv = tl.load(z + b * s_zb + offs_d[:, None] * s_zd + tt[None, :], mask=m2, other=0.0).to(tl.float32)
+            y *= zv * sigmoid(zv)
+        tl.store(out + b * s_ob + offs_d[:, None] * s_od + tt[None, :], y.to(out.dtype.element_ty), mask=m2)
+        h = tl.sum(tl.where(offs_t[None, None, :] == T - 1, hs, 0.0), axis=2)
+    tl.store(last_state + state_ptr, h, mask=mdn)
+
+
+@triton.jit
+def _scan_bwd_kernel(
+    u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast,
+    du, ddelta, dA, dB, dC, dD, dz, dbias,
+    dim, dstate, L, n_chunks,
+    s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_DLAST: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, T: tl.constexpr,
+):
+    pid_d = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_t = tl.arange(0, T)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mdn = md[:, None] & mn[None, :]
+    a_nat = tl.load(A + offs_d[:, None] * dstate + offs_n[None, :], mask=mdn, other=0.0).to(tl.float32)
+    a2 = a_nat * LOG2E
+    if HAS_BIAS:
+        bias = tl.load(delta_bias + offs_d, mask=md, other=0.0).to(tl.float32)
+    if HAS_D:
+        dv = tl.load(D + offs_d, mask=md, other=0.0).to(tl.float32)
+    state_ptr = (b * dim + offs_d[:, None]) * dstate + offs_n[None, :]
+    if HAS_DLAST:
+        g_carry = tl.load(dlast + state_ptr, mask=mdn, other=0.0).to(tl.float32)
+    else:
+        g_carry = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
+    dA_acc = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
+    dD_acc = tl.zeros((BLOCK_D,), tl.float32)
+    dbias_acc = tl.zeros((BLOCK_D,), tl.float32)
+    for cc in range(0, n_chunks):
+        c = n_chunks - 1 - cc
+        tt = c * T + offs_t
+        mt = tt < L
+        m2 = md[:, None] & mt[None, :]
+        mnt = mn[:, None] & mt[None, :]
+        in_off = offs_d[:, None] * s_ud + tt[None, :]
+        uv = tl.load(u + b * s_ub + in_off, mask=m2, other=0.0).to(tl.float32)
+        d_off = b * s_db + offs_d[:, None] * s_dd + tt[None, :]
+        dl_raw = tl.load(delta + d_off, mask=m2, other=0.0).to(tl.float32)
+        dn_raw = tl.load(delta + d_off + 1, mask=md[:, None] & (tt[None, :] + 1 < L), other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            dl_raw += bias[:, None]
+            dn_raw += bias[:, None]
+        if SOFTPLUS:
+            dl = softplus(dl_raw)
+            dn = softplus(dn_raw)
+        else:
+            dl = dl_raw
+            dn = dn_raw
+        dl = tl.where(m2, dl, 0.0)
+        dn = tl.where(md[:, None] & (tt[None, :] + 1 < L), dn, 0.0)   # a_{t+1} = 1 past the end
+        bt = tl.load(B + b * s_Bb + offs_n[:, None] * s_Bn + tt[None, :], mask=mnt, other=0.0).to(tl.float32)
+        ct = tl.load(C + b * s_Cb + offs_n[:, None] * s_Cn + tt[None, :], mask=mnt, other=0.0).to(tl.float32)
+        go = tl.load(dout + b * s_gb + offs_d[:, None] * s_gd + tt[None, :], mask=m2, other=0.0).to(tl.float32)
+        # rebuild h over the chunk from its saved start state
+        h0 = tl.load(chunk_states + state_ptr * n_chunks + c, mask=mdn, other=0.0)
+        da = tl.exp2(dl[:, None, :] * a2[:, :, None])
+        dbu = (dl * uv)[:, None, :] * bt[None, :, :]
+        pa, pb = tl.associative_scan((da, dbu), 2, _combine)
+        hs = pb + pa * h0[:, :, None]
+        if HAS_Z:
+            zv = tl.load(z + b * s_zb + offs_d[:, None] * s_zd + tt[None, :], mask=m2, other=0.0).to(tl.float32)
+            sz = sigmoid(zv)
+            y = tl.sum(hs * ct[None, :, :], axis=1)
+            if HAS_D:
+                y += uv * dv[:, None]
+            dzv = go * y * sz * (1.0 + zv * (1.0 - sz))
+            tl.store(dz + b * s_zb + offs_d[:, None] * s_zd + tt[None, :], dzv.to(dz.dtype.element_ty), mask=m2)
+            dy = go * zv * sz
+        else:
+            dy = go
+        # adjoint: g_t = C_t dy_t + a_{t+1} g_{t+1}, with g entering from the next chunk
+        an = tl.exp2(dn[:, None, :] * a2[:, :, None])
+        cdy = ct[None, :, :] * dy[:, None, :]
+        qa, qg = tl.associative_scan((an, cdy), 2, _combine, reverse=True)
+        g = qg + qa * g_carry[:, :, None]
+        g_carry = tl.sum(tl.where(offs_t[None, None, :] == 0, g, 0.0), axis=2)
+        decayed = hs - dbu                      # = a_t * h_{t-1}
+        gb = tl.sum(g * bt[None, :, :], axis=1)
+        ddl = tl.sum(g * decayed * a_nat[:, :, None], axis=1) + gb * uv
+        duv = gb * dl
+        if HAS_D:
+            duv += dy * dv[:, None]
+            dD_acc += tl.sum(dy * uv, axis=1)
+        dA_acc += tl.sum(g * decayed * dl[:, None, :], axis=2)
+        if SOFTPLUS:
+            ddl = ddl * sigmoid(dl_raw)
+        ddl = tl.where(m2, ddl, 0.0)
+        dbias_acc += tl.sum(ddl, axis=1)
+        tl.store(du + b * s_ub + in_off, duv.to(du.dtype.element_ty), mask=m2)
+        tl.store(ddelta + d_off, ddl.to(ddelta.dtype.element_ty), mask=m2)
+        bc_off = (b * dstate + offs_n[:, None]) * L + tt[None, :]
+        tl.atomic_add(dB + bc_off, tl.sum(g * (dl * uv)[:, None, :], axis=0), mask=mnt)
+        tl.atomic_add(dC + bc_off, tl.sum(hs * dy[:, None, :], axis=0), mask=mnt)
+    tl.atomic_add(dA + offs_d[:, None] * dstate + offs_n[None, :], dA_acc, mask=mdn)
+    if HAS_D:
+        tl.atomic_add(dD + offs_d, dD_acc, mask=md)
+    if HAS_BIAS:
+        tl.atomic_add(dbias + offs_d, dbias_acc, mask=md)
+
+
+# (BLOCK_D, T, num_warps) per pass; chosen by the sweep in benchmarks/kernels.py on an H100.
+FWD_CONFIG = (4, 64, 4)
+BWD_CONFIG = (2, 64, 4)
+
+
+def _last_contig(t):
+    return t if t is None or t.stride(-1) == 1 else t.contiguous()
+
+
+def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
+    batch, dim, L = u.shape
+    dstate = A.shape[1]
+    block_d, T, warps = config or FWD_CONFIG
+    block_n = next_pow2(dstate)
+    n_chunks = max(1, triton.cdiv(L, T))
+    out = triton_utils.new_output(u.shape, u.dtype, u.device)
+    last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
+    states = (triton_utils.new_output((batch, dim, dstate, n_chunks), torch.float32, u.device)
+              if save_states else last)
+    dummy = u
+    _scan_fwd_kernel[(triton.cdiv(dim, block_d), batch)](
+        u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
+        dummy if delta_bias is None else delta_bias, out, last, states,
+        dim, dstate, L, n_chunks,
+        u.stride(0), u.stride(1), delta.stride(0), delta.stride(1), B.stride(0), B.stride(1),
+        C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
+        out.stride(0), out.stride(1),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
+        SAVE_STATES=save_states, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
+    )
+    return out, last, states
+
+
+def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
+    batch, dim, L = u.shape
+    dstate = A.shape[1]
+    block_d, T, warps = config or BWD_CONFIG
+    block_n = next_pow2(dstate)
+    n_chunks = states.shape[-1]
+    assert n_chunks == max(1, triton.cdiv(L, T)), "forward and backward must use the same chunk length"
+    dout = dout.contiguous()
+    new = triton_utils.new_output
+    du, ddelta = new(u.shape, u.dtype, u.device), new(delta.shape, delta.dtype, u.device)
+    dz = new(z.shape, z.dtype, u.device) if z is not None else None
+    f32 = dict(dtype=torch.float32, device=u.device)
+    dA = torch.zeros(dim, dstate, **f32)
+    dB = torch.zeros(batch, dstate, L, **f32)
+    dC = torch.zeros(batch, dstate, L, **f32)
+    dD = torch.zeros(dim, **f32) if D is not None else None
+    dbias = torch.zeros(dim, **f32) if delta_bias is not None else None
+    dummy = u
+    _scan_bwd_kernel[(triton.cdiv(dim, block_d), batch)](
+        u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
+        dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast,
+        du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
+        dummy if dbias is None else dbias,
+        dim, dstate, L, n_chunks,
+        u.stride(0), u.stride(1), delta.stride(0), delta.stride(1), B.stride(0), B.stride(1),
+        C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
+        dout.stride(0), dout.stride(1),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
+        HAS_DLAST=dlast is not None, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
+    )
+    cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
+    return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
+
+
+class SelectiveScanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus_on):
+        out, last, states = _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on, save_states=True,
+                                 config=(FWD_CONFIG[0], BWD_CONFIG[1], FWD_CONFIG[2]))
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, states)
+        ctx.softplus_on = softplus_on
+        ctx.set_materialize_grads(False)     # an unused last_state gives dlast=None: no extra read
+        return out, last
+
+    @staticmethod
+    def backward(ctx, dout, dlast):
+        u, delta, A, B, C, D, z, delta_bias, states = ctx.saved_tensors
+        if dout is None:
+            dout = torch.zeros_like(u)
+        grads = _bwd(dout, _last_contig(dlast), u, delta, A, B, C, D, z, delta_bias, ctx.softplus_on, states)
+        return (*grads, None)
+
+
+def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=True,
+                          return_last_state=False):
+    u, delta, z = (None if t is None else t.contiguous() for t in (u, delta, z))
+    B, C, A = _last_contig(B), _last_contig(C), A.contiguous()
+    D = None if D is None else D.contiguous()
+    delta_bias = None if delta_bias is None else delta_bias.contiguous()
+    tensors = [t for t in (u, delta, A, B, C, D, z, delta_bias) if t is not None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        out, last = SelectiveScanFn.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus))
+    else:
+        out, last, _ = _fwd(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), save_states=False)
+    return (out, last) if return_last_state else out

@@ -1,0 +1,175 @@
+"""Triton kernels against their PyTorch references (computed in float64).
+
+Without a GPU the kernels run in Triton's interpreter (TRITON_INTERPRET=1, set only while
+this module's tests run) at tiny sizes; on a CUDA machine the same tests run compiled at
+real sizes (VLA_KERNEL_TEST_SIZE=small|real overrides). Every run draws fresh inputs, and
+every output buffer starts poisoned (NaN / -1), so an element left unwritten fails.
+"""
+
+import importlib
+import os
+
+import pytest
+import torch
+
+from vla_stack import kernels
+
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+REAL = os.environ.get("VLA_KERNEL_TEST_SIZE", "real" if CUDA else "small") == "real"
+# ||out - ref|| / ||ref|| bounds: fp32 arithmetic, bf16 inputs/outputs (rounding ~4e-3).
+RTOL = {torch.float32: 2e-5, torch.bfloat16: 1.5e-2}
+
+
+@pytest.fixture(scope="module")
+def tk():
+    """The Triton modules, imported in interpreter mode when there is no GPU."""
+    old = os.environ.get("TRITON_INTERPRET")
+    if not CUDA:
+        os.environ["TRITON_INTERPRET"] = "1"
+    names = ["triton_utils", "selective_scan_triton", "state_update_triton", "point_ops_triton"]
+    mods = {n: importlib.import_module(f"vla_stack.kernels.{n}") for n in names}
+    mods["triton_utils"].POISON_OUTPUTS = True
+    yield type("Triton", (), mods)
+    mods["triton_utils"].POISON_OUTPUTS = False
+    if old is None:
+        os.environ.pop("TRITON_INTERPRET", None)
+    else:
+        os.environ["TRITON_INTERPRET"] = old
+
+
+def rel_err(got, want):
+    got, want = got.double(), want.double()
+    assert torch.isfinite(got).all(), "output has NaN/Inf (unwritten poisoned elements?)"
+    return ((got - want).norm() / want.norm().clamp_min(1e-30)).item()
+
+
+def scan_inputs(b, d, n, L, dtype, gating=True):
+    r = lambda *s: torch.randn(*s, device=DEVICE)  # noqa: E731
+    x = dict(u=r(b, d, L), delta=r(b, d, L) * 0.5 - 1.0, A=-torch.rand(d, n, device=DEVICE) * 4 - 0.1,
+             B=r(b, n, L), C=r(b, n, L), D=r(d), z=r(b, d, L), delta_bias=r(d) * 0.2)
+    x = {k: v.to(dtype) if k in ("u", "delta", "B", "C", "z") else v for k, v in x.items()}
+    if not gating:
+        x.update(z=None, D=None, delta_bias=None)
+    return x
+
+
+SCAN_SIZES = [(16, 512, 16, 1024), (2, 256, 64, 700)] if REAL else [(2, 6, 16, 37), (1, 3, 5, 20)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("size", SCAN_SIZES)
+def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size):
+    if not REAL:   # small chunks so the tiny sequences still cross chunk boundaries
+        cfg = dict(FWD_CONFIG=(4, 16, 4), BWD_CONFIG=(2, 16, 4))
+        old = {k: getattr(tk.selective_scan_triton, k) for k in cfg}
+        for k, v in cfg.items():
+            setattr(tk.selective_scan_triton, k, v)
+    try:
+        gating = size[2] != 5
+        x = {k: None if v is None else v.requires_grad_() for k, v in scan_inputs(*size, dtype, gating).items()}
+        x64 = {k: None if v is None else v.detach().double().requires_grad_() for k, v in x.items()}
+        out, last = tk.selective_scan_triton.selective_scan_triton(**x, return_last_state=True)
+        ref, ref_last = kernels.selective_scan_ref(**x64, return_last_state=True)
+        assert out.dtype == dtype and last.dtype == torch.float32
+        assert rel_err(out, ref) < RTOL[dtype]
+        assert rel_err(last, ref_last) < RTOL[torch.float32] * (1 if dtype == torch.float32 else 10)
+        g_out, g_last = torch.randn_like(ref), torch.randn_like(ref_last)
+        names = [k for k, v in x.items() if v is not None]
+        grads = torch.autograd.grad((out * g_out.to(dtype)).sum() + (last * g_last.float()).sum(), [x[k] for k in names])
+        want = torch.autograd.grad((ref * g_out.to(dtype).double()).sum() + (ref_last * g_last).sum(), [x64[k] for k in names])
+        for name, g, w in zip(names, grads, want):
+            assert g.dtype == x[name].dtype
+            assert rel_err(g, w) < 4 * RTOL[dtype], name
+    finally:
+        if not REAL:
+            for k, v in old.items():
+                setattr(tk.selective_scan_triton, k, v)
+
+
+STEP_SIZES = [(1, 512, 16), (8192, 512, 16), (64, 256, 64)] if REAL else [(3, 40, 16), (2, 9, 64)]
+
+
+@pytest.mark.parametrize("x_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("size", STEP_SIZES)
+def test_streaming_step_updates_state_in_place_like_reference(tk, x_dtype, size):
+    b, d, n = size
+    r = lambda *s: torch.randn(*s, device=DEVICE)  # noqa: E731
+    state = r(b, d, n)
+    args = [r(b, d).to(x_dtype), r(b, d).to(x_dtype), -torch.rand(d, n, device=DEVICE) * 4, r(b, n).to(x_dtype),
+            r(b, n).to(x_dtype), r(d), r(b, d).to(x_dtype), r(d) * 0.2]
+    state64 = state.double()
+    want = kernels.selective_state_update_ref(state64, *[a.double() for a in args])
+    out = tk.state_update_triton.selective_state_update_triton(state, *args)
+    assert out.dtype == x_dtype
+    assert rel_err(out, want) < RTOL[x_dtype]
+    assert rel_err(state, state64) < RTOL[torch.float32]
+
+
+@pytest.mark.skipif(not CUDA, reason="CUDA graphs need a GPU")
+def test_streaming_step_replays_in_a_cuda_graph(tk):
+    b, d, n = 4, 512, 16
+    r = lambda *s: torch.randn(*s, device="cuda")  # noqa: E731
+    state, x, dt, A, B, C = r(b, d, n), r(b, d), r(b, d), -torch.rand(d, n, device="cuda"), r(b, n), r(b, n)
+    step = tk.state_update_triton.selective_state_update_triton
+    out = torch.empty_like(x)
+    step(state.clone(), x, dt, A, B, C, out=out)     # compile outside the capture
+    start = state.clone()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step(state, x, dt, A, B, C, out=out)
+    state.copy_(start)
+    ref_state = start.double()
+    for _ in range(3):
+        x.copy_(r(b, d))
+        graph.replay()
+        want = kernels.selective_state_update_ref(ref_state, x.double(), dt.double(), A.double(), B.double(), C.double())
+        assert rel_err(out, want) < RTOL[torch.float32]
+    assert rel_err(state, ref_state) < RTOL[torch.float32]
+
+
+def check_farthest_point_order(points, idx):
+    """Each chosen point is (within rounding) the farthest from those chosen before it."""
+    p = points.double()
+    rows = torch.arange(p.shape[0], device=p.device)
+    assert (idx[:, 0] == 0).all() and ((idx >= 0) & (idx < p.shape[1])).all()
+    min_d = torch.full(p.shape[:2], float("inf"), dtype=torch.float64, device=p.device)
+    for i in range(1, idx.shape[1]):
+        min_d = torch.minimum(min_d, ((p - p[rows, idx[:, i - 1]][:, None]) ** 2).sum(-1))
+        got = min_d[rows, idx[:, i]]
+        assert (got >= min_d.max(1).values * (1 - 1e-5)).all(), f"step {i} did not take the farthest point"
+
+
+FPS_SIZES = [(16, 8192, 1024), (2, 20000, 256)] if REAL else [(2, 300, 24), (1, 70, 70)]
+
+
+@pytest.mark.parametrize("size", FPS_SIZES)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_farthest_point_sample_picks_the_farthest_point_each_step(tk, size, chunked, monkeypatch):
+    if chunked:
+        monkeypatch.setattr(tk.point_ops_triton, "FPS_MAX_BLOCK", 64)
+    b, n, m = size
+    points = torch.rand(b, n, 3, device=DEVICE) * torch.tensor([1.0, 0.6, 0.3], device=DEVICE)
+    idx = tk.point_ops_triton.farthest_point_sample_triton(points, m)
+    assert idx.dtype == torch.int64 and idx.shape == (b, m)
+    check_farthest_point_order(points, idx)
+    agree = (idx == kernels.farthest_point_sample_ref(points, m)).float().mean().item()
+    assert agree > 0.5   # identical except after a float near-tie, which is rare
+
+
+KNN_SIZES = [(8, 1024, 8192, 16), (2, 100, 3000, 32)] if REAL else [(2, 37, 300, 5), (1, 5, 9, 9)]
+
+
+@pytest.mark.parametrize("size", KNN_SIZES)
+def test_knn_returns_nearest_points_nearest_first(tk, size):
+    b, m, n, k = size
+    query, points = torch.randn(b, m, 3, device=DEVICE), torch.randn(b, n, 3, device=DEVICE)
+    idx = tk.point_ops_triton.knn_triton(query, points, k)
+    assert idx.dtype == torch.int64 and idx.shape == (b, m, k)
+    assert ((idx >= 0) & (idx < n)).all()
+    assert (idx.sort(-1).values.diff(dim=-1) > 0).all(), "repeated neighbour"
+    d = ((query.double()[:, :, None] - points.double()[:, None]) ** 2).sum(-1)
+    got = d.gather(-1, idx)
+    want = d.topk(k, dim=-1, largest=False).values
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert (got.diff(dim=-1) >= -1e-6).all(), "not nearest first"
