@@ -1,0 +1,81 @@
+"""The action expert's architecture as one typed dataclass: stored as config.json beside
+the weights, so a checkpoint can always be rebuilt, and reused as CLI options."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+from vla_stack.schema import SchemaError
+
+CONFIG_VERSION = 1
+
+
+@dataclass
+class PolicyConfig:
+    # Encoder: "equivariant" (e3nn, SE(3)/E(3)) or the "pointnet" baseline (not equivariant).
+    encoder: Literal["equivariant", "pointnet"] = "equivariant"
+    # Backbone: "mamba" (O(1) state per tick) or the causal "transformer" baseline (KV cache).
+    backbone: Literal["mamba", "transformer"] = "mamba"
+    n_centers: int = 32  # FPS centres the point convolution pools onto
+    k_points: int = 16  # neighbours per centre (points -> centres)
+    k_centers: int = 8  # neighbours per centre (centres -> centres)
+    min_points: int = 32  # fewer points than this is refused at the API boundary
+    point_channels: int = 16  # invariant per-point features (colour MLP, FiLM'd by the subtask)
+    scalars: int = 32  # invariant channels in the hidden equivariant layers
+    vectors: int = 8  # l=1 channels (odd and even parity each) in hidden layers and to the head
+    tensors2: int = 4  # l=2 channels in hidden layers
+    radial_basis: int = 8
+    radius_points_m: float = 0.15
+    radius_centers_m: float = 0.4
+    radius_readout_m: float = 1.5
+    d_model: int = 128
+    n_layers: int = 2
+    d_state: int = 16  # Mamba
+    d_conv: int = 4  # Mamba
+    expand: int = 2  # Mamba
+    n_heads: int = 4  # Transformer
+    horizon: int = 8  # actions per chunk
+    text_dim: int = 384  # MiniLM
+    subgoal_dim: int = 0  # 0: no subgoal latent input
+    subgoal_dropout: float = 0.5  # training: drop the subgoal so the expert also runs without it
+
+    def validate(self) -> "PolicyConfig":
+        for name in ("n_centers", "k_points", "k_centers", "min_points", "point_channels", "scalars", "vectors",
+                     "radial_basis", "d_model", "n_layers", "d_state", "d_conv", "expand", "n_heads", "horizon",
+                     "text_dim"):
+            if getattr(self, name) < 1:
+                raise SchemaError(f"policy config: {name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise SchemaError(f"policy config: d_model {self.d_model} not divisible by n_heads {self.n_heads}")
+        if self.k_centers > self.n_centers:
+            raise SchemaError(f"policy config: k_centers {self.k_centers} > n_centers {self.n_centers}")
+        if self.min_points < max(self.n_centers, self.k_points):
+            raise SchemaError(f"policy config: min_points {self.min_points} must be >= n_centers and k_points")
+        if not 0.0 <= self.subgoal_dropout <= 1.0:
+            raise SchemaError(f"policy config: subgoal_dropout must be in [0, 1], got {self.subgoal_dropout}")
+        return self
+
+    def to_dict(self) -> dict:
+        return {"version": CONFIG_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PolicyConfig":
+        d = dict(d)
+        version = d.pop("version", None)
+        if version != CONFIG_VERSION:
+            raise SchemaError(f"policy config: version {version!r}, this code reads version {CONFIG_VERSION}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise SchemaError(f"policy config: unknown field(s) {unknown}")
+        return cls(**d).validate()
+
+
+def tiny_config(**overrides) -> PolicyConfig:
+    """A few-thousand-parameter model for tests and CPU smoke runs."""
+    base = dict(n_centers=8, k_points=8, k_centers=4, min_points=16, point_channels=8, scalars=8, vectors=4,
+                tensors2=2, radial_basis=4, d_model=32, n_layers=1, d_state=4, n_heads=2, horizon=4)
+    base.update(overrides)
+    return PolicyConfig(**base).validate()

@@ -1,0 +1,95 @@
+"""E(3)-equivariant point-cloud encoder (e3nn): point convolutions with spherical harmonics
+(l <= 2) on kNN graphs, points -> FPS centres -> centres -> one readout at the gripper.
+
+Every edge uses a relative vector, so the output does not depend on where the scene is
+(translation invariance); features are e3nn irreps, so rotating the scene rotates the
+vector outputs and leaves the scalars unchanged. The subtask conditions only the scalar
+per-point features (FiLM), which keeps the symmetry.
+
+Outputs per cloud: invariant scalars (for the backbone), `vectors` odd-parity l=1 vectors
+(1o: translate like displacements) and `vectors` even-parity ones (1e: pseudovectors, how
+an axis-angle rotation transforms under a reflection) for the equivariant action head.
+"""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+from e3nn.math import soft_one_hot_linspace
+from e3nn.nn import FullyConnectedNet, Gate
+from torch import nn
+from torch.nn import functional as F
+
+from vla_stack import kernels
+
+from .config import PolicyConfig
+from .geometry import gather_points
+
+SH_IRREPS = o3.Irreps.spherical_harmonics(2)  # 0e + 1o + 2e
+
+
+class PointConv(nn.Module):
+    """Messages  TP(feature_j, Y(r_ij); R(|r_ij|))  averaged over each node's neighbours."""
+
+    def __init__(self, irreps_in, irreps_out, n_basis: int, r_max: float):
+        super().__init__()
+        self.n_basis, self.r_max = n_basis, r_max
+        self.tp = o3.FullyConnectedTensorProduct(irreps_in, SH_IRREPS, irreps_out, shared_weights=False)
+        self.radial = FullyConnectedNet([n_basis, 32, self.tp.weight_numel], act=F.silu)
+        self.irreps_out = self.tp.irreps_out
+
+    def forward(self, feat, pos_src, pos_dst, idx):
+        """feat (B, Ns, F), pos_src (B, Ns, 3), pos_dst (B, Nd, 3), idx (B, Nd, k) -> (B, Nd, F_out)."""
+        b, nd, k = idx.shape
+        rel = gather_points(pos_src, idx) - pos_dst[:, :, None, :]
+        sh = o3.spherical_harmonics(SH_IRREPS, rel, normalize=True, normalization="component")
+        emb = soft_one_hot_linspace(rel.norm(dim=-1), 0.0, self.r_max, self.n_basis, basis="gaussian",
+                                    cutoff=False) * self.n_basis ** 0.5
+        msg = self.tp(gather_points(feat, idx).reshape(b * nd * k, -1), sh.reshape(b * nd * k, -1),
+                      self.radial(emb.reshape(b * nd * k, -1)))
+        return msg.reshape(b, nd, k, -1).mean(dim=2)
+
+
+def _gate(scalars: int, gated: str) -> Gate:
+    gated = o3.Irreps(gated)
+    return Gate(f"{scalars}x0e", [F.silu], f"{gated.num_irreps}x0e", [torch.sigmoid], gated)
+
+
+class EquivariantEncoder(nn.Module):
+    def __init__(self, cfg: PolicyConfig, cond_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        s, v, t = cfg.scalars, cfg.vectors, cfg.tensors2
+        self.point_mlp = nn.Sequential(nn.Linear(3, cfg.point_channels), nn.SiLU(),
+                                       nn.Linear(cfg.point_channels, cfg.point_channels))
+        self.film = nn.Linear(cond_dim, 2 * cfg.point_channels)
+        self.gate1 = _gate(s, f"{v}x1o + {t}x2e")
+        self.conv1 = PointConv(f"{cfg.point_channels}x0e", self.gate1.irreps_in, cfg.radial_basis,
+                               cfg.radius_points_m)
+        self.gate2 = _gate(s, f"{v}x1o + {v}x1e + {t}x2e")
+        self.conv2 = PointConv(self.gate1.irreps_out, self.gate2.irreps_in, cfg.radial_basis, cfg.radius_centers_m)
+        readout = o3.Irreps(f"{s}x0e + {v}x1o + {v}x1e")
+        self.readout = PointConv(self.gate2.irreps_out, readout, cfg.radial_basis, cfg.radius_readout_m)
+        # Mix the scene features with the gripper's own axes (2x1o): alignment scalars, cross products.
+        self.mix = o3.FullyConnectedTensorProduct(readout + o3.Irreps("2x1o"), "1x0e + 2x1o", readout)
+        self.out_scalars = s
+
+    def forward(self, points, colors, ee_pos, ee_axes, cond):
+        """points, colors (B, N, 3); ee_pos (B, 3); ee_axes (B, 2, 3); cond (B, cond_dim).
+
+        Returns scalars (B, S), odd vectors (B, V, 3), even vectors (B, V, 3)."""
+        cfg = self.cfg
+        b = points.shape[0]
+        gamma, beta = self.film(cond).chunk(2, dim=-1)
+        feat = self.point_mlp(colors) * (1 + gamma[:, None]) + beta[:, None]
+        centre_idx = kernels.farthest_point_sample(points.detach(), cfg.n_centers)
+        centres = torch.gather(points, 1, centre_idx[..., None].expand(-1, -1, 3))
+        x = self.gate1(self.conv1(feat, points, centres, kernels.knn(centres.detach(), points.detach(), cfg.k_points)))
+        idx_cc = kernels.knn(centres.detach(), centres.detach(), cfg.k_centers)
+        x = self.gate2(self.conv2(x, centres, centres, idx_cc))
+        all_centres = torch.arange(cfg.n_centers, device=points.device).expand(b, 1, -1)
+        g = self.readout(x, centres, ee_pos[:, None, :], all_centres)[:, 0]          # (B, readout)
+        axes = ee_axes.reshape(b, 6)
+        g = self.mix(torch.cat([g, axes], dim=-1), torch.cat([torch.ones_like(axes[:, :1]), axes], dim=-1))
+        s, v = cfg.scalars, cfg.vectors
+        return g[:, :s], g[:, s:s + 3 * v].reshape(b, v, 3), g[:, s + 3 * v:].reshape(b, v, 3)

@@ -1,0 +1,34 @@
+"""Action-chunk heads. The equivariant head writes each predicted translation as a learned
+combination of the encoder's odd l=1 vectors and each rotation as one of its even (pseudo-)
+vectors, with coefficients from the (invariant) backbone output: rotate the scene and the
+actions rotate; the gripper command is a scalar, so it does not change."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class EquivariantChunkHead(nn.Module):
+    def __init__(self, d_model: int, vectors: int, horizon: int):
+        super().__init__()
+        self.h, self.v = horizon, vectors
+        self.coef = nn.Linear(d_model, 2 * horizon * vectors)
+        self.grip = nn.Linear(d_model, horizon)
+
+    def forward(self, h, vec_odd, vec_even):
+        """h (..., d); vec_* (..., V, 3) -> normalized action chunk (..., H, 7)."""
+        c_pos, c_rot = self.coef(h).unflatten(-1, (2, self.h, self.v)).unbind(-3)
+        pos = torch.einsum("...hv,...vc->...hc", c_pos, vec_odd)
+        rot = torch.einsum("...hv,...vc->...hc", c_rot, vec_even)
+        return torch.cat([pos, rot, self.grip(h)[..., None]], dim=-1)
+
+
+class PlainChunkHead(nn.Module):
+    def __init__(self, d_model: int, horizon: int, action_dim: int = 7):
+        super().__init__()
+        self.h, self.a = horizon, action_dim
+        self.out = nn.Linear(d_model, horizon * action_dim)
+
+    def forward(self, h, vec_odd=None, vec_even=None):
+        return self.out(h).unflatten(-1, (self.h, self.a))

@@ -1,0 +1,89 @@
+"""The action expert network: point-cloud encoder -> one token per tick -> backbone -> chunk head.
+
+`forward` runs whole windows (training); `step` runs one tick from a carried backbone state
+(streaming). Both share `encode` and the head, so the two paths differ only in the backbone.
+Inputs are raw schema units (metres, quaternions); outputs are normalized action chunks
+(`normalizer.unnormalize_action` gives schema units).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .backbone import Backbone
+from .config import PolicyConfig
+from .encoder_equivariant import EquivariantEncoder
+from .encoder_pointnet import PointNetEncoder
+from .geometry import ee_frame
+from .heads import EquivariantChunkHead, PlainChunkHead
+from .normalization import Normalizer
+
+
+class PolicyModel(nn.Module):
+    def __init__(self, cfg: PolicyConfig, stats: dict[str, float] | None = None):
+        super().__init__()
+        self.cfg = cfg.validate()
+        d = cfg.d_model
+        cond_in = cfg.text_dim + (cfg.subgoal_dim + 1 if cfg.subgoal_dim else 0)
+        self.cond = nn.Sequential(nn.Linear(cond_in, d), nn.SiLU(), nn.Linear(d, d))
+        if cfg.encoder == "equivariant":
+            self.encoder = EquivariantEncoder(cfg, cond_dim=d)
+            self.head = EquivariantChunkHead(d, cfg.vectors, cfg.horizon)
+        elif cfg.encoder == "pointnet":
+            self.encoder = PointNetEncoder(cfg, cond_dim=d)
+            self.head = PlainChunkHead(d, cfg.horizon)
+        else:
+            raise ValueError(f"policy config: unknown encoder {cfg.encoder!r} (expected 'equivariant' or 'pointnet')")
+        self.token = nn.Sequential(nn.Linear(self.encoder.out_scalars + 1 + d, d), nn.SiLU(), nn.Linear(d, d))
+        self.backbone = Backbone(cfg)
+        self.normalizer = Normalizer(stats)
+
+    def condition(self, text, subgoal=None, subgoal_mask=None):
+        """text (..., text_dim); subgoal (..., subgoal_dim) or None; mask (...) bool: subgoal present."""
+        if not self.cfg.subgoal_dim:
+            return self.cond(text)
+        if subgoal is None:
+            subgoal = text.new_zeros(*text.shape[:-1], self.cfg.subgoal_dim)
+            subgoal_mask = torch.zeros(text.shape[:-1], dtype=torch.bool, device=text.device)
+        elif subgoal_mask is None:
+            subgoal_mask = torch.ones(text.shape[:-1], dtype=torch.bool, device=text.device)
+        m = subgoal_mask.to(text.dtype)[..., None]
+        return self.cond(torch.cat([text, subgoal * m, m], dim=-1))
+
+    def encode(self, points, colors, state, text, subgoal=None, subgoal_mask=None):
+        """One token per cloud. points, colors (B, N, 3); state (B, STATE_DIM); text (B, text_dim).
+
+        Returns token (B, d), odd vectors (B, V, 3) | None, even vectors (B, V, 3) | None."""
+        cond = self.condition(text, subgoal, subgoal_mask)
+        ee_pos, ee_axes, opening = ee_frame(state)
+        scalars, v_odd, v_even = self.encoder(points, colors, ee_pos, ee_axes, cond)
+        token = self.token(torch.cat([scalars, self.normalizer.normalize_opening(opening), cond], dim=-1))
+        return token, v_odd, v_even
+
+    def forward(self, points, colors, state, text, subgoal=None, subgoal_mask=None):
+        """Windows: points, colors (B, T, N, 3); state (B, T, S); text (B, T, E) -> chunks (B, T, H, 7)."""
+        b, t = points.shape[:2]
+        flat = lambda x: None if x is None else x.flatten(0, 1)  # noqa: E731
+        token, v_odd, v_even = self.encode(flat(points), flat(colors), flat(state), flat(text), flat(subgoal),
+                                           flat(subgoal_mask))
+        h = self.backbone(token.unflatten(0, (b, t)))
+        unflat = lambda x: None if x is None else x.unflatten(0, (b, t))  # noqa: E731
+        return self.head(h, unflat(v_odd), unflat(v_even))
+
+    def init_state(self, batch: int, device=None, dtype=None) -> dict:
+        p = next(self.parameters())
+        return self.backbone.init_state(batch, device or p.device, dtype or p.dtype)
+
+    def step(self, points, colors, state, text, backbone_state: dict, subgoal=None, subgoal_mask=None):
+        """One tick for B robots: points (B, N, 3) ... -> normalized chunk (B, H, 7)."""
+        token, v_odd, v_even = self.encode(points, colors, state, text, subgoal, subgoal_mask)
+        return self.head(self.backbone.step(token, backbone_state), v_odd, v_even)
+
+
+def chunk_loss(pred: torch.Tensor, target: torch.Tensor, is_pad: torch.Tensor) -> torch.Tensor:
+    """L1 over normalized action chunks, ignoring steps past the episode end. (B, T, H, 7), (B, T, H)."""
+    err = F.l1_loss(pred, target, reduction="none").mean(-1)
+    keep = (~is_pad).to(err.dtype)
+    return (err * keep).sum() / keep.sum().clamp_min(1.0)
