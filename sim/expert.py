@@ -1,0 +1,226 @@
+"""Scripted experts: one small phase machine per skill, driven by privileged state.
+
+They are the stand-in teleoperator for demonstrations. Each phase moves the tool centre
+point to a waypoint computed from the *current* object poses (so a nudged object is
+followed) and ends on a state condition or a time-out. The phase machine restarts
+whenever the current subtask changes, so an expert always follows the task's true state.
+Actions are schema actions (base-frame delta pose + gripper), like a policy's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vla_stack import schema
+from vla_stack.sim import kinematics as kin
+from vla_stack.sim.facts import FactChecker
+from vla_stack.sim.scene import CUBE_HALF, Scene
+from vla_stack.sim.skills import Subtask
+
+SAFE_Z = 0.17  # travel height of the tool centre point
+MAX_STEP_M = 0.03  # expert speed limit per control tick (0.6 m/s at 20 Hz)
+SLOW_STEP_M = 0.012
+OPEN, HALF, CLOSED = 1.0, -0.1, -1.0
+
+
+def wrap(a: float) -> float:
+    return float((a + np.pi) % (2 * np.pi) - np.pi)
+
+
+def nearest_yaw(current: float, base: float, period: float) -> float:
+    """base + k * period closest to current."""
+    k = np.round((current - base) / period)
+    return float(base + k * period)
+
+
+class ScriptedExpert:
+    def __init__(self, scene: Scene, facts: FactChecker):
+        self.scene = scene
+        self.facts = facts
+        self.reset()
+
+    def reset(self) -> None:
+        self._key = None
+        self.phase = 0
+        self.ticks = 0
+        self._memo: tuple | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def tool_yaw(self) -> float:
+        r = self.scene.tcp_mat()
+        return float(np.arctan2(r[1, 0], r[0, 0]))
+
+    def move(self, target: np.ndarray, yaw: float, grip: float, max_step: float = MAX_STEP_M) -> np.ndarray:
+        s = self.scene
+        dpos = target - s.tcp_pos()
+        n = np.linalg.norm(dpos)
+        if n > max_step:
+            dpos *= max_step / n
+        r_des = kin.rot_z(yaw) @ kin.R_DOWN
+        drot = kin.rotation_log(r_des @ s.tcp_mat().T)
+        a = np.concatenate([dpos, np.clip(drot, -0.2, 0.2), [grip]]).astype(np.float32)
+        return np.clip(a, schema.ACTION_LOW, schema.ACTION_HIGH)
+
+    def travel(self, target: np.ndarray, yaw: float, grip: float) -> tuple[np.ndarray, bool]:
+        """Go to `target` via the travel height when far away; returns (action, arrived)."""
+        tcp = self.scene.tcp_pos()
+        far = np.linalg.norm(target[:2] - tcp[:2]) > 0.03
+        if far and tcp[2] < SAFE_Z - 0.04 and target[2] > tcp[2] - 0.01:
+            return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, grip), False
+        arrived = np.linalg.norm(target - tcp) < 0.012
+        return self.move(target, yaw, grip), arrived
+
+    def _advance(self, cond: bool, timeout: int | None = None) -> None:
+        if cond or (timeout is not None and self.ticks >= timeout):
+            self.phase += 1
+            self.ticks = 0
+
+    def _goto(self, phase: int) -> None:
+        self.phase, self.ticks = phase, 0
+
+    # ------------------------------------------------------------------ entry point
+    def act(self, subtask: Subtask | None, subtask_index: int, step: int) -> np.ndarray:
+        """The expert's action for this control step (idempotent within a step)."""
+        if self._memo is not None and self._memo[0] == step:
+            return self._memo[1].copy()
+        key = (subtask_index, subtask)
+        if key != self._key:
+            self._key, self.phase, self.ticks = key, 0, 0
+        if subtask is None:  # task done: hold still, gripper open
+            a = self.move(self.scene.tcp_pos(), self.tool_yaw(), OPEN)
+        else:
+            a = getattr(self, f"_{subtask.skill}")(subtask)
+            self.ticks += 1
+        self._memo = (step, a)
+        return a.copy()
+
+    # ------------------------------------------------------------------ skills
+    def _pick(self, st: Subtask) -> np.ndarray:
+        s = self.scene
+        p = s.body_pos(st.object)
+        yaw = nearest_yaw(self.tool_yaw(), s.body_yaw(st.object) + np.pi / 2, np.pi / 2)
+        if self.phase == 0:  # above the cube, open
+            a, ok = self.travel(p + [0, 0, 0.1], yaw, OPEN)
+            self._advance(ok and s.gripper_opening() > 0.07, timeout=120)
+            return a
+        if self.phase == 1:  # down around it
+            target = np.array([p[0], p[1], max(p[2] - 0.004, CUBE_HALF - 0.004)])
+            a = self.move(target, yaw, OPEN, SLOW_STEP_M * 1.5)
+            self._advance(np.linalg.norm(target - s.tcp_pos()) < 0.008, timeout=40)
+            return a
+        if self.phase == 2:  # close
+            a = self.move(s.tcp_pos(), self.tool_yaw(), CLOSED)
+            self._advance(self.ticks >= 6)
+            return a
+        # lift; a missed grasp starts over
+        if s.gripper_opening() < 0.01 and not s.is_grasped(st.object):
+            self._goto(0)
+        tcp = s.tcp_pos()
+        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), self.tool_yaw(), CLOSED, SLOW_STEP_M * 1.5)
+
+    def _release_at(self, place: np.ndarray, yaw: float) -> np.ndarray:
+        """Carry the held cube above `place` (its centre), lower it, let go, back off."""
+        s = self.scene
+        if self.phase == 0:
+            a, ok = self.travel(place + [0, 0, 0.08], yaw, CLOSED)
+            self._advance(ok, timeout=150)
+            return a
+        if self.phase == 1:
+            a = self.move(place, yaw, CLOSED, SLOW_STEP_M)
+            self._advance(np.linalg.norm(place - s.tcp_pos()) < 0.008, timeout=40)
+            return a
+        if self.phase == 2:
+            a = self.move(s.tcp_pos(), self.tool_yaw(), OPEN)
+            self._advance(self.ticks >= 6)
+            return a
+        tcp = s.tcp_pos()
+        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), self.tool_yaw(), OPEN, SLOW_STEP_M)
+
+    def _place(self, st: Subtask) -> np.ndarray:
+        s = self.scene
+        if st.target == "bowl":
+            place = s.body_pos("bowl") + [0, 0, 0.005 + CUBE_HALF + 0.012]
+        else:  # drawer: the part of the drawer that is out of the cabinet
+            place = s.data.site_xpos[s.slot_site] + [0, 0, CUBE_HALF + 0.012]
+        return self._release_at(place, self.tool_yaw())
+
+    def _stack(self, st: Subtask) -> np.ndarray:
+        s = self.scene
+        place = s.body_pos(st.target) + [0, 0, 2 * CUBE_HALF + 0.006]
+        yaw = nearest_yaw(self.tool_yaw(), s.body_yaw(st.target) + np.pi / 2, np.pi / 2)
+        return self._release_at(place, yaw)
+
+    def _drawer(self, opening_goal: float) -> np.ndarray:
+        """Grasp the handle, slide it to `opening_goal`, let go."""
+        s = self.scene
+        handle = s.data.site_xpos[s.handle_site].copy()
+        axis = -s.body_mat("drawer")[:, 0]  # opening direction, world frame
+        yaw = nearest_yaw(self.tool_yaw(), np.arctan2(axis[1], axis[0]) + np.pi / 2, np.pi)
+        if self.phase == 0:
+            a, ok = self.travel(handle + [0, 0, 0.08], yaw, HALF)
+            self._advance(ok, timeout=150)
+            return a
+        if self.phase == 1:
+            target = handle + [0, 0, 0.004]
+            a = self.move(target, yaw, HALF, SLOW_STEP_M * 1.5)
+            self._advance(np.linalg.norm(target - s.tcp_pos()) < 0.008, timeout=40)
+            return a
+        if self.phase == 2:
+            a = self.move(handle + [0, 0, 0.004], yaw, CLOSED)
+            self._advance(self.ticks >= 6)
+            return a
+        if self.phase == 3:
+            goal = handle + axis * (opening_goal - s.drawer_opening())
+            goal[2] = handle[2] + 0.004
+            a = self.move(goal, yaw, CLOSED, SLOW_STEP_M)
+            self._advance(abs(opening_goal - s.drawer_opening()) < 0.008, timeout=60)
+            return a
+        tcp = s.tcp_pos()  # let go and back off upwards
+        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, OPEN, SLOW_STEP_M)
+
+    def _open(self, st: Subtask) -> np.ndarray:
+        return self._drawer(0.16)
+
+    def _close(self, st: Subtask) -> np.ndarray:
+        return self._drawer(0.0)
+
+    def _press(self, st: Subtask) -> np.ndarray:
+        s = self.scene
+        top = s.body_pos("button_cap") + [0, 0, 0.016]
+        yaw = self.tool_yaw()
+        if self.phase == 0:
+            a, ok = self.travel(top + [0, 0, 0.08], yaw, CLOSED)
+            self._advance(ok, timeout=150)
+            return a
+        if self.phase == 1:
+            a = self.move(top - [0, 0, 0.02], yaw, CLOSED, SLOW_STEP_M)
+            self._advance(self.facts.button_pressed, timeout=40)
+            return a
+        tcp = s.tcp_pos()
+        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, CLOSED, SLOW_STEP_M)
+
+    def _push(self, st: Subtask) -> np.ndarray:
+        s = self.scene
+        origin = self.facts.push_origin[st.object]
+        target = s.body_pos(st.target)
+        v = target[:2] - origin[:2]
+        v = np.append(v / np.linalg.norm(v), 0.0)
+        yaw = nearest_yaw(self.tool_yaw(), np.arctan2(v[1], v[0]), np.pi)  # finger pads across the path
+        p = s.body_pos(st.object)
+        start = np.array([p[0], p[1], CUBE_HALF]) - v * (CUBE_HALF + 0.03)
+        if self.phase == 0:
+            a, ok = self.travel(start + [0, 0, 0.08], yaw, CLOSED)
+            self._advance(ok, timeout=150)
+            return a
+        if self.phase == 1:
+            a = self.move(start, yaw, CLOSED, SLOW_STEP_M * 1.5)
+            self._advance(np.linalg.norm(start - s.tcp_pos()) < 0.01, timeout=40)
+            return a
+        if self.phase == 2:
+            goal = origin + v * 0.1 - v * (CUBE_HALF + 0.005)
+            goal[2] = CUBE_HALF
+            a = self.move(goal, yaw, CLOSED, SLOW_STEP_M)
+            self._advance(np.linalg.norm(goal - s.tcp_pos()) < 0.01, timeout=60)
+            return a
+        tcp = s.tcp_pos()
+        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, CLOSED, SLOW_STEP_M)

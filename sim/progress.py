@@ -1,0 +1,48 @@
+"""Which subtask is current, read from the true simulator state at every step.
+
+Subtask i is done when the facts expected after it hold (`Task.expected_facts()[i]`).
+The index moves forward as subtasks complete, and back when the world undoes earlier
+work: if a fact that subtask i-1 established (and that subtask i does not itself change)
+stops holding, or subtask i's preconditions fail (the held cube was dropped), the earlier
+subtask becomes current again. So perturbing the scene mid-episode re-targets the expert.
+"""
+
+from __future__ import annotations
+
+from vla_stack.sim.facts import FactChecker
+from vla_stack.sim.tasks import Task
+
+
+class TaskProgress:
+    def __init__(self, task: Task, facts: FactChecker):
+        self.task = task
+        self.facts = facts
+        self._expected = task.expected_facts()
+        self.index = 0
+
+    @property
+    def n_subtasks(self) -> int:
+        return len(self.task.subtasks)
+
+    @property
+    def done(self) -> bool:
+        return self.index >= self.n_subtasks
+
+    def _kept(self, i: int) -> dict[str, str]:
+        """Facts established up to subtask i that subtask i+1 must not break."""
+        changed = set(self.task.subtasks[i + 1].effects())
+        return {k: v for k, v in self._expected[i].items() if k not in changed}
+
+    def update(self) -> bool:
+        """Re-read the state; True when a subtask was completed in this update."""
+        before = self.index
+        k = self.index
+        while 0 < k < self.n_subtasks and not (self.facts.all_hold(self._kept(k - 1))
+                                               and self.facts.all_hold(self.task.subtasks[k].preconditions())):
+            k -= 1
+        if k == self.n_subtasks and not self.facts.all_hold(self._expected[-1]):
+            k -= 1  # the finished task was undone
+        while k < self.n_subtasks and self.facts.all_hold(self._expected[k]):
+            k += 1
+        self.index = k
+        return k > before
