@@ -25,6 +25,7 @@ from std_msgs.msg import Bool, Empty, Float32MultiArray, Float64, String
 
 from vla_stack import schema
 from vla_stack.ros2_nodes import cloud, convert, node_util, qos
+from vla_stack.ros2_nodes.observation import ObservationBuffer
 from vla_stack.ros2_nodes.safety import SafetyConfig, SafetyFilter
 
 
@@ -55,10 +56,9 @@ class ActionExpertNode(Node):
             except (OSError, ValueError) as e:
                 raise node_util.ParameterError(f"action_expert: cannot load checkpoint {self.checkpoint!r}: {e}") from None
         self.policy = policy
-        self.rng = np.random.default_rng(0)
-        self.points = self.colors = None
-        self.joints = self.ee_pos = self.ee_quat = None
-        self.gripper_opening = 0.0
+        self.obs = ObservationBuffer(base_frame=self.base_frame, n_points=self.n_points, max_points=self.max_points,
+                                     gripper_joint=self.gripper_joint, arm_joints=list(self.arm_joints),
+                                     crop=(safety_cfg.workspace_min_m, safety_cfg.workspace_max_m))
         self.subtask: str | None = None
         self.subgoal_latent: np.ndarray | None = None
         self.intrinsics: schema.CameraIntrinsics | None = None
@@ -88,24 +88,22 @@ class ActionExpertNode(Node):
         self.get_logger().error(f"rejected {what}: {err}", throttle_duration_sec=1.0)
         if watchdog_input:
             self.safety.watchdog.invalidate(watchdog_input)
-            if watchdog_input == "points":
-                self.points = self.colors = None
 
-    def _accept_cloud(self, pts: np.ndarray, cols: np.ndarray | None) -> None:
-        lo, hi = self.safety.config.workspace_min_m, self.safety.config.workspace_max_m
-        pts, cols = cloud.crop_and_subsample(pts, cols, lo, hi, self.n_points, self.rng)
-        pts, cols = schema.check_points(pts, cols)
-        self.points, self.colors = pts, (cols if cols is not None else np.full_like(pts, 0.5))
-        self.safety.watchdog.feed("points", time.monotonic())
+    def _update(self, what: str, watchdog_input: str, update, msg) -> None:
+        try:
+            update(msg)
+            self.safety.watchdog.feed(watchdog_input, time.monotonic())
+        except schema.SchemaError as e:
+            self._reject(what, e, watchdog_input)
 
     def on_points(self, msg: PointCloud2) -> None:
-        try:
-            if msg.header.frame_id and msg.header.frame_id != self.base_frame:
-                raise schema.SchemaError(f"PointCloud2: frame {msg.header.frame_id!r}, expected {self.base_frame!r} "
-                                         "(no tf here: publish the cloud in the base frame or use cloud_source:=depth)")
-            self._accept_cloud(*convert.pointcloud2_to_numpy(msg, max_points=self.max_points))
-        except schema.SchemaError as e:
-            self._reject("point cloud", e, "points")
+        self._update("point cloud", "points", self.obs.update_points, msg)
+
+    def on_joint_state(self, msg: JointState) -> None:
+        self._update("joint state", "joint_states", self.obs.update_joint_state, msg)
+
+    def on_ee_pose(self, msg: PoseStamped) -> None:
+        self._update("end-effector pose", "ee_pose", self.obs.update_ee_pose, msg)
 
     def on_camera_info(self, msg: CameraInfo) -> None:
         try:
@@ -113,40 +111,18 @@ class ActionExpertNode(Node):
         except schema.SchemaError as e:
             self._reject("camera_info", e)
 
+    def _depth_to_cloud(self, msg: Image) -> None:
+        depth = convert.image_to_depth_m(msg)
+        if self.intrinsics is None:
+            raise schema.SchemaError("depth: no camera_info received yet")
+        pose = np.asarray(self.camera_pose, np.float64)
+        if not np.isfinite(pose).all() or np.linalg.norm(pose[3:]) < 1e-6:
+            raise schema.SchemaError(f"depth: parameter camera_pose {pose.tolist()} is not a valid pose")
+        ext = schema.CameraExtrinsics(rotation=cloud.quat_wxyz_to_matrix(pose[3:]), translation=pose[:3])
+        self.obs.set_cloud(*cloud.backproject(depth, self.intrinsics, ext))
+
     def on_depth(self, msg: Image) -> None:
-        try:
-            depth = convert.image_to_depth_m(msg)
-            if self.intrinsics is None:
-                raise schema.SchemaError("depth: no camera_info received yet")
-            pose = np.asarray(self.camera_pose, np.float64)
-            if not np.isfinite(pose).all() or np.linalg.norm(pose[3:]) < 1e-6:
-                raise schema.SchemaError(f"depth: parameter camera_pose {pose.tolist()} is not a valid pose")
-            ext = schema.CameraExtrinsics(rotation=cloud.quat_wxyz_to_matrix(pose[3:]), translation=pose[:3])
-            self._accept_cloud(*cloud.backproject(depth, self.intrinsics, ext))
-        except schema.SchemaError as e:
-            self._reject("depth image", e, "points")
-
-    def on_joint_state(self, msg: JointState) -> None:
-        try:
-            names = list(msg.name)
-            if self.gripper_joint in names:
-                self.gripper_opening = float(convert.joint_state_to_numpy(msg, [self.gripper_joint])[0])
-            arm = [j for j in self.arm_joints if j] or [n for n in names if n != self.gripper_joint]
-            joints = convert.joint_state_to_numpy(msg, arm)
-            if len(joints) > schema.MAX_JOINTS:
-                raise schema.SchemaError(f"JointState: {len(joints)} arm joints, at most {schema.MAX_JOINTS}")
-            self.joints = joints
-            self.safety.watchdog.feed("joint_states", time.monotonic())
-        except schema.SchemaError as e:
-            self._reject("joint state", e, "joint_states")
-
-    def on_ee_pose(self, msg: PoseStamped) -> None:
-        try:
-            self.ee_pos, self.ee_quat = convert.pose_to_numpy(msg)
-            self.safety.watchdog.feed("ee_pose", time.monotonic())
-        except schema.SchemaError as e:
-            self.ee_pos = None
-            self._reject("end-effector pose", e, "ee_pose")
+        self._update("depth image", "points", self._depth_to_cloud, msg)
 
     def on_subtask(self, msg: String) -> None:
         text = msg.data.strip()
@@ -179,13 +155,12 @@ class ActionExpertNode(Node):
 
     # -- control tick -----------------------------------------------------------------------
     def propose(self) -> np.ndarray | None:
-        if self.points is None or self.joints is None or self.ee_pos is None:
+        if not self.obs.complete:
             return None
         if self.subtask is None or self.subtask == schema.DONE_TOKEN:
             return np.array([0, 0, 0, 0, 0, 0, self.safety.held_gripper], np.float32)  # nothing to do: hold
-        state = schema.RobotState(self.ee_pos, self.ee_quat, self.gripper_opening, self.joints).to_vector()
         try:
-            return self.policy.step(self.points, self.colors, state, subtask=self.subtask,
+            return self.policy.step(self.obs.points, self.obs.colors, self.obs.state(), subtask=self.subtask,
                                     subgoal_latent=self.subgoal_latent)
         except (schema.SchemaError, ValueError, RuntimeError) as e:
             self._reject("policy step", e)
@@ -194,7 +169,7 @@ class ActionExpertNode(Node):
     def tick(self) -> None:
         now = time.monotonic()
         stamp = self.get_clock().now().to_msg()
-        verdict = self.safety.filter(None if self.safety.estopped else self.propose(), self.ee_pos, now)
+        verdict = self.safety.filter(None if self.safety.estopped else self.propose(), self.obs.ee_pos, now)
         a = verdict.action
         twist = TwistStamped()
         twist.header.stamp, twist.header.frame_id = stamp, self.base_frame

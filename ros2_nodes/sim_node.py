@@ -1,0 +1,168 @@
+"""sim_node: a MuJoCo task of the suite in soft real time, speaking the same topics as a robot.
+
+Every `1 / rate_hz` seconds it applies the newest command (a `TwistStamped` velocity times
+the step period, plus the gripper command; zero motion when the command is older than
+`command_timeout_s`, as a robot controller would), steps the gymnasium environment once and
+publishes what a robot's drivers would: `rgb` and `depth` Images, `camera_info`,
+`points` (PointCloud2 in the base frame, with colour), `joint_states`, `ee_pose`, plus
+`sim/info` (latched JSON: instruction, subtask, subtask index, success, step), which only a
+simulator can know. `sim/reset` (String): empty resets the episode, a task id switches task.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
+from std_msgs.msg import Float64, String
+
+from vla_stack import schema
+from vla_stack.ros2_nodes import convert, node_util, qos
+
+N_JOINTS = {"panda": 7, "ur5e": 6}
+
+
+class SimNode(Node):
+    def __init__(self) -> None:
+        super().__init__("sim")
+        p = lambda *a, **k: node_util.declare(self, *a, **k)  # noqa: E731
+        self.task = p("task", "vla_stack/PutInDrawer-v0", "gymnasium id of the task (see `vla sim tasks`)")
+        self.robot = p("robot", "panda", "arm model", choices=list(N_JOINTS))
+        self.seed = p("seed", 0, "episode seed (incremented at every reset)", low=0, high=2**31 - 1)
+        self.image_size = p("image_size", 128, "camera image side (pixels)", low=16, high=1024)
+        self.n_points = p("n_points", 1024, "points per published cloud", low=16, high=65536)
+        self.rate_hz = p("rate_hz", 20.0, "simulation step rate = control rate (Hz)", low=1.0, high=500.0)
+        self.command_timeout_s = p("command_timeout_s", 0.15, "older commands count as zero motion (s)",
+                                   low=1e-3, high=10.0)
+        self.auto_reset = p("auto_reset", True, "start a new episode when one ends")
+        self.base_frame = p("base_frame", "base", "frame of points and poses")
+        self.camera_frame = p("camera_frame", "camera", "optical frame of the images")
+        self.joint_names = [f"joint{i + 1}" for i in range(N_JOINTS[self.robot])] + ["gripper"]
+
+        self.pubs = {
+            "rgb": self.create_publisher(Image, "rgb", qos.SENSOR),
+            "depth": self.create_publisher(Image, "depth", qos.SENSOR),
+            "camera_info": self.create_publisher(CameraInfo, "camera_info", qos.SENSOR),
+            "points": self.create_publisher(PointCloud2, "points", qos.SENSOR),
+            "joint_states": self.create_publisher(JointState, "joint_states", qos.SENSOR),
+            "ee_pose": self.create_publisher(PoseStamped, "ee_pose", qos.SENSOR),
+            "info": self.create_publisher(String, "sim/info", qos.LATCHED),
+        }
+        self.velocity = np.zeros(6)
+        self.velocity_time = -np.inf
+        self.gripper = schema.GRIPPER_OPEN
+        self.create_subscription(TwistStamped, "cmd_twist", self.on_twist, qos.COMMAND)
+        self.create_subscription(Float64, "gripper_cmd", self.on_gripper, qos.COMMAND)
+        self.create_subscription(String, "sim/reset", self.on_reset, qos.COMMAND)
+        self.env = None
+        self.make_env(self.task)
+        self.overruns = 0
+        self.create_timer(1.0 / self.rate_hz, self.tick)
+
+    # -- environment -------------------------------------------------------------------
+    def make_env(self, task: str) -> None:
+        import gymnasium as gym
+
+        import vla_stack.sim  # noqa: F401  (registers the task ids)
+
+        try:
+            env = gym.make(task, robot=self.robot, image_size=self.image_size, n_points=self.n_points)
+        except gym.error.Error as e:
+            raise node_util.ParameterError(f"sim: unknown task {task!r} ({e})") from None
+        if self.env is not None:
+            self.env.close()
+        self.env, self.task = env, task
+        self.camera = next(iter(env.unwrapped.cameras))
+        self.reset()
+
+    def reset(self) -> None:
+        self.obs, self.info = self.env.reset(seed=self.seed)
+        self.seed += 1
+        self.step_index, self.episode_done = 0, False
+        self.get_logger().info(f"episode of {self.task}: {self.info.get(schema.INFO_INSTRUCTION)!r}")
+        self.publish()
+
+    def on_reset(self, msg: String) -> None:
+        try:
+            if msg.data.strip():
+                self.make_env(msg.data.strip())
+            else:
+                self.reset()
+        except node_util.ParameterError as e:
+            self.get_logger().error(str(e))
+
+    # -- commands ------------------------------------------------------------------------
+    def on_twist(self, msg: TwistStamped) -> None:
+        t, r = msg.twist.linear, msg.twist.angular
+        v = np.array([t.x, t.y, t.z, r.x, r.y, r.z])
+        if not np.isfinite(v).all():
+            self.get_logger().error("rejected cmd_twist: non-finite value", throttle_duration_sec=1.0)
+            self.velocity_time = -np.inf
+            return
+        self.velocity, self.velocity_time = v, time.monotonic()
+
+    def on_gripper(self, msg: Float64) -> None:
+        if np.isfinite(msg.data):
+            self.gripper = float(np.clip(msg.data, schema.GRIPPER_CLOSED, schema.GRIPPER_OPEN))
+
+    def action(self) -> np.ndarray:
+        dt = 1.0 / self.rate_hz
+        fresh = time.monotonic() - self.velocity_time <= self.command_timeout_s
+        delta = self.velocity * dt if fresh else np.zeros(6)
+        return schema.validate_action(np.concatenate([delta, [self.gripper]]))
+
+    # -- loop ------------------------------------------------------------------------------
+    def tick(self) -> None:
+        t0 = time.monotonic()
+        if self.episode_done:
+            if not self.auto_reset:
+                return
+            self.reset()
+            return
+        self.obs, _reward, terminated, truncated, self.info = self.env.step(self.action())
+        self.step_index += 1
+        self.episode_done = bool(terminated or truncated)
+        self.publish()
+        if time.monotonic() - t0 > 1.0 / self.rate_hz:
+            self.overruns += 1
+            self.get_logger().warning(f"step took {1e3 * (time.monotonic() - t0):.1f} ms, over the period "
+                                      f"({self.overruns} overruns)", throttle_duration_sec=5.0)
+
+    def publish(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        obs = self.obs
+        intr, _extr = self.env.unwrapped.cameras[self.camera]
+        self.pubs["rgb"].publish(convert.numpy_to_image(obs[schema.OBS_RGB], "rgb8", frame_id=self.camera_frame, stamp=stamp))
+        self.pubs["depth"].publish(convert.numpy_to_image(np.asarray(obs[schema.OBS_DEPTH], np.float32), "32FC1",
+                                                          frame_id=self.camera_frame, stamp=stamp))
+        self.pubs["camera_info"].publish(convert.intrinsics_to_camera_info(intr, frame_id=self.camera_frame, stamp=stamp))
+        self.pubs["points"].publish(convert.numpy_to_pointcloud2(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS),
+                                                                 frame_id=self.base_frame, stamp=stamp))
+        state = schema.RobotState.from_vector(obs[schema.OBS_STATE], n_joints=len(self.joint_names) - 1)
+        self.pubs["joint_states"].publish(convert.numpy_to_joint_state(
+            self.joint_names, np.append(state.joints, state.gripper), stamp=stamp))
+        self.pubs["ee_pose"].publish(convert.numpy_to_pose(state.ee_pos, state.ee_quat, frame_id=self.base_frame, stamp=stamp))
+        info = {k: self.info.get(k) for k in (schema.INFO_INSTRUCTION, schema.INFO_SUBTASK, schema.INFO_SUBTASK_INDEX,
+                                              schema.INFO_SUCCESS)}
+        info.update(task=self.task, step=self.step_index, episode_done=self.episode_done)
+        self.pubs["info"].publish(String(data=json.dumps(info, default=_jsonable)))
+
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+
+
+def _jsonable(x):
+    return x.item() if isinstance(x, np.generic) else str(x)
+
+
+def main(args: list[str] | None = None) -> int:
+    return node_util.run(SimNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
