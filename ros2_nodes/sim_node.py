@@ -6,7 +6,7 @@ the step period, plus the gripper command; zero motion when the command is older
 publishes what a robot's drivers would: `rgb` and `depth` Images, `camera_info`,
 `points` (PointCloud2 in the base frame, with colour), `joint_states`, `ee_pose`, plus
 `sim/info` (latched JSON: instruction, subtask, subtask index, success, step), which only a
-simulator can know. `sim/reset` (String): empty resets the episode, a task id switches task.
+simulator can know. `sim/reset` (String): empty resets the episode, a task name switches task.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class SimNode(Node):
     def __init__(self) -> None:
         super().__init__("sim")
         p = lambda *a, **k: node_util.declare(self, *a, **k)  # noqa: E731
-        self.task = p("task", "vla_stack/PutInDrawer-v0", "gymnasium id of the task (see `vla sim tasks`)")
+        self.task = p("task", "OpenDrawerThenStackRedOnGreen", "task name (see `vla sim tasks`)")
         self.robot = p("robot", "panda", "arm model", choices=list(N_JOINTS))
         self.seed = p("seed", 0, "episode seed (incremented at every reset)", low=0, high=2**31 - 1)
         self.image_size = p("image_size", 128, "camera image side (pixels)", low=16, high=1024)
@@ -65,14 +65,12 @@ class SimNode(Node):
 
     # -- environment -------------------------------------------------------------------
     def make_env(self, task: str) -> None:
-        import gymnasium as gym
-
-        import vla_stack.sim  # noqa: F401  (registers the task ids)
+        import vla_stack.sim
 
         try:
-            env = gym.make(task, robot=self.robot, image_size=self.image_size, n_points=self.n_points)
-        except gym.error.Error as e:
-            raise node_util.ParameterError(f"sim: unknown task {task!r} ({e})") from None
+            env = vla_stack.sim.make(task, robot=self.robot, image_size=self.image_size, n_points=self.n_points)
+        except schema.SchemaError as e:
+            raise node_util.ParameterError(f"sim: {e}") from None
         if self.env is not None:
             self.env.close()
         self.env, self.task = env, task
