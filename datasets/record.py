@@ -180,3 +180,12 @@ def record(cfg: RecordConfig) -> int:
         env.close()
     print(f"{writer.root}: {writer.num_episodes} episodes, {writer.num_frames} frames")
     return 0
+
+
+def main(cfg: RecordConfig) -> int:
+    """CLI entry: dataset errors become one clear line and exit status 1."""
+    try:
+        return record(cfg)
+    except DatasetError as e:
+        print(f"vla record: {e}", file=sys.stderr)
+        return 1
