@@ -1,0 +1,174 @@
+"""`vla eval`: subtask-conditioned evaluation in simulation with gymnasium vector envs.
+
+N envs of a task run in lockstep (SyncVectorEnv, same-step autoreset) with ONE batched
+policy call per tick; each env's backbone state and chunk executor are reset when its
+episode ends. The policy is given the env's true current subtask text. Writes a success
+table as JSON and Markdown, and rollout MP4s of the scene camera.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vla_stack import bench, schema
+
+from .checkpoint import load_checkpoint
+from .chunking import ChunkExecutor
+from .model import PolicyModel
+
+
+@dataclass
+class EvalConfig:
+    checkpoint: Path = Path("runs/policy/final")
+    tasks: tuple[str, ...] = ()  # empty: every task of `split`
+    split: str = "train"
+    episodes: int = 10  # per task
+    n_envs: int = 5  # vector envs per task
+    robot: str = "panda"
+    n_points: int = 512
+    image_size: int = 128
+    execution: str = "ensemble"  # ensemble | receding
+    max_steps: int = 0  # per episode (0: the env's own time limit)
+    videos: int = 1  # MP4s per task (first episodes of env 0)
+    out: Path = Path("runs/eval")
+    device: str = "auto"
+    seed: int = 1000  # different from the data-collection seeds
+
+
+def _reset_rows(state: dict, rows: np.ndarray) -> None:
+    for layer in state["layers"]:
+        if hasattr(layer, "ssm"):
+            layer.conv[rows] = 0
+            layer.ssm[rows] = 0
+        else:
+            raise NotImplementedError("per-env reset needs a recurrent backbone")
+
+
+def _task_list(cfg: EvalConfig) -> list[str]:
+    if cfg.tasks:
+        return list(cfg.tasks)
+    import vla_stack.sim as sim
+
+    splits = sim.load_splits()
+    if cfg.split not in splits or cfg.split == "chains":
+        raise schema.SchemaError(f"split {cfg.split!r}: expected one of {[s for s in splits if s != 'chains']}")
+    return sorted({item["task"] for item in splits[cfg.split]})
+
+
+def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encoder) -> dict:
+    import gymnasium as gym
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    import vla_stack.sim as sim
+
+    n = max(1, min(cfg.n_envs, cfg.episodes))
+    fns = [lambda: sim.make(task, robot=cfg.robot, n_points=cfg.n_points, image_size=cfg.image_size) for _ in range(n)]
+    envs = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    limit = cfg.max_steps or envs.envs[0].spec.max_episode_steps or 1000
+    recurrent = model.cfg.backbone == "mamba"
+    dtype = next(model.parameters()).dtype
+    obs, info = envs.reset(seed=[cfg.seed + i for i in range(n)])
+    states = model.init_state(n, device) if recurrent else [model.init_state(1, device) for _ in range(n)]
+    execs = [ChunkExecutor(model.cfg.horizon, cfg.execution) for _ in range(n)]
+    steps = np.zeros(n, int)
+    results: list[dict] = []
+    started = n
+    active = np.ones(n, bool)
+    frames: list[list[np.ndarray]] = [[]]
+    videos_done = 0
+    t0 = time.perf_counter()
+    while active.any():
+        texts = torch.from_numpy(text_encoder([str(s) for s in info[schema.INFO_SUBTASK]])).to(device, dtype)
+        t = lambda k: torch.from_numpy(np.ascontiguousarray(obs[k])).to(device, dtype)  # noqa: E731
+        with torch.inference_mode():
+            if recurrent:
+                chunks = model.step(t(schema.OBS_POINTS), t(schema.OBS_COLORS), t(schema.OBS_STATE), texts, states)
+            else:
+                chunks = torch.cat([model.step(t(schema.OBS_POINTS)[i:i + 1], t(schema.OBS_COLORS)[i:i + 1],
+                                               t(schema.OBS_STATE)[i:i + 1], texts[i:i + 1], states[i])
+                                    for i in range(n)])
+            chunks = model.normalizer.unnormalize_action(chunks).float().cpu().numpy()
+        actions = np.stack([schema.validate_action(execs[i](chunks[i])) if active[i] else np.zeros(7, np.float32)
+                            for i in range(n)])
+        if videos_done < cfg.videos and active[0]:
+            frames[-1].append(obs[schema.OBS_RGB][0].copy())
+        obs, _, term, trunc, info = envs.step(actions)
+        steps += 1
+        done = (term | trunc | (steps >= limit)) & active
+        for i in np.flatnonzero(done):
+            final = info["final_info"] if "final_info" in info and info["_final_info"][i] else info
+            success = bool(final[schema.INFO_SUCCESS][i])
+            results.append({"env": int(i), "success": success, "steps": int(steps[i])})
+            if i == 0 and videos_done < cfg.videos:
+                _write_video(frames[-1], Path(cfg.out) / "videos" / f"{task}_ep{videos_done}_{'ok' if success else 'fail'}.mp4")
+                videos_done += 1
+                frames.append([])
+            if not (term[i] or trunc[i]):  # our own step limit: reset this env by hand
+                o, inf = envs.envs[i].reset()
+                for k in obs:
+                    obs[k][i] = o[k]
+                info[schema.INFO_SUBTASK][i] = inf[schema.INFO_SUBTASK]
+            steps[i] = 0
+            execs[i].reset()
+            if recurrent:
+                _reset_rows(states, np.array([i]))
+            else:
+                states[i] = model.init_state(1, device)
+            if started < cfg.episodes:
+                started += 1
+            else:
+                active[i] = False
+    envs.close()
+    ok = [r["success"] for r in results]
+    return {"episodes": len(ok), "successes": int(sum(ok)), "success_rate": float(np.mean(ok)) if ok else 0.0,
+            "mean_steps": float(np.mean([r["steps"] for r in results])), "wall_s": time.perf_counter() - t0,
+            "episodes_detail": results}
+
+
+def _write_video(frames: list[np.ndarray], path: Path, fps: int = 20) -> None:
+    if not frames:
+        return
+    import imageio.v2 as imageio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimwrite(path, frames, fps=fps, codec="libx264", macro_block_size=1)
+
+
+def evaluate_model(model: PolicyModel, cfg: EvalConfig) -> dict:
+    from vla_stack import text
+
+    device = next(model.parameters()).device
+    tasks = _task_list(cfg)
+    table = {"tasks": {}, "config": {k: str(v) for k, v in vars(cfg).items()}}
+    for task in tasks:
+        table["tasks"][task] = run_task(model, task, cfg, device, text.default_encoder())
+        row = table["tasks"][task]
+        print(f"[eval] {task}: {row['successes']}/{row['episodes']} ({row['success_rate']:.0%})", flush=True)
+    rates = [r["success_rate"] for r in table["tasks"].values()]
+    table["mean_success_rate"] = float(np.mean(rates)) if rates else 0.0
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "success.json").write_text(json.dumps(table, indent=2, default=bench._jsonable) + "\n")
+    (out / "success.md").write_text(markdown_table(table))
+    return table
+
+
+def markdown_table(table: dict) -> str:
+    lines = ["| task | episodes | successes | success rate | mean steps |", "|---|---:|---:|---:|---:|"]
+    for task, r in table["tasks"].items():
+        lines.append(f"| {task} | {r['episodes']} | {r['successes']} | {r['success_rate']:.0%} | {r['mean_steps']:.0f} |")
+    lines.append(f"| **mean** | | | {table['mean_success_rate']:.0%} | |")
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: EvalConfig) -> int:
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model, _ = load_checkpoint(cfg.checkpoint, map_location=device)
+    evaluate_model(model, cfg)
+    return 0

@@ -1,0 +1,219 @@
+"""`vla train policy`: behaviour cloning of action chunks on a LeRobot-v3 dataset.
+
+One code path for 1 process and for torchrun (DDP): when WORLD_SIZE > 1 the model is
+wrapped in DistributedDataParallel (NCCL on GPUs, gloo on CPU) and each rank draws its own
+random windows; rank 0 logs (progress bar, TensorBoard), evaluates and saves. The run
+directory holds `last/` (checkpoint + optimizer state: re-running the same command resumes)
+and `final/` when done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from vla_stack.schema import SchemaError
+
+from .checkpoint import load_checkpoint, read_config, save_checkpoint
+from .config import PolicyConfig
+from .model import PolicyModel, chunk_loss
+from .normalization import stats_from_dataset
+from .trainer_state import load_trainer_state, save_trainer_state
+
+
+@dataclass
+class TrainConfig:
+    dataset: Path = Path("data/demos")  # LeRobot-v3 dataset directory (from `vla data record`)
+    out: Path = Path("runs/policy")
+    model: PolicyConfig = field(default_factory=PolicyConfig)
+    steps: int = 20_000
+    batch_size: int = 32  # windows per process per step
+    history: int = 8  # ticks per training window (the backbone sees them in order)
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    max_points: int = 0  # random subset of points per frame (0: all): cheaper steps, robust to density
+    log_every: int = 50
+    save_every: int = 1000
+    eval_every: int = 0  # ticks between evaluations in simulation (0: off)
+    eval_tasks: tuple[str, ...] = ()
+    eval_episodes: int = 4
+    device: str = "auto"  # auto | cpu | cuda
+    bf16: bool = True  # autocast on CUDA
+    seed: int = 0
+    resume: bool = True  # continue from <out>/last when it exists
+    init_from: Path | None = None  # start from this checkpoint's weights (fine-tuning)
+    freeze_encoder: bool = False
+    progress: bool = True
+
+
+def _dist_info() -> tuple[int, int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+def _device(cfg: TrainConfig, local_rank: int) -> torch.device:
+    want = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if want == "cuda":
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device(want)
+
+
+def embed_texts(texts: list[str]) -> torch.Tensor:
+    from vla_stack import text
+
+    if not texts:
+        raise SchemaError("dataset has no subtask texts to condition on")
+    return torch.from_numpy(text.default_encoder()(list(texts)))
+
+
+def make_batch(ds, idx: np.ndarray, text_table: torch.Tensor, device, max_points: int, gen: np.random.Generator):
+    b = ds[idx]
+    pts, cols = b["observation.points"], b["observation.colors"]
+    if max_points and pts.shape[2] > max_points:
+        sel = torch.from_numpy(gen.choice(pts.shape[2], max_points, replace=False))
+        pts, cols = pts[:, :, sel], cols[:, :, sel]
+    pad = b["action_is_pad"] | b["observation_is_pad"][..., None]
+    out = {"points": pts, "colors": cols, "state": b["observation.state"], "text": text_table[b["subtask_index"]],
+           "action": b["action"], "pad": pad}
+    return {k: v.to(device, non_blocking=True) for k, v in out.items()}
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
+    if cfg.init_from is not None:
+        model, _ = load_checkpoint(cfg.init_from)
+        log(f"initialised from {cfg.init_from} (its architecture and normalization are kept)")
+        return model
+    if ds.has_points is False:
+        raise SchemaError(f"dataset {cfg.dataset}: no point clouds recorded (observation.points)")
+    return PolicyModel(cfg.model, stats_from_dataset(ds.stats))
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Returns the final checkpoint directory."""
+    from vla_stack.datasets.window import WindowDataset
+
+    rank, world, local_rank = _dist_info()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cfg.device != "cpu" and torch.cuda.is_available() else "gloo")
+    device = _device(cfg, local_rank)
+    log = (lambda msg: print(f"[train] {msg}", flush=True)) if rank == 0 else (lambda msg: None)
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    out = Path(cfg.out)
+    last = out / "last"
+    resuming = cfg.resume and (last / "config.json").is_file()
+
+    model_horizon = (read_config(cfg.init_from)[0] if cfg.init_from else cfg.model).horizon
+    ds = WindowDataset(cfg.dataset, history=cfg.history, horizon=model_horizon, normalize=False)
+    if resuming:
+        saved, _ = read_config(last)
+        if cfg.init_from is None and saved != cfg.model.validate():
+            raise SchemaError(f"{last}: saved model config differs from this command's; use a new --out "
+                              f"or --no-resume (saved: {saved}, now: {cfg.model})")
+        model, _ = load_checkpoint(last)
+        log(f"resuming from {last}")
+    else:
+        model = build_model(cfg, ds, log)
+    model = model.to(device).train()
+    if cfg.freeze_encoder:
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    if resuming:
+        step = int(load_trainer_state(last, opt)["step"])
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else None
+    net = ddp or model
+    text_table = embed_texts(ds.subtask_texts)
+    gen = np.random.default_rng([cfg.seed, rank, step])  # each rank its own windows; resumes reproducibly
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2, default=str) + "\n")
+        writer = SummaryWriter(str(out / "tb"))
+    bar = None
+    if rank == 0 and cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="train policy", dynamic_ncols=True)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and device.type == "cuda"
+                else contextlib.nullcontext())
+    log(f"{len(ds)} windows, {sum(p.numel() for p in model.parameters()):,} parameters, world size {world}, {device}")
+    t0, losses = time.perf_counter(), []
+    while step < cfg.steps:
+        batch = make_batch(ds, gen.integers(0, len(ds), cfg.batch_size), text_table, device, cfg.max_points, gen)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        with autocast:
+            pred = net(batch["points"], batch["colors"], batch["state"], batch["text"])
+        loss = chunk_loss(pred.float(), model.normalizer.normalize_action(batch["action"]), batch["pad"])
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"step {step}: loss is {loss.item()}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        step += 1
+        losses.append(loss.item())
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if writer is not None and (step % cfg.log_every == 0 or step == cfg.steps):
+            writer.add_scalar("train/loss", float(np.mean(losses[-cfg.log_every:])), step)
+            writer.add_scalar("train/grad_norm", float(grad_norm), step)
+            writer.add_scalar("train/lr", lr_at(step - 1, cfg), step)
+            writer.add_scalar("train/steps_per_s", step / max(1e-9, time.perf_counter() - t0), step)
+        if rank == 0 and (step % cfg.save_every == 0 or step == cfg.steps):
+            save_checkpoint(last, model, {"step": step, "dataset": str(cfg.dataset)})
+            save_trainer_state(last, opt, step, {"loss": losses[-1]})
+        if rank == 0 and cfg.eval_every and cfg.eval_tasks and step % cfg.eval_every == 0:
+            _periodic_eval(model, cfg, step, writer, log)
+            model.train()
+    if bar is not None:
+        bar.close()
+    final = out / "final"
+    if rank == 0:
+        save_checkpoint(final, model, {"step": step, "dataset": str(cfg.dataset),
+                                       "final_loss": float(np.mean(losses[-cfg.log_every:])) if losses else None})
+        writer.close()
+        log(f"done: {step} steps, checkpoint {final}")
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return final
+
+
+def _periodic_eval(model: PolicyModel, cfg: TrainConfig, step: int, writer, log) -> None:
+    from .evaluate import EvalConfig, evaluate_model
+
+    table = evaluate_model(model.eval(), EvalConfig(tasks=cfg.eval_tasks, episodes=cfg.eval_episodes,
+                                                    out=Path(cfg.out) / f"eval_{step:07d}", videos=0))
+    for task, row in table["tasks"].items():
+        writer.add_scalar(f"eval/success/{task}", row["success_rate"], step)
+    log(f"step {step}: eval success {table['mean_success_rate']:.2f}")
+
+
+def run(cfg: TrainConfig) -> int:
+    train(cfg)
+    return 0
