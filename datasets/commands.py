@@ -7,14 +7,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import tyro
+
 from vla_stack.datasets.errors import DatasetError
+
+DatasetDir = tyro.conf.Positional[Path]
 
 
 @dataclass
 class InfoConfig:
     """Summarize a dataset: size, features, tasks, subtasks, success rate."""
 
-    root: Path
+    root: DatasetDir
     json: bool = False
     """print meta/info.json as stored instead of the summary"""
 
@@ -23,7 +27,7 @@ class InfoConfig:
 class ValidateConfig:
     """Check schema, shapes, NaN, timestamps, indices and video frame counts; exit 1 on errors."""
 
-    root: Path
+    root: DatasetDir
     videos: bool = True
     """decode every video to count its frames (slow on large datasets)"""
 
@@ -32,7 +36,7 @@ class ValidateConfig:
 class ViewConfig:
     """Render an episode to MP4 (subtask captioned) and a PNG sheet with the actions plotted."""
 
-    root: Path
+    root: DatasetDir
     episode: int = 0
     out: Path = Path("episode_view")
     camera: str | None = None
