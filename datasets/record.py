@@ -30,8 +30,8 @@ class RecordConfig:
 
     out: Path
     """dataset directory to create (or append to with --resume)"""
-    env: str = "PutInDrawer"
-    """task name (vla_stack/<env>-v0) or a full gymnasium id"""
+    env: str = "PutRedInBowl"
+    """task name (`vla sim tasks` lists them) or a full gymnasium id"""
     teleop: Literal["expert", "keyboard", "ros"] = "expert"
     episodes: int = 1
     """episodes to keep (discarded ones are not counted)"""
@@ -45,13 +45,13 @@ class RecordConfig:
     """episode k resets the env with seed + k"""
     depth: bool = False
     """also store float32 depth (metres) in the parquet"""
-    review: bool | None = None
-    """ask keep / discard / re-record after each episode (default: on for keyboard and ros)"""
+    review: Literal["auto", "yes", "no"] = "auto"
+    """ask keep / discard / re-record after each episode (auto: yes for keyboard and ros)"""
     discard_failed: bool = False
     resume: bool = False
     overwrite: bool = False
-    realtime: bool | None = None
-    """pace steps at fps wall-clock time (default: on for keyboard and ros)"""
+    realtime: Literal["auto", "yes", "no"] = "auto"
+    """pace steps at fps wall-clock time (auto: yes for keyboard and ros)"""
     progress: bool = True
 
 
@@ -62,12 +62,11 @@ def make_env(cfg: RecordConfig):
     import vla_stack.sim  # noqa: F401  (registers the environments)
 
     env_id = cfg.env if "/" in cfg.env else f"vla_stack/{cfg.env}-v0"
-    try:
-        return gym.make(env_id, robot=cfg.robot, image_size=cfg.image_size, n_points=cfg.n_points,
-                        render_mode="rgb_array", max_episode_steps=cfg.max_steps)
-    except gym.error.Error as e:
-        known = sorted(k for k in gym.registry if k.startswith("vla_stack/"))
-        raise DatasetError(f"unknown environment {cfg.env!r} ({e}); known: {known}") from None
+    if env_id not in gym.registry:
+        known = sorted(k.split("/")[1].removesuffix("-v0") for k in gym.registry if k.startswith("vla_stack/"))
+        raise DatasetError(f"unknown environment {cfg.env!r}; known tasks: {known}")
+    return gym.make(env_id, robot=cfg.robot, image_size=cfg.image_size, n_points=cfg.n_points,
+                    render_mode="rgb_array", max_episode_steps=cfg.max_steps)
 
 
 def spec_from_observation(obs: dict, env, cfg: RecordConfig) -> DatasetSpec:
@@ -144,8 +143,8 @@ def record(cfg: RecordConfig) -> int:
     if cfg.resume and cfg.overwrite:
         raise DatasetError("--resume and --overwrite contradict each other: pick one")
     interactive = cfg.teleop in ("keyboard", "ros")
-    review = interactive if cfg.review is None else cfg.review
-    realtime = interactive if cfg.realtime is None else cfg.realtime
+    review = interactive if cfg.review == "auto" else cfg.review == "yes"
+    realtime = interactive if cfg.realtime == "auto" else cfg.realtime == "yes"
     env = make_env(cfg)
     obs, _ = env.reset(seed=cfg.seed)
     spec = spec_from_observation(obs, env, cfg)
