@@ -199,9 +199,31 @@ def train(cfg: TrainConfig) -> Path:
         writer.close()
         log(f"done: {step} steps, checkpoint {final}")
     if world > 1:
-        dist.barrier()
+        check_replicas(model, out, rank, world, log)
         dist.destroy_process_group()
     return final
+
+
+def parameter_checksum(model: torch.nn.Module) -> list[float]:
+    """Two float64 fingerprints of all weights (plain sum, position-weighted sum)."""
+    flat = torch.cat([p.detach().double().flatten().cpu() for p in model.parameters()])
+    return [float(flat.sum()), float((flat * torch.arange(1, flat.numel() + 1, dtype=torch.float64)).sum())]
+
+
+def check_replicas(model: torch.nn.Module, out: Path, rank: int, world: int, log) -> None:
+    """DDP must keep every rank's weights identical; compare fingerprints and record them."""
+    device = next(model.parameters()).device
+    mine = torch.tensor(parameter_checksum(model), dtype=torch.float64, device=device)
+    gathered = [torch.zeros_like(mine) for _ in range(world)]
+    dist.all_gather(gathered, mine)
+    rows = [g.cpu().tolist() for g in gathered]
+    identical = all(r == rows[0] for r in rows)
+    if rank == 0:
+        (out / "replicas.json").write_text(json.dumps({"world_size": world, "checksums": rows,
+                                                       "identical": identical}, indent=2) + "\n")
+        log(f"replica check: {'identical' if identical else 'DIFFERENT'} across {world} ranks")
+    if not identical:
+        raise RuntimeError(f"DDP replicas diverged: parameter checksums {rows}")
 
 
 def _periodic_eval(model: PolicyModel, cfg: TrainConfig, step: int, writer, log) -> None:
