@@ -97,32 +97,11 @@ def scan_bytes(b, L, d, n, es, backward: bool) -> int:
     return es * (8 * b * d * L + 4 * b * n * L) + 2 * small
 
 
-def bench_scan(copy_gbs, rows, metrics, details, b, L, d, n, dtype, sweep: bool, ref_too: bool):
+def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
     tag = f"scan_b{b}_L{L}_d{d}_n{n}_{str(dtype).split('.')[-1]}"
     es = torch.tensor([], dtype=dtype).element_size()
     x = scan_inputs(b, L, d, n, dtype)
     S = selective_scan_triton
-    if sweep:
-        res = {}
-        for cfg in [(1, 64, 4), (2, 64, 4), (4, 64, 4), (8, 64, 8), (2, 128, 4), (4, 128, 8), (4, 32, 4), (8, 32, 4), (16, 32, 8)]:
-            try:
-                res[str(cfg)] = median_ms(lambda: S._fwd(**{**x, "softplus_on": True}, save_states=False, config=cfg))
-            except Exception as e:  # noqa: BLE001 - out of resources for some shapes: skip them
-                res[str(cfg)] = f"failed: {type(e).__name__}"
-        details[f"{tag}_fwd_sweep_ms"] = res
-        print("fwd sweep", res)
-        bres = {}
-        xg = {k: v for k, v in x.items()}
-        for cfg in [(1, 64, 4), (2, 64, 4), (4, 64, 4), (2, 32, 4), (4, 32, 4), (8, 32, 8), (2, 128, 8), (1, 128, 4)]:
-            try:
-                _, _, states = S._fwd(**{**xg, "softplus_on": True}, save_states=True, config=(4, cfg[1], 4))
-                dout = torch.randn_like(x["u"])
-                bres[str(cfg)] = median_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"],
-                                                          x["z"], x["delta_bias"], True, states, config=cfg))
-            except Exception as e:  # noqa: BLE001
-                bres[str(cfg)] = f"failed: {type(e).__name__}"
-        details[f"{tag}_bwd_sweep_ms"] = bres
-        print("bwd sweep", bres)
     t_fwd = median_ms(lambda: S.selective_scan_triton(**x))
     xr = {k: v.requires_grad_() if v.is_floating_point() else v for k, v in x.items()}
     out = S.selective_scan_triton(**xr)
@@ -150,6 +129,45 @@ def bench_scan(copy_gbs, rows, metrics, details, b, L, d, n, dtype, sweep: bool,
                      frac_copy=g_f / copy_gbs))
     rows.append(dict(kernel="scan fwd+bwd", size=tag[5:], triton_ms=t_fb, ref_ms=rfb, speedup=rfb / t_fb, GBps=g_fb,
                      frac_copy=g_fb / copy_gbs))
+
+
+def try_ms(fn) -> float | str:
+    try:
+        return median_ms(fn)
+    except Exception as e:  # noqa: BLE001 - some configs run out of registers/shared memory: skip them
+        return f"failed: {type(e).__name__}: {str(e)[:80]}"
+
+
+def sweeps(details) -> None:
+    """Launch-config sweeps at the target sizes; the defaults in kernels/ come from these."""
+    S = selective_scan_triton
+    x = step_inputs(8192)
+    out = torch.empty_like(x["x"])
+    details["sweep_step_b8192_ms"] = {str(c): try_ms(lambda: state_update_triton.selective_state_update_triton(
+        **x, out=out, config=c)) for c in [(128, 8), (64, 4), (32, 4), (32, 2), (256, 8), (128, 4), (16, 1), (64, 2)]}
+    del x, out
+    for dtype in (torch.float32,):
+        x = scan_inputs(16, 1024, 512, 16, dtype)
+        kw = {**x, "softplus_on": True, "save_states": False}
+        details["sweep_scan_fwd_seq_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="sequential")) for c in
+                                            [(8, 32, 1), (16, 32, 1), (16, 32, 2), (32, 32, 2), (32, 32, 4), (4, 32, 1),
+                                             (64, 32, 4), (8, 32, 2)]}
+        details["sweep_scan_fwd_parallel_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="parallel"))
+                                                 for c in [(4, 32, 4), (2, 32, 2), (2, 16, 2), (4, 16, 4)]}
+        dout = torch.randn_like(x["u"])
+        bres = {}
+        for c in [(2, 32, 4), (1, 32, 2), (2, 32, 2), (4, 32, 4), (2, 16, 2), (4, 16, 4)]:
+            _, _, states = S._fwd(**{**kw, "save_states": True}, config=(8, c[1], 1), mode="sequential")
+            bres[str(c)] = try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],
+                                                 x["delta_bias"], True, states, config=c))
+        details["sweep_scan_bwd_ms"] = bres
+    pts = torch.rand(16, 8192, 3, device="cuda")
+    q = pts[:, :1024].contiguous()
+    details["sweep_knn_k16_ms"] = {str(c): try_ms(lambda: point_ops_triton.knn_triton(q, pts, 16, config=c)) for c in
+                                   [(64, 128, 4), (32, 128, 4), (16, 128, 4), (32, 64, 2), (64, 64, 4), (128, 64, 8), (16, 256, 4)]}
+    for k, v in details.items():
+        if k.startswith("sweep_"):
+            print(k, v)
 
 
 def bench_points(rows, metrics, copy_gbs):
@@ -180,15 +198,18 @@ def main() -> None:
     assert torch.cuda.is_available(), "benchmarks/kernels.py measures GPU kernels: run it on a CUDA machine"
     torch.manual_seed(0)
     rows, metrics, details = [], {}, {"torch": torch.__version__, "triton": triton.__version__,
+                                      "fwd_mode": selective_scan_triton.FWD_MODE,
                                       "fwd_config": selective_scan_triton.FWD_CONFIG,
                                       "bwd_config": selective_scan_triton.BWD_CONFIG}
     copy_gbs = copy_bandwidth_gbs()
     metrics["copy_d2d_GBps"] = copy_gbs
     print(f"device-to-device copy: {copy_gbs:.0f} GB/s")
     bench_step(copy_gbs, rows, metrics, [1, 64, 1024, 8192])
-    bench_scan(copy_gbs, rows, metrics, details, 16, 1024, 512, 16, torch.float32, args.sweep, not args.quick)
-    bench_scan(copy_gbs, rows, metrics, details, 16, 1024, 512, 16, torch.bfloat16, False, False)
-    bench_scan(copy_gbs, rows, metrics, details, 16, 1024, 512, 64, torch.float32, False, False)
+    if args.sweep:
+        sweeps(details)
+    bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.float32, not args.quick)
+    bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.bfloat16, False)
+    bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 64, torch.float32, False)
     bench_points(rows, metrics, copy_gbs)
     details["table"] = rows
     path = bench.write_results(args.name, metrics, details=details)

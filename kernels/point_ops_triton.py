@@ -131,15 +131,19 @@ def _knn_kernel(query, points, out, n_query, n_points, k,
         last_i = best_i
 
 
-def knn_triton(query: torch.Tensor, points: torch.Tensor, k: int) -> torch.Tensor:
+KNN_CONFIG = (64, 128, 4)   # (BLOCK_M, BLOCK_N, num_warps)
+
+
+def knn_triton(query: torch.Tensor, points: torch.Tensor, k: int, config=None) -> torch.Tensor:
     batch, m, _ = query.shape
     n = points.shape[1]
     query = query if query.stride(2) == 1 else query.contiguous()
     points = points if points.stride(2) == 1 else points.contiguous()
     out = triton_utils.new_output((batch, m, k), torch.int64, query.device)
-    block_m = min(64, next_pow2(m))
-    block_n = min(128, next_pow2(n))
+    bm, bn, warps = config or KNN_CONFIG
+    block_m = min(bm, next_pow2(m))
+    block_n = min(bn, next_pow2(n))
     grid = (triton.cdiv(m, block_m), batch)
     _knn_kernel[grid](query, points, out, m, n, k, query.stride(0), query.stride(1), points.stride(0),
-                      points.stride(1), out.stride(0), out.stride(1), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=4)
+                      points.stride(1), out.stride(0), out.stride(1), BLOCK_M=block_m, BLOCK_N=block_n, num_warps=warps)
     return out

@@ -84,6 +84,80 @@ def _scan_fwd_kernel(
 
 
 @triton.jit
+def _scan_fwd_seq_kernel(
+    u, delta, A, Bt, Ct, D, z, delta_bias, out, last_state, chunk_states,
+    dim, dstate, L, n_chunks,
+    s_ub, s_ud, s_db, s_dd, s_zb, s_zd, s_ob, s_od,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    SAVE_STATES: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, T: tl.constexpr,
+):
+    """Time-sequential variant: the (dstate, BLOCK_D) state lives in registers and each step
+    costs one exp2 and two FMAs per element; step t+1's inputs are loaded while step t
+    computes. B and C come in time-major (batch, L, dstate) so a step's B_t is one short
+    contiguous row."""
+    pid_d = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mnd = mn[:, None] & md[None, :]
+    a2 = tl.load(A + offs_d[None, :] * dstate + offs_n[:, None], mask=mnd, other=0.0).to(tl.float32) * LOG2E
+    if HAS_BIAS:
+        bias = tl.load(delta_bias + offs_d, mask=md, other=0.0).to(tl.float32)
+    if HAS_D:
+        dv = tl.load(D + offs_d, mask=md, other=0.0).to(tl.float32)
+    u_p = u + b * s_ub + offs_d * s_ud
+    d_p = delta + b * s_db + offs_d * s_dd
+    z_p = z + b * s_zb + offs_d * s_zd
+    o_p = out + b * s_ob + offs_d * s_od
+    bc_p = b * L * dstate + offs_n
+    h = tl.zeros((BLOCK_N, BLOCK_D), tl.float32)
+    state_ptr = (b * dim + offs_d[None, :]) * dstate + offs_n[:, None]
+    # prefetch step 0
+    uv = tl.load(u_p, mask=md, other=0.0)
+    dlv = tl.load(d_p, mask=md, other=0.0)
+    bv = tl.load(Bt + bc_p, mask=mn, other=0.0)
+    cv = tl.load(Ct + bc_p, mask=mn, other=0.0)
+    if HAS_Z:
+        zv = tl.load(z_p, mask=md, other=0.0)
+    for c in range(0, n_chunks):
+        if SAVE_STATES:
+            tl.store(chunk_states + state_ptr * n_chunks + c, h, mask=mnd)
+        t_end = tl.minimum(c * T + T, L)
+        for t in range(c * T, t_end):
+            nxt = t + 1
+            md_n = md & (offs_d * 0 + nxt < L)
+            mn_n = mn & (offs_n * 0 + nxt < L)
+            uv_n = tl.load(u_p + nxt, mask=md_n, other=0.0)
+            dlv_n = tl.load(d_p + nxt, mask=md_n, other=0.0)
+            bv_n = tl.load(Bt + bc_p + nxt * dstate, mask=mn_n, other=0.0)
+            cv_n = tl.load(Ct + bc_p + nxt * dstate, mask=mn_n, other=0.0)
+            if HAS_Z:
+                zv_n = tl.load(z_p + nxt, mask=md_n, other=0.0)
+            uf = uv.to(tl.float32)
+            dl = dlv.to(tl.float32)
+            if HAS_BIAS:
+                dl += bias
+            if SOFTPLUS:
+                dl = softplus(dl)
+            h = h * tl.exp2(a2 * dl[None, :]) + bv.to(tl.float32)[:, None] * (dl * uf)[None, :]
+            y = tl.sum(h * cv.to(tl.float32)[:, None], axis=0)
+            if HAS_D:
+                y += uf * dv
+            if HAS_Z:
+                zf = zv.to(tl.float32)
+                y *= zf * sigmoid(zf)
+                zv = zv_n
+            tl.store(o_p + t, y.to(out.dtype.element_ty), mask=md)
+            uv = uv_n
+            dlv = dlv_n
+            bv = bv_n
+            cv = cv_n
+    tl.store(last_state + state_ptr, h, mask=mnd)
+
+
+@triton.jit
 def _scan_bwd_kernel(
     u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast,
     du, ddelta, dA, dB, dC, dD, dz, dbias,
@@ -187,18 +261,22 @@ def _scan_bwd_kernel(
 
 
 # (BLOCK_D, T, num_warps) per pass; chosen by the sweep in benchmarks/kernels.py on an H100.
-FWD_CONFIG = (4, 64, 4)
-BWD_CONFIG = (2, 64, 4)
+# FWD_MODE "sequential" (time loop, state in registers) or "parallel" (chunked associative scan).
+FWD_MODE = "sequential"
+FWD_CONFIG = (8, 32, 1)
+FWD_PARALLEL_CONFIG = (4, 32, 4)
+BWD_CONFIG = (2, 32, 4)
 
 
 def _last_contig(t):
     return t if t is None or t.stride(-1) == 1 else t.contiguous()
 
 
-def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
+def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None, mode=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, T, warps = config or FWD_CONFIG
+    mode = mode or FWD_MODE
+    block_d, T, warps = config or (FWD_CONFIG if mode == "sequential" else FWD_PARALLEL_CONFIG)
     block_n = next_pow2(dstate)
     n_chunks = max(1, triton.cdiv(L, T))
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
@@ -206,6 +284,18 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     states = (triton_utils.new_output((batch, dim, dstate, n_chunks), torch.float32, u.device)
               if save_states else last)
     dummy = u
+    if mode == "sequential":
+        Bt, Ct = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()   # (batch, L, dstate)
+        _scan_fwd_seq_kernel[(triton.cdiv(dim, block_d), batch)](
+            u, delta, A, Bt, Ct, dummy if D is None else D, dummy if z is None else z,
+            dummy if delta_bias is None else delta_bias, out, last, states,
+            dim, dstate, L, n_chunks,
+            u.stride(0), u.stride(1), delta.stride(0), delta.stride(1),
+            0 if z is None else z.stride(0), 0 if z is None else z.stride(1), out.stride(0), out.stride(1),
+            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
+            SAVE_STATES=save_states, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
+        )
+        return out, last, states
     _scan_fwd_kernel[(triton.cdiv(dim, block_d), batch)](
         u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
         dummy if delta_bias is None else delta_bias, out, last, states,
@@ -256,8 +346,9 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
 class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus_on):
+        fwd_cfg = FWD_CONFIG if FWD_MODE == "sequential" else FWD_PARALLEL_CONFIG
         out, last, states = _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on, save_states=True,
-                                 config=(FWD_CONFIG[0], BWD_CONFIG[1], FWD_CONFIG[2]))
+                                 config=(fwd_cfg[0], BWD_CONFIG[1], fwd_cfg[2]))   # states every bwd chunk
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, states)
         ctx.softplus_on = softplus_on
         ctx.set_materialize_grads(False)     # an unused last_state gives dlast=None: no extra read

@@ -65,7 +65,7 @@ def _launch_config(batch: int, dim: int, dstate: int) -> tuple[int, int]:
 
 
 def selective_state_update_triton(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=True,
-                                  out=None):
+                                  out=None, config=None):
     if state.dtype != torch.float32:
         raise TypeError(f"state: the Triton step keeps a float32 state, got {state.dtype}")
     batch, dim, dstate = state.shape
@@ -79,6 +79,9 @@ def selective_state_update_triton(state, x, dt, A, B, C, D=None, z=None, dt_bias
     if out is None:
         out = triton_utils.new_output(x.shape, x.dtype, x.device)
     block_d, block_n = _launch_config(batch, dim, dstate)
+    warps = 4 if block_d * block_n <= 1024 else 8
+    if config is not None:      # (BLOCK_D, num_warps), for the benchmark's sweep
+        block_d, warps = config
     dummy = x
     grid = (triton.cdiv(dim, block_d), batch)
     _state_update_kernel[grid](
@@ -88,6 +91,6 @@ def selective_state_update_triton(state, x, dt, A, B, C, D=None, z=None, dt_bias
         state.stride(0), state.stride(1), x.stride(0), dt.stride(0), B.stride(0), C.stride(0),
         0 if z is None else z.stride(0), out.stride(0),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=dt_bias is not None, SOFTPLUS=bool(dt_softplus),
-        BLOCK_D=block_d, BLOCK_N=block_n, num_warps=4 if block_d * block_n <= 1024 else 8,
+        BLOCK_D=block_d, BLOCK_N=block_n, num_warps=warps,
     )
     return out

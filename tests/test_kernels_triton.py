@@ -57,34 +57,32 @@ def scan_inputs(b, d, n, L, dtype, gating=True):
 SCAN_SIZES = [(16, 512, 16, 1024), (2, 256, 64, 700)] if REAL else [(2, 6, 16, 37), (1, 3, 5, 20)]
 
 
+@pytest.mark.parametrize("mode", ["sequential", "parallel"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("size", SCAN_SIZES)
-def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size):
-    if not REAL:   # small chunks so the tiny sequences still cross chunk boundaries
-        cfg = dict(FWD_CONFIG=(4, 16, 4), BWD_CONFIG=(2, 16, 4))
-        old = {k: getattr(tk.selective_scan_triton, k) for k in cfg}
-        for k, v in cfg.items():
-            setattr(tk.selective_scan_triton, k, v)
-    try:
-        gating = size[2] != 5
-        x = {k: None if v is None else v.requires_grad_() for k, v in scan_inputs(*size, dtype, gating).items()}
-        x64 = {k: None if v is None else v.detach().double().requires_grad_() for k, v in x.items()}
-        out, last = tk.selective_scan_triton.selective_scan_triton(**x, return_last_state=True)
-        ref, ref_last = kernels.selective_scan_ref(**x64, return_last_state=True)
-        assert out.dtype == dtype and last.dtype == torch.float32
-        assert rel_err(out, ref) < RTOL[dtype]
-        assert rel_err(last, ref_last) < RTOL[torch.float32] * (1 if dtype == torch.float32 else 10)
-        g_out, g_last = torch.randn_like(ref), torch.randn_like(ref_last)
-        names = [k for k, v in x.items() if v is not None]
-        grads = torch.autograd.grad((out * g_out.to(dtype)).sum() + (last * g_last.float()).sum(), [x[k] for k in names])
-        want = torch.autograd.grad((ref * g_out.to(dtype).double()).sum() + (ref_last * g_last).sum(), [x64[k] for k in names])
-        for name, g, w in zip(names, grads, want):
-            assert g.dtype == x[name].dtype
-            assert rel_err(g, w) < 4 * RTOL[dtype], name
-    finally:
-        if not REAL:
-            for k, v in old.items():
-                setattr(tk.selective_scan_triton, k, v)
+def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size, mode, monkeypatch):
+    scan = tk.selective_scan_triton
+    monkeypatch.setattr(scan, "FWD_MODE", mode)
+    if not REAL:   # short chunks so that the tiny sequences still cross chunk boundaries
+        for name, cfg in [("FWD_CONFIG", (4, 16, 4)), ("FWD_PARALLEL_CONFIG", (4, 16, 4)), ("BWD_CONFIG", (2, 16, 4))]:
+            monkeypatch.setattr(scan, name, cfg)
+    gating = size[2] != 5
+    x = {k: None if v is None else v.requires_grad_() for k, v in scan_inputs(*size, dtype, gating).items()}
+    x64 = {k: None if v is None else v.detach().double().requires_grad_() for k, v in x.items()}
+    out, last = scan.selective_scan_triton(**x, return_last_state=True)
+    ref, ref_last = kernels.selective_scan_ref(**x64, return_last_state=True)
+    assert out.dtype == dtype and last.dtype == torch.float32
+    assert rel_err(out, ref) < RTOL[dtype]
+    assert rel_err(last, ref_last) < RTOL[torch.float32] * (1 if dtype == torch.float32 else 10)
+    with torch.no_grad():   # the inference path (no states saved) gives the same output
+        assert torch.equal(scan.selective_scan_triton(**x), out)
+    g_out, g_last = torch.randn_like(ref), torch.randn_like(ref_last)
+    names = [k for k, v in x.items() if v is not None]
+    grads = torch.autograd.grad((out * g_out.to(dtype)).sum() + (last * g_last.float()).sum(), [x[k] for k in names])
+    want = torch.autograd.grad((ref * g_out.to(dtype).double()).sum() + (ref_last * g_last).sum(), [x64[k] for k in names])
+    for name, g, w in zip(names, grads, want):
+        assert g.dtype == x[name].dtype
+        assert rel_err(g, w) < 4 * RTOL[dtype], name
 
 
 STEP_SIZES = [(1, 512, 16), (8192, 512, 16), (64, 256, 64)] if REAL else [(3, 40, 16), (2, 9, 64)]
