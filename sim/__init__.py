@@ -3,9 +3,15 @@
 Importing this package registers one gymnasium id per task, `vla_stack/<Task>-v0`.
 """
 
-from vla_stack.sim.registration import register_all
-from vla_stack.sim.skills import SKILLS, Subtask, grammar
-from vla_stack.sim.tasks import Task, describe_suite, get_task, load_splits, load_tasks, task_names
+import os
+
+# Headless rendering by default: must be set before mujoco is first imported.
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from vla_stack.sim.registration import register_all  # noqa: E402
+from vla_stack.sim.skills import SKILLS, Subtask, grammar  # noqa: E402
+from vla_stack.sim.tasks import (Task, describe_suite, get_task, load_splits, load_tasks,  # noqa: E402
+                                 task_names)
 
 register_all()
 

@@ -48,8 +48,7 @@ class EndEffectorController:
         if s.n_joints > 6:
             home = s.home_qpos.copy()
             home[0] += s.workspace_yaw
-            pinv = jac.T @ np.linalg.inv(jjt)
-            dq += (np.eye(s.n_joints) - pinv @ jac) @ (self.config.nullspace_gain * (home - q))
+            dq += (np.eye(s.n_joints) - np.linalg.pinv(jac) @ jac) @ (self.config.nullspace_gain * (home - q))
         return np.clip(q + dq, self._lo, self._hi)
 
     def apply(self, action: np.ndarray) -> np.ndarray:

@@ -41,8 +41,7 @@ class ScriptedExpert:
 
     def reset(self) -> None:
         self._key = None
-        self.phase = 0
-        self.ticks = 0
+        self._goto(0)
         self._memo: tuple | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -72,11 +71,23 @@ class ScriptedExpert:
 
     def _advance(self, cond: bool, timeout: int | None = None) -> None:
         if cond or (timeout is not None and self.ticks >= timeout):
-            self.phase += 1
-            self.ticks = 0
+            self._goto(self.phase + 1)
 
     def _goto(self, phase: int) -> None:
-        self.phase, self.ticks = phase, 0
+        self.phase, self.ticks, self._anchor = phase, 0, None
+
+    def anchor(self) -> np.ndarray:
+        """Where the tool was when this phase began (held targets do not drift)."""
+        if self._anchor is None:
+            self._anchor = self.scene.tcp_pos()
+        return self._anchor.copy()
+
+    def hold(self, yaw: float, grip: float) -> np.ndarray:
+        return self.move(self.anchor(), yaw, grip)
+
+    def rise(self, yaw: float, grip: float, max_step: float = SLOW_STEP_M) -> np.ndarray:
+        a = self.anchor()
+        return self.move(np.array([a[0], a[1], SAFE_Z]), yaw, grip, max_step)
 
     # ------------------------------------------------------------------ entry point
     def act(self, subtask: Subtask | None, subtask_index: int, step: int) -> np.ndarray:
@@ -85,9 +96,10 @@ class ScriptedExpert:
             return self._memo[1].copy()
         key = (subtask_index, subtask)
         if key != self._key:
-            self._key, self.phase, self.ticks = key, 0, 0
+            self._key = key
+            self._goto(0)
         if subtask is None:  # task done: hold still, gripper open
-            a = self.move(self.scene.tcp_pos(), self.tool_yaw(), OPEN)
+            a = self.hold(self.tool_yaw(), OPEN)
         else:
             a = getattr(self, f"_{subtask.skill}")(subtask)
             self.ticks += 1
@@ -109,14 +121,13 @@ class ScriptedExpert:
             self._advance(np.linalg.norm(target - s.tcp_pos()) < 0.008, timeout=40)
             return a
         if self.phase == 2:  # close
-            a = self.move(s.tcp_pos(), self.tool_yaw(), CLOSED)
+            a = self.hold(yaw, CLOSED)
             self._advance(self.ticks >= 6)
             return a
         # lift; a missed grasp starts over
         if s.gripper_opening() < 0.01 and not s.is_grasped(st.object):
             self._goto(0)
-        tcp = s.tcp_pos()
-        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), self.tool_yaw(), CLOSED, SLOW_STEP_M * 1.5)
+        return self.rise(yaw, CLOSED, SLOW_STEP_M * 1.5)
 
     def _release_at(self, place: np.ndarray, yaw: float) -> np.ndarray:
         """Carry the held cube above `place` (its centre), lower it, let go, back off."""
@@ -130,19 +141,20 @@ class ScriptedExpert:
             self._advance(np.linalg.norm(place - s.tcp_pos()) < 0.008, timeout=40)
             return a
         if self.phase == 2:
-            a = self.move(s.tcp_pos(), self.tool_yaw(), OPEN)
+            a = self.hold(yaw, OPEN)
             self._advance(self.ticks >= 6)
             return a
-        tcp = s.tcp_pos()
-        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), self.tool_yaw(), OPEN, SLOW_STEP_M)
+        return self.rise(yaw, OPEN)
 
     def _place(self, st: Subtask) -> np.ndarray:
         s = self.scene
         if st.target == "bowl":
             place = s.body_pos("bowl") + [0, 0, 0.005 + CUBE_HALF + 0.012]
-        else:  # drawer: the part of the drawer that is out of the cabinet
-            place = s.data.site_xpos[s.slot_site] + [0, 0, CUBE_HALF + 0.012]
-        return self._release_at(place, self.tool_yaw())
+            return self._release_at(place, self.tool_yaw())
+        # drawer: the part that is out of the cabinet; the hand spans the drawer's width
+        place = s.data.site_xpos[s.slot_site] + [0, 0, CUBE_HALF + 0.012]
+        axis = s.body_mat("drawer")[:, 0]
+        return self._release_at(place, nearest_yaw(self.tool_yaw(), np.arctan2(axis[1], axis[0]), np.pi))
 
     def _stack(self, st: Subtask) -> np.ndarray:
         s = self.scene
@@ -155,7 +167,8 @@ class ScriptedExpert:
         s = self.scene
         handle = s.data.site_xpos[s.handle_site].copy()
         axis = -s.body_mat("drawer")[:, 0]  # opening direction, world frame
-        yaw = nearest_yaw(self.tool_yaw(), np.arctan2(axis[1], axis[0]) + np.pi / 2, np.pi)
+        # fingers straddle the handle's stem, closing across the pull direction
+        yaw = nearest_yaw(self.tool_yaw(), np.arctan2(axis[1], axis[0]), np.pi)
         if self.phase == 0:
             a, ok = self.travel(handle + [0, 0, 0.08], yaw, HALF)
             self._advance(ok, timeout=150)
@@ -175,8 +188,7 @@ class ScriptedExpert:
             a = self.move(goal, yaw, CLOSED, SLOW_STEP_M)
             self._advance(abs(opening_goal - s.drawer_opening()) < 0.008, timeout=60)
             return a
-        tcp = s.tcp_pos()  # let go and back off upwards
-        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, OPEN, SLOW_STEP_M)
+        return self.rise(yaw, OPEN)  # let go and back off upwards
 
     def _open(self, st: Subtask) -> np.ndarray:
         return self._drawer(0.16)
@@ -196,8 +208,7 @@ class ScriptedExpert:
             a = self.move(top - [0, 0, 0.02], yaw, CLOSED, SLOW_STEP_M)
             self._advance(self.facts.button_pressed, timeout=40)
             return a
-        tcp = s.tcp_pos()
-        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, CLOSED, SLOW_STEP_M)
+        return self.rise(yaw, CLOSED)
 
     def _push(self, st: Subtask) -> np.ndarray:
         s = self.scene
@@ -217,10 +228,10 @@ class ScriptedExpert:
             self._advance(np.linalg.norm(start - s.tcp_pos()) < 0.01, timeout=40)
             return a
         if self.phase == 2:
-            goal = origin + v * 0.1 - v * (CUBE_HALF + 0.005)
-            goal[2] = CUBE_HALF
+            # chase a point just inside the cube's near face: pushes it along v and
+            # re-centres the fingers behind it when it slides sideways
+            goal = np.array([p[0], p[1], CUBE_HALF]) - v * (CUBE_HALF + 0.002)
             a = self.move(goal, yaw, CLOSED, SLOW_STEP_M)
-            self._advance(np.linalg.norm(goal - s.tcp_pos()) < 0.01, timeout=60)
+            self._advance(np.dot(p[:2] - origin[:2], v[:2]) > 0.1, timeout=80)
             return a
-        tcp = s.tcp_pos()
-        return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, CLOSED, SLOW_STEP_M)
+        return self.rise(yaw, CLOSED)

@@ -1,9 +1,10 @@
 """Depth image -> point cloud in the robot base frame: back-project, crop, downsample.
 
 Downsampling is a voxel grid (one point per occupied cell) followed by farthest point
-sampling. The fast path uses `fpsample` (C++/Rust QuickFPS); `farthest_point_sample_reference`
-is the plain numpy algorithm it is tested against. Both start from index 0, so the result
-is deterministic.
+sampling. The fast path uses `fpsample`'s bucket QuickFPS (Rust, kd-tree buckets);
+`farthest_point_sample_reference` is the plain numpy algorithm. QuickFPS picks its own
+first point and breaks ties differently, so the two are tested to cover the cloud equally
+well (covering radius), not index for index. Both are deterministic.
 """
 
 from __future__ import annotations
@@ -67,12 +68,12 @@ def farthest_point_sample_reference(pts: np.ndarray, n: int) -> np.ndarray:
 
 
 def farthest_point_sample(pts: np.ndarray, n: int) -> np.ndarray:
-    """Fast path (fpsample) with the same start index and selection rule as the reference."""
+    """Fast path (fpsample QuickFPS): same farthest-point criterion as the reference."""
     try:
         import fpsample
     except ImportError:  # keeps working without the compiled package, just slower
         return farthest_point_sample_reference(pts, n)
-    return fpsample.bucket_fps_kdline_sampling(np.ascontiguousarray(pts, np.float32), n, h=5, start_idx=0).astype(np.int64)
+    return fpsample.bucket_fps_kdline_sampling(np.ascontiguousarray(pts, np.float32), n, h=5, start_idx=0)  # deterministic.astype(np.int64)
 
 
 def downsample(pts: np.ndarray, n: int, voxel_m: float = 0.006) -> np.ndarray:

@@ -36,13 +36,16 @@ class TaskProgress:
     def update(self) -> bool:
         """Re-read the state; True when a subtask was completed in this update."""
         before = self.index
-        k = self.index
+        k = self._advance(self.index)
+        if k == self.n_subtasks and not self.facts.all_hold(self._expected[-1]):
+            k -= 1  # the finished task was undone
         while 0 < k < self.n_subtasks and not (self.facts.all_hold(self._kept(k - 1))
                                                and self.facts.all_hold(self.task.subtasks[k].preconditions())):
             k -= 1
-        if k == self.n_subtasks and not self.facts.all_hold(self._expected[-1]):
-            k -= 1  # the finished task was undone
+        self.index = self._advance(k)
+        return self.index > before
+
+    def _advance(self, k: int) -> int:
         while k < self.n_subtasks and self.facts.all_hold(self._expected[k]):
             k += 1
-        self.index = k
-        return k > before
+        return k

@@ -68,6 +68,23 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(p - (a + t * ab)))
 
 
+PUSH_PATH_M = 0.14
+
+
+def _push_paths_clear(placed: dict[str, np.ndarray], lay: Layout) -> bool:
+    """Every cube can be pushed towards the bowl and the button without hitting anything."""
+    for cube in CUBES:
+        p = placed[cube]
+        for target in ("bowl", "button"):
+            v = lay.xy[target] - p
+            end = p + v / np.linalg.norm(v) * PUSH_PATH_M
+            if target == "button" and _segment_distance(lay.xy["bowl"], p, end) < 0.13:
+                return False
+            if any(_segment_distance(q, p, end) < 0.075 for n, q in placed.items() if n != cube):
+                return False
+    return True
+
+
 def sample_layout(rng: np.random.Generator) -> Layout:
     """Fixtures near their nominal places; cubes and distractors where nothing collides.
 
@@ -79,28 +96,33 @@ def sample_layout(rng: np.random.Generator) -> Layout:
     lay.xy["cabinet"] = cab
     # the front (local -x) faces the robot base, +- a little
     lay.yaw["cabinet"] = float(np.arctan2(cab[1], cab[0]) + rng.uniform(-0.12, 0.12))
-    lay.xy["bowl"] = np.array([0.46, -0.30]) + rng.uniform(-0.04, 0.04, 2)
+    lay.xy["bowl"] = np.array([0.43, -0.37]) + rng.uniform(-0.03, 0.03, 2)
     lay.yaw["bowl"] = float(rng.uniform(-np.pi, np.pi))
-    lay.xy["button"] = np.array([0.24, -0.42]) + rng.uniform(-0.03, 0.03, 2)
+    lay.xy["button"] = np.array([0.18, -0.43]) + rng.uniform(-0.03, 0.03, 2)
     lay.yaw["button"] = 0.0
     axis = -np.array([np.cos(lay.yaw["cabinet"]), np.sin(lay.yaw["cabinet"])])  # opening direction
     drawer_a, drawer_b = cab - axis * 0.11, cab + axis * (0.11 + DRAWER_TRAVEL + 0.06)
-    placed: list[np.ndarray] = []
-    for name in CUBES + DISTRACTORS:
-        for _ in range(1000):
-            p = np.array([rng.uniform(0.27, 0.6), rng.uniform(-0.18, 0.18)])
-            ok = (
-                np.linalg.norm(p) > 0.3
-                and _segment_distance(p, drawer_a, drawer_b) > 0.19
-                and np.linalg.norm(p - lay.xy["bowl"]) > 0.15
-                and np.linalg.norm(p - lay.xy["button"]) > 0.1
-                and all(np.linalg.norm(p - q) > 0.095 for q in placed)
-            )
-            if ok:
-                break
-        else:  # pragma: no cover - the region is large enough; this guards the loop
-            raise RuntimeError("could not place objects without overlap")
-        placed.append(p)
+    movable = CUBES + DISTRACTORS
+    for _ in range(1000):
+        placed: dict[str, np.ndarray] = {}
+        for name in movable:
+            for _ in range(200):
+                p = np.array([rng.uniform(0.27, 0.62), rng.uniform(-0.2, 0.2)])
+                ok = (
+                    np.linalg.norm(p) > 0.3
+                    and _segment_distance(p, drawer_a, drawer_b) > 0.19
+                    and np.linalg.norm(p - lay.xy["bowl"]) > (0.24 if name in CUBES else 0.15)
+                    and np.linalg.norm(p - lay.xy["button"]) > 0.15
+                    and all(np.linalg.norm(p - q) > 0.095 for q in placed.values())
+                )
+                if ok:
+                    placed[name] = p
+                    break
+        if len(placed) == len(movable) and _push_paths_clear(placed, lay):
+            break
+    else:  # pragma: no cover - the region is large enough; this guards the loop
+        raise RuntimeError("could not place objects without overlap")
+    for name, p in placed.items():
         lay.xy[name] = p
         lay.yaw[name] = float(rng.uniform(-np.pi / 4, np.pi / 4))
     return lay
