@@ -48,14 +48,22 @@ class ActionExpertNode(Node):
                                                    "required_inputs": ("points", "joint_states", "ee_pose")}))
         self.dt = 1.0 / safety_cfg.control_rate_hz
 
+        threads = p("torch_threads", 1, "CPU threads for the policy (1 keeps the control tick's jitter low)",
+                    low=1, high=256)
         if policy is None:
+            import torch
+
             from vla_stack.policy import ActionExpert  # heavy import only when the node really runs
+
+            torch.set_num_threads(threads)
 
             try:
                 policy = ActionExpert.load(self.checkpoint)
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError) as e:  # SchemaError is a ValueError
                 raise node_util.ParameterError(f"action_expert: cannot load checkpoint {self.checkpoint!r}: {e}") from None
         self.policy = policy
+        if hasattr(policy, "embed"):
+            policy.embed("warm up")  # load the sentence encoder now, not during the first control tick
         self.obs = ObservationBuffer(base_frame=self.base_frame, n_points=self.n_points, max_points=self.max_points,
                                      gripper_joint=self.gripper_joint, arm_joints=list(self.arm_joints),
                                      crop=(safety_cfg.workspace_min_m, safety_cfg.workspace_max_m))
