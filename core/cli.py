@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("vla_stack.ros2_nodes.up:up", "start the nodes of a ROS 2 launch file (XML/YAML) with pip-installed rclpy; Ctrl-C stops all"),
     "train world-model": ("vla_stack.world_model.train:main", "train the subgoal world model on (frame, subtask, end frame) triples"),
     "eval world-model": ("vla_stack.world_model.evaluate:main", "world model PSNR/SSIM vs copy-current, placement probe (cm), contact sheets"),
+    "train planner": ("vla_stack.planner.train:main", "train the language planner (plan decoder + point-cloud grounding) on the task suite"),
+    "eval planner": ("vla_stack.planner.evaluate:main", "planner next-subtask / whole-plan accuracy and closed-loop plan success per split"),
     "train policy": ("vla_stack.policy.train:run", "train the action expert (equivariant encoder + Mamba) on a dataset; torchrun for DDP"),
     "finetune": ("vla_stack.policy.finetune:run", "fine-tune an action-expert checkpoint on a new dataset (encoder optionally frozen)"),
     "eval": ("vla_stack.policy.evaluate:run", "evaluate an action expert in simulation: success table (JSON/Markdown), rollout MP4s"),

@@ -1,0 +1,105 @@
+"""`vla eval planner`: plan accuracy and closed-loop plan success per split.
+
+Closed loop: the scripted expert executes whatever subtask the *planner* issues; the
+planner's done head decides when it is complete and asks for the next one, until it says
+DONE. An episode succeeds when the planner says DONE and the simulator's privileged task
+predicate agrees, within the step budget. At every planner call the answer is also
+compared with the simulator's own current subtask (next-subtask accuracy).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from vla_stack import bench, schema
+
+from . import suite
+from .learned import LearnedPlanner
+from .plan_search import plan_instruction
+from .rollouts import EnvConfig, make_env
+
+
+@dataclass
+class EvalPlannerConfig:
+    checkpoint: str = "runs/planner"
+    splits: tuple[str, ...] = suite.SPLITS
+    seeds: int = 2  # closed-loop episodes per (instruction) item
+    max_steps: int = 500
+    threads: int = 1
+    name: str = "planner_eval"  # results file: benchmarks/results/<name>.json
+    env: EnvConfig = field(default_factory=EnvConfig)
+
+
+def run_episode(planner: LearnedPlanner, task: str, instruction: str, seed: int, cfg: EvalPlannerConfig,
+                env=None, perturb=None) -> dict:
+    """One closed-loop episode. `perturb(env, step)` may change the scene mid-episode."""
+    from .suite import sim_subtask
+
+    own_env = env is None
+    env = env or make_env(task, cfg.env)
+    obs, info = env.reset(seed=seed)
+    u = env.unwrapped
+    planner.reset(instruction)
+    history, issued, calls, agree = [], [], 0, 0
+
+    def ask():
+        nonlocal calls, agree
+        sub = planner.next_subtask(obs, history)
+        calls += 1
+        agree += sub == u.current_subtask
+        issued.append(sub)
+        return sub
+
+    sub = ask()
+    steps = 0
+    while sub != schema.DONE_TOKEN and steps < cfg.max_steps:
+        action = u.expert.act(sim_subtask(sub), len(issued), u.steps)
+        obs, _, _, _, info = env.step(action)
+        steps += 1
+        if perturb is not None:
+            obs = perturb(env, steps) or obs
+        if planner.subtask_done(obs, sub):
+            history.append(sub)
+            sub = ask()
+    if own_env:
+        env.close()
+    return {"success": sub == schema.DONE_TOKEN and bool(u.progress.done), "said_done": sub == schema.DONE_TOKEN,
+            "env_success": bool(u.progress.done), "steps": steps, "issued": issued,
+            "next_subtask_correct": agree, "next_subtask_calls": calls}
+
+
+def main(cfg: EvalPlannerConfig) -> int:
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+    planner = LearnedPlanner.load(cfg.checkpoint)
+    metrics, details, rows = {}, {}, []
+    for split in cfg.splits:
+        examples = suite.examples(split)
+        plan_ok = sum(tuple(plan_instruction(planner.decoder, ex.instruction, planner.catalog)) == ex.plan
+                      for ex in examples)
+        eps, t0 = [], time.time()
+        for ex in examples:
+            env = make_env(ex.task, cfg.env)
+            for s in range(cfg.seeds):
+                r = run_episode(planner, ex.task, ex.instruction, 5000 + s, cfg, env=env)
+                r |= {"task": ex.task, "instruction": ex.instruction, "seed": 5000 + s}
+                eps.append(r)
+            env.close()
+        n = len(eps)
+        succ = sum(r["success"] for r in eps) / n
+        nxt = sum(r["next_subtask_correct"] for r in eps) / max(1, sum(r["next_subtask_calls"] for r in eps))
+        env_ok = sum(r["env_success"] for r in eps) / n
+        m = {f"{split}_whole_plan_accuracy": plan_ok / len(examples), f"{split}_next_subtask_accuracy": nxt,
+             f"{split}_closed_loop_success": succ, f"{split}_env_success": env_ok, f"{split}_episodes": n}
+        metrics |= m
+        details[split] = eps
+        rows.append({"split": split, "instructions": len(examples), "episodes": n,
+                     "whole_plan_acc": plan_ok / len(examples), "next_subtask_acc": nxt,
+                     "closed_loop_success": succ, "time_s": round(time.time() - t0)})
+        print(rows[-1])
+    bench.print_table(rows, "planner evaluation (scripted expert executes the planner's subtasks)")
+    path = bench.write_results(cfg.name, metrics, details={"episodes": details, "config": repr(cfg)})
+    print(f"results written to {path}")
+    return 0

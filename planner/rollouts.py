@@ -1,0 +1,93 @@
+"""Rollouts in the task suite: training frames for grounding, and closed-loop execution.
+
+Training frames come from the scripted expert on `train` tasks; each frame stores the
+observation (points, colours, proprio) and, as labels only, every fact of the grammar read
+from simulator state plus the true entity positions. Perturbations (drawer pushed back,
+drawer opened at reset) are mixed in so the grounding sees undone work too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_stack import schema
+
+from . import suite
+from .grounding import Fact
+
+OBS_KEYS = (schema.OBS_POINTS, schema.OBS_COLORS, schema.OBS_STATE)
+
+
+def sim_name(display: str) -> str:
+    return display.replace(" ", "_")
+
+
+def fact_key_value(f: Fact) -> tuple[str, str]:
+    """Inverse of suite.fact_of: the simulator's (key, value) for a fact."""
+    a, b = sim_name(f.a), sim_name(f.b)
+    return {
+        "hand_empty": ("holding", "nothing"),
+        "held": ("holding", a),
+        "lifted": (a, "lifted"),
+        "in": (a, f"in {b}"),
+        "on": (a, f"on {b}"),
+        "pushed_toward": (a, f"pushed toward {b}"),
+        "open": ("drawer", "open"),
+        "closed": ("drawer", "closed"),
+        "pressed": ("button", "pressed"),
+    }[f.relation]
+
+
+@dataclass
+class EnvConfig:
+    robot: str = "panda"
+    image_size: int = 96
+    n_points: int = 512
+    max_steps: int = 400  # per subtask budget is generous: the expert needs ~60-120 steps
+
+
+def make_env(task: str, cfg: EnvConfig, **kw):
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from vla_stack import sim
+
+    return sim.make(task, robot=cfg.robot, image_size=cfg.image_size, n_points=cfg.n_points, obs_keys=OBS_KEYS, **kw)
+
+
+def label_frame(env, facts: list[Fact]) -> tuple[np.ndarray, np.ndarray]:
+    """(fact truth values (F,), entity positions (E, 3)) from privileged simulator state."""
+    u = env.unwrapped
+    truth = np.array([u.facts.holds(*fact_key_value(f)) for f in facts], np.float32)
+    pos = np.stack([u.scene.body_pos(sim_name(e)) for e in suite.GROUNDED_ENTITIES]).astype(np.float32)
+    return truth, pos
+
+
+def collect_frames(tasks: list[str], seeds: list[int], cfg: EnvConfig, every: int = 4,
+                   perturb_prob: float = 0.3, log=print) -> dict[str, np.ndarray]:
+    """Expert rollouts -> arrays: points, colors, state, truth, positions, start (episode first frame)."""
+    facts = suite.all_facts()
+    out = {k: [] for k in ("points", "colors", "state", "truth", "positions", "start")}
+    for task in tasks:
+        env = make_env(task, cfg)
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            obs, info = env.reset(seed=seed, options={"drawer_open_at_reset": bool(rng.random() < 0.25)})
+            start = len(out["points"])
+            perturb_at = int(rng.integers(20, 150)) if rng.random() < perturb_prob else -1
+            for t in range(cfg.max_steps):
+                if t % every == 0 or info[schema.INFO_SUBTASK_DONE]:
+                    truth, pos = label_frame(env, facts)
+                    for k, v in ((("points", obs[schema.OBS_POINTS]), ("colors", obs[schema.OBS_COLORS]),
+                                  ("state", obs[schema.OBS_STATE]), ("truth", truth), ("positions", pos),
+                                  ("start", start))):
+                        out[k].append(v)
+                if info[schema.INFO_SUCCESS]:
+                    break
+                if t == perturb_at and env.unwrapped.scene.drawer_opening() > 0.05:
+                    env.unwrapped.set_drawer_opening(0.0)
+                obs, _, _, _, info = env.step(env.unwrapped.expert_action())
+            log(f"  {task} seed {seed}: {t + 1} steps, success={info[schema.INFO_SUCCESS]}, frames={len(out['points'])}")
+        env.close()
+    return {k: np.stack(v) if k != "start" else np.array(v, np.int64) for k, v in out.items()}
