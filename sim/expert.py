@@ -14,10 +14,11 @@ import numpy as np
 from vla_stack import schema
 from vla_stack.sim import kinematics as kin
 from vla_stack.sim.facts import FactChecker
-from vla_stack.sim.scene import CUBE_HALF, Scene
+from vla_stack.sim.scene import CUBE_HALF, CUBES, DISTRACTORS, Scene
 from vla_stack.sim.skills import Subtask
 
-SAFE_Z = 0.17  # travel height of the tool centre point
+HAND_HALF_SPAN = 0.09  # the hand's half length along the finger closing axis
+SAFE_Z = 0.23  # travel height of the tool centre point: a held cube clears the cabinet
 MAX_STEP_M = 0.03  # expert speed limit per control tick (0.6 m/s at 20 Hz)
 SLOW_STEP_M = 0.012
 OPEN, HALF, CLOSED = 1.0, -0.1, -1.0
@@ -41,10 +42,34 @@ class ScriptedExpert:
 
     def reset(self) -> None:
         self._key = None
+        self._push_yaw = None
         self._goto(0)
         self._memo: tuple | None = None
 
     # ------------------------------------------------------------------ helpers
+    def clear_yaw(self, where: np.ndarray, face_yaw: float, exclude: tuple[str, ...] = (),
+                  keep_order: bool = False) -> float:
+        """A cube-face-aligned tool yaw whose hand (long along the closing axis) stays clear
+        of fixtures and other objects; the nearest to the current yaw when both are clear."""
+        s = self.scene
+        obstacles = [(s.body_pos("cabinet"), 0.17), (s.data.site_xpos[s.handle_site], 0.04), (s.body_pos("bowl"), 0.09),
+                     (s.body_pos("button"), 0.045)]
+        obstacles += [(s.body_pos(n), 0.03) for n in CUBES + DISTRACTORS if n not in exclude]
+        current = self.tool_yaw()
+        candidates = [nearest_yaw(current, face_yaw + k * np.pi / 2, np.pi) for k in (0, 1)]
+        if not keep_order:
+            candidates.sort(key=lambda y: abs(wrap(y - current)))
+
+        def clearance(yaw: float) -> float:
+            axis = np.array([np.sin(yaw), -np.cos(yaw)])
+            ends = [where[:2] + sgn * axis * HAND_HALF_SPAN for sgn in (-1, 1)]
+            return min(np.linalg.norm(e - o[:2]) - r for e in ends for o, r in obstacles)
+
+        scores = [clearance(y) for y in candidates]
+        if scores[0] > 0.02 or scores[0] >= scores[1]:
+            return candidates[0]
+        return candidates[1]
+
     def tool_yaw(self) -> float:
         r = self.scene.tcp_mat()
         return float(np.arctan2(r[1, 0], r[0, 0]))
@@ -61,11 +86,14 @@ class ScriptedExpert:
         return np.clip(a, schema.ACTION_LOW, schema.ACTION_HIGH)
 
     def travel(self, target: np.ndarray, yaw: float, grip: float) -> tuple[np.ndarray, bool]:
-        """Go to `target` via the travel height when far away; returns (action, arrived)."""
+        """Go to `target` over the obstacles: up to the travel height, across, then down.
+
+        Returns (action, arrived)."""
         tcp = self.scene.tcp_pos()
-        far = np.linalg.norm(target[:2] - tcp[:2]) > 0.03
-        if far and tcp[2] < SAFE_Z - 0.04 and target[2] > tcp[2] - 0.01:
-            return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, grip), False
+        if np.linalg.norm(target[:2] - tcp[:2]) > 0.03:
+            if tcp[2] < SAFE_Z - 0.03:
+                return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, grip), False
+            return self.move(np.array([target[0], target[1], max(SAFE_Z, target[2])]), yaw, grip), False
         arrived = np.linalg.norm(target - tcp) < 0.012
         return self.move(target, yaw, grip), arrived
 
@@ -110,7 +138,7 @@ class ScriptedExpert:
     def _pick(self, st: Subtask) -> np.ndarray:
         s = self.scene
         p = s.body_pos(st.object)
-        yaw = nearest_yaw(self.tool_yaw(), s.body_yaw(st.object) + np.pi / 2, np.pi / 2)
+        yaw = self.clear_yaw(p, s.body_yaw(st.object), exclude=(st.object,))
         if self.phase == 0:  # above the cube, open
             a, ok = self.travel(p + [0, 0, 0.1], yaw, OPEN)
             self._advance(ok and s.gripper_opening() > 0.07, timeout=120)
@@ -159,7 +187,7 @@ class ScriptedExpert:
     def _stack(self, st: Subtask) -> np.ndarray:
         s = self.scene
         place = s.body_pos(st.target) + [0, 0, 2 * CUBE_HALF + 0.006]
-        yaw = nearest_yaw(self.tool_yaw(), s.body_yaw(st.target) + np.pi / 2, np.pi / 2)
+        yaw = self.clear_yaw(place, s.body_yaw(st.target), exclude=(st.object, st.target))
         return self._release_at(place, yaw)
 
     def _drawer(self, opening_goal: float) -> np.ndarray:
@@ -191,7 +219,7 @@ class ScriptedExpert:
         return self.rise(yaw, OPEN)  # let go and back off upwards
 
     def _open(self, st: Subtask) -> np.ndarray:
-        return self._drawer(0.16)
+        return self._drawer(0.168)
 
     def _close(self, st: Subtask) -> np.ndarray:
         return self._drawer(0.0)
@@ -216,9 +244,11 @@ class ScriptedExpert:
         target = s.body_pos(st.target)
         v = target[:2] - origin[:2]
         v = np.append(v / np.linalg.norm(v), 0.0)
-        yaw = nearest_yaw(self.tool_yaw(), np.arctan2(v[1], v[0]), np.pi)  # finger pads across the path
         p = s.body_pos(st.object)
         start = np.array([p[0], p[1], CUBE_HALF]) - v * (CUBE_HALF + 0.03)
+        if self.phase == 0 or self._push_yaw is None:  # finger pads across the path if the hand fits
+            self._push_yaw = self.clear_yaw(start, np.arctan2(v[1], v[0]), exclude=(st.object,), keep_order=True)
+        yaw = self._push_yaw
         if self.phase == 0:
             a, ok = self.travel(start + [0, 0, 0.08], yaw, CLOSED)
             self._advance(ok, timeout=150)
