@@ -150,8 +150,8 @@ def sweeps(details) -> None:
         x = scan_inputs(16, 1024, 512, 16, dtype)
         kw = {**x, "softplus_on": True, "save_states": False}
         details["sweep_scan_fwd_seq_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="sequential")) for c in
-                                            [(8, 32, 1), (16, 32, 1), (16, 32, 2), (32, 32, 2), (32, 32, 4), (4, 32, 1),
-                                             (64, 32, 4), (8, 32, 2)]}
+                                            [(8, 32, 1), (16, 32, 1), (16, 32, 2), (32, 32, 2), (4, 32, 1), (2, 32, 1),
+                                             (8, 32, 2), (1, 32, 1), (4, 64, 1)]}
         details["sweep_scan_fwd_parallel_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="parallel"))
                                                  for c in [(4, 32, 4), (2, 32, 2), (2, 16, 2), (4, 16, 4)]}
         dout = torch.randn_like(x["u"])
