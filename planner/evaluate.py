@@ -26,6 +26,7 @@ class EvalPlannerConfig:
     splits: tuple[str, ...] = suite.SPLITS
     seeds: int = 2  # closed-loop episodes per (instruction) item
     max_steps: int = 500
+    replan_every: int = 10  # steps between re-checks of the plan against the scene
     threads: int = 1
     name: str = "planner_eval"  # results file: benchmarks/results/<name>.json
     env: EnvConfig = field(default_factory=EnvConfig)
@@ -33,7 +34,9 @@ class EvalPlannerConfig:
 
 def run_episode(planner: LearnedPlanner, task: str, instruction: str, seed: int, cfg: EvalPlannerConfig,
                 env=None, perturb=None) -> dict:
-    """One closed-loop episode. `perturb(env, step)` may change the scene mid-episode."""
+    """One closed-loop episode. `perturb(env, step)` may change the scene mid-episode (and
+    return the new observation). Besides asking at subtask completion, the loop re-asks every
+    `cfg.replan_every` steps, so work undone mid-subtask is noticed without waiting."""
     from .suite import sim_subtask
 
     own_env = env is None
@@ -41,17 +44,9 @@ def run_episode(planner: LearnedPlanner, task: str, instruction: str, seed: int,
     obs, info = env.reset(seed=seed)
     u = env.unwrapped
     planner.reset(instruction)
-    history, issued, calls, agree = [], [], 0, 0
-
-    def ask():
-        nonlocal calls, agree
-        sub = planner.next_subtask(obs, history)
-        calls += 1
-        agree += sub == u.current_subtask
-        issued.append(sub)
-        return sub
-
-    sub = ask()
+    history: list[str] = []
+    sub = planner.next_subtask(obs, history)
+    issued, calls, agree = [sub], 1, int(sub == u.current_subtask)
     steps = 0
     while sub != schema.DONE_TOKEN and steps < cfg.max_steps:
         action = u.expert.act(sim_subtask(sub), len(issued), u.steps)
@@ -59,9 +54,17 @@ def run_episode(planner: LearnedPlanner, task: str, instruction: str, seed: int,
         steps += 1
         if perturb is not None:
             obs = perturb(env, steps) or obs
-        if planner.subtask_done(obs, sub):
-            history.append(sub)
-            sub = ask()
+        done = planner.subtask_done(obs, sub)
+        if done or steps % cfg.replan_every == 0:
+            if done:
+                history.append(sub)
+            new = planner.next_subtask(obs, history)
+            if done:  # a decision point of the interface: score it against the simulator
+                calls += 1
+                agree += int(new == u.current_subtask)
+            if new != sub:
+                issued.append(new)
+            sub = new
     if own_env:
         env.close()
     return {"success": sub == schema.DONE_TOKEN and bool(u.progress.done), "said_done": sub == schema.DONE_TOKEN,
