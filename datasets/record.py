@@ -172,7 +172,8 @@ def record(cfg: RecordConfig) -> int:
             ep = writer.save_episode(success=success)
             kept += 1
             bar.update(1)
-            print(f"episode {ep}: {steps} steps, success={success}", file=sys.stderr if cfg.progress else sys.stdout)
+            print(f"episode {ep}: {steps} steps, success={success}", file=sys.stderr if cfg.progress else sys.stdout,
+                  flush=True)
     finally:
         bar.close()
         teleop.close()

@@ -165,6 +165,7 @@ class RosTeleop:
         import rclpy
 
         self._executor.shutdown()
+        self._thread.join(timeout=5.0)  # a spinning thread alive at interpreter exit aborts the process
         self.node.destroy_node()
         if self._own_context and rclpy.ok():
             rclpy.shutdown()
