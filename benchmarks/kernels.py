@@ -156,10 +156,12 @@ def sweeps(details) -> None:
                                                  for c in [(4, 32, 4), (2, 32, 2), (2, 16, 2), (4, 16, 4)]}
         dout = torch.randn_like(x["u"])
         bres = {}
-        for c in [(2, 32, 4), (1, 32, 2), (2, 32, 2), (4, 32, 4), (2, 16, 2), (4, 16, 4)]:
+        for mode, c in [("sequential", (4, 32, 1)), ("sequential", (8, 32, 1)), ("sequential", (2, 32, 1)),
+                        ("sequential", (8, 32, 2)), ("sequential", (16, 32, 2)), ("sequential", (4, 16, 1)),
+                        ("sequential", (8, 64, 2)), ("parallel", (2, 32, 4)), ("parallel", (2, 16, 2))]:
             _, _, states = S._fwd(**{**kw, "save_states": True}, config=(8, c[1], 1), mode="sequential")
-            bres[str(c)] = try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],
-                                                 x["delta_bias"], True, states, config=c))
+            bres[f"{mode} {c}"] = try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"],
+                                                        x["z"], x["delta_bias"], True, states, config=c, mode=mode))
         details["sweep_scan_bwd_ms"] = bres
     pts = torch.rand(16, 8192, 3, device="cuda")
     q = pts[:, :1024].contiguous()
@@ -200,6 +202,7 @@ def main() -> None:
     rows, metrics, details = [], {}, {"torch": torch.__version__, "triton": triton.__version__,
                                       "fwd_mode": selective_scan_triton.FWD_MODE,
                                       "fwd_config": selective_scan_triton.FWD_CONFIG,
+                                      "bwd_mode": selective_scan_triton.BWD_MODE,
                                       "bwd_config": selective_scan_triton.BWD_CONFIG}
     copy_gbs = copy_bandwidth_gbs()
     metrics["copy_d2d_GBps"] = copy_gbs

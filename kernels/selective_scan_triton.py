@@ -192,6 +192,167 @@ def _scan_fwd_seq_kernel(
 
 
 @triton.jit
+def _seq_adjoint(g, a_next, h, a2, a_nat, dl, uf, bv, cv, dy):
+    """One step of the backward recurrence; returns the new g, this step's decay (the next
+    a_next) and the step's gradient pieces."""
+    g = g * a_next + cv[:, None] * dy[None, :]
+    da = tl.exp2(a2 * dl[None, :])
+    dlu = dl * uf
+    dec = h - bv[:, None] * dlu[None, :]                 # = a_t * h_{t-1}
+    gb = tl.sum(g * bv[:, None], axis=0)                 # (BLOCK_D,)
+    ddl = tl.sum(g * dec * a_nat, axis=0) + gb * uf
+    ga = g * dec * dl[None, :]                           # contribution to dA
+    db = tl.sum(g * dlu[None, :], axis=1)                # (BLOCK_N,)
+    dc = tl.sum(h * dy[None, :], axis=1)
+    return g, da, gb * dl, ddl, ga, db, dc
+
+
+@triton.jit
+def _scan_bwd_seq_kernel(
+    u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast, scratch,
+    du, ddelta, dA, dB, dC, dD, dz, dbias,
+    dim, dstate, L, n_chunks,
+    s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_DLAST: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, T: tl.constexpr,
+):
+    """Time-sequential backward. Per chunk (last first): rebuild h over the chunk from its
+    saved start state into a per-program scratch (it stays in L2), then walk the chunk
+    backwards with the adjoint g_t = C_t dy_t + a_{t+1} g_{t+1}, four steps per iteration.
+    dB and dC sum over channels: each program adds its (dstate, 4) partials atomically."""
+    pid_d = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_j = tl.arange(0, 4)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mnd = mn[:, None] & md[None, :]
+    a_nat = tl.load(A + offs_d[None, :] * dstate + offs_n[:, None], mask=mnd, other=0.0).to(tl.float32)
+    a2 = a_nat * LOG2E
+    if HAS_BIAS:
+        bias = tl.load(delta_bias + offs_d, mask=md, other=0.0).to(tl.float32)
+    if HAS_D:
+        dv = tl.load(D + offs_d, mask=md, other=0.0).to(tl.float32)
+    u_off = b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]               # (BLOCK_D, 4)
+    d_off = b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
+    z_off = b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
+    g_off = b * s_gb + offs_d[:, None] * s_gd + offs_j[None, :]
+    b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]            # (BLOCK_N, 4)
+    c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
+    bc_grad = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]            # dB, dC: (batch, dstate, L) fp32
+    state_ptr = (b * dim + offs_d[None, :]) * dstate + offs_n[:, None]
+    tile = offs_n[:, None] * BLOCK_D + (offs_d[None, :] - pid_d * BLOCK_D)
+    my_scratch = scratch + (tl.program_id(1).to(tl.int64) * tl.num_programs(0) + pid_d) * (T * BLOCK_N * BLOCK_D) + tile
+    if HAS_DLAST:
+        g = tl.load(dlast + state_ptr, mask=mnd, other=0.0).to(tl.float32)
+    else:
+        g = tl.zeros((BLOCK_N, BLOCK_D), tl.float32)
+    a_next = tl.full((BLOCK_N, BLOCK_D), 1.0, tl.float32)
+    dA_acc = tl.zeros((BLOCK_N, BLOCK_D), tl.float32)
+    dD_acc = tl.zeros((BLOCK_D, 4), tl.float32)
+    dbias_acc = tl.zeros((BLOCK_D, 4), tl.float32)
+    for cc in range(0, n_chunks):
+        c = n_chunks - 1 - cc
+        t0 = c * T
+        t_end = tl.minimum(t0 + T, L)
+        # 1) rebuild h_t over the chunk
+        h = tl.load(chunk_states + state_ptr * n_chunks + c, mask=mnd, other=0.0)
+        for t in range(t0, t_end, 4):
+            mdj = md[:, None] & (offs_j[None, :] + t < L)
+            mnj = mn[:, None] & (offs_j[None, :] + t < L)
+            uf = tl.load(u + u_off + t, mask=mdj, other=0.0).to(tl.float32)
+            dl = tl.load(delta + d_off + t, mask=mdj, other=0.0).to(tl.float32)
+            if HAS_BIAS:
+                dl += bias[:, None]
+            if SOFTPLUS:
+                dl = softplus(dl)
+            dl = tl.where(mdj, dl, 0.0)
+            u0, u1, u2, u3 = _cols4(uf, BLOCK_D)
+            d0, d1, d2, d3 = _cols4(dl, BLOCK_D)
+            b0, b1, b2, b3 = _cols4(tl.load(b_p + t, mask=mnj, other=0.0).to(tl.float32), BLOCK_N)
+            sp = my_scratch + (t - t0) * (BLOCK_N * BLOCK_D)
+            h = h * tl.exp2(a2 * d0[None, :]) + b0[:, None] * (d0 * u0)[None, :]
+            tl.store(sp, h)
+            h = h * tl.exp2(a2 * d1[None, :]) + b1[:, None] * (d1 * u1)[None, :]
+            tl.store(sp + BLOCK_N * BLOCK_D, h)
+            h = h * tl.exp2(a2 * d2[None, :]) + b2[:, None] * (d2 * u2)[None, :]
+            tl.store(sp + 2 * BLOCK_N * BLOCK_D, h)
+            h = h * tl.exp2(a2 * d3[None, :]) + b3[:, None] * (d3 * u3)[None, :]
+            tl.store(sp + 3 * BLOCK_N * BLOCK_D, h)
+        tl.debug_barrier()
+        # 2) walk it backwards
+        n_it = tl.cdiv(t_end - t0, 4)
+        for it in range(0, n_it):
+            t = t0 + (n_it - 1 - it) * 4
+            mdj = md[:, None] & (offs_j[None, :] + t < L)
+            mnj = mn[:, None] & (offs_j[None, :] + t < L)
+            uf = tl.load(u + u_off + t, mask=mdj, other=0.0).to(tl.float32)
+            dl_raw = tl.load(delta + d_off + t, mask=mdj, other=0.0).to(tl.float32)
+            if HAS_BIAS:
+                dl_raw += bias[:, None]
+            if SOFTPLUS:
+                dl = softplus(dl_raw)
+            else:
+                dl = dl_raw
+            dl = tl.where(mdj, dl, 0.0)
+            go = tl.load(dout + g_off + t, mask=mdj, other=0.0).to(tl.float32)
+            bt = tl.load(b_p + t, mask=mnj, other=0.0).to(tl.float32)
+            ct = tl.load(c_p + t, mask=mnj, other=0.0).to(tl.float32)
+            sp = my_scratch + (t - t0) * (BLOCK_N * BLOCK_D)
+            h0 = tl.load(sp)
+            h1 = tl.load(sp + BLOCK_N * BLOCK_D)
+            h2 = tl.load(sp + 2 * BLOCK_N * BLOCK_D)
+            h3 = tl.load(sp + 3 * BLOCK_N * BLOCK_D)
+            if HAS_Z:
+                zf = tl.load(z + z_off + t, mask=mdj, other=0.0).to(tl.float32)
+                sz = sigmoid(zf)
+                c0, c1, c2, c3 = _cols4(ct, BLOCK_N)
+                y = _join4(tl.sum(h0 * c0[:, None], axis=0), tl.sum(h1 * c1[:, None], axis=0),
+                           tl.sum(h2 * c2[:, None], axis=0), tl.sum(h3 * c3[:, None], axis=0), BLOCK_D)
+                if HAS_D:
+                    y += uf * dv[:, None]
+                dzv = go * y * sz * (1.0 + zf * (1.0 - sz))
+                tl.store(dz + z_off + t, dzv.to(dz.dtype.element_ty), mask=mdj)
+                dy = go * zf * sz
+            else:
+                dy = go
+            dy = tl.where(mdj, dy, 0.0)
+            u0, u1, u2, u3 = _cols4(uf, BLOCK_D)
+            d0, d1, d2, d3 = _cols4(dl, BLOCK_D)
+            y0, y1, y2, y3 = _cols4(dy, BLOCK_D)
+            b0, b1, b2, b3 = _cols4(bt, BLOCK_N)
+            c0, c1, c2, c3 = _cols4(ct, BLOCK_N)
+            g, a_next, du3, dd3, ga, db3, dc3 = _seq_adjoint(g, a_next, h3, a2, a_nat, d3, u3, b3, c3, y3)
+            dA_acc += ga
+            g, a_next, du2, dd2, ga, db2, dc2 = _seq_adjoint(g, a_next, h2, a2, a_nat, d2, u2, b2, c2, y2)
+            dA_acc += ga
+            g, a_next, du1, dd1, ga, db1, dc1 = _seq_adjoint(g, a_next, h1, a2, a_nat, d1, u1, b1, c1, y1)
+            dA_acc += ga
+            g, a_next, du0, dd0, ga, db0, dc0 = _seq_adjoint(g, a_next, h0, a2, a_nat, d0, u0, b0, c0, y0)
+            dA_acc += ga
+            duv = _join4(du0, du1, du2, du3, BLOCK_D)
+            ddl = _join4(dd0, dd1, dd2, dd3, BLOCK_D)
+            if HAS_D:
+                duv += dy * dv[:, None]
+                dD_acc += dy * uf
+            if SOFTPLUS:
+                ddl = ddl * sigmoid(dl_raw)
+            ddl = tl.where(mdj, ddl, 0.0)
+            dbias_acc += ddl
+            tl.store(du + u_off + t, duv.to(du.dtype.element_ty), mask=mdj)
+            tl.store(ddelta + d_off + t, ddl.to(ddelta.dtype.element_ty), mask=mdj)
+            tl.atomic_add(dB + bc_grad + t, _join4(db0, db1, db2, db3, BLOCK_N), mask=mnj)
+            tl.atomic_add(dC + bc_grad + t, _join4(dc0, dc1, dc2, dc3, BLOCK_N), mask=mnj)
+        tl.debug_barrier()
+    tl.atomic_add(dA + offs_d[None, :] * dstate + offs_n[:, None], dA_acc, mask=mnd)
+    if HAS_D:
+        tl.atomic_add(dD + offs_d, tl.sum(dD_acc, axis=1), mask=md)
+    if HAS_BIAS:
+        tl.atomic_add(dbias + offs_d, tl.sum(dbias_acc, axis=1), mask=md)
+
+
+@triton.jit
 def _scan_bwd_kernel(
     u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast,
     du, ddelta, dA, dB, dC, dD, dz, dbias,
@@ -299,7 +460,9 @@ def _scan_bwd_kernel(
 FWD_MODE = "sequential"
 FWD_CONFIG = (8, 32, 1)
 FWD_PARALLEL_CONFIG = (4, 32, 4)
-BWD_CONFIG = (2, 32, 4)
+BWD_MODE = "sequential"
+BWD_CONFIG = (4, 32, 1)
+BWD_PARALLEL_CONFIG = (2, 32, 4)
 
 
 def _last_contig(t):
@@ -344,10 +507,11 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     return out, last, states
 
 
-def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
+def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None, mode=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, T, warps = config or BWD_CONFIG
+    mode = mode or BWD_MODE
+    block_d, T, warps = config or (BWD_CONFIG if mode == "sequential" else BWD_PARALLEL_CONFIG)
     block_n = next_pow2(dstate)
     n_chunks = states.shape[-1]
     assert n_chunks == max(1, triton.cdiv(L, T)), "forward and backward must use the same chunk length"
@@ -362,18 +526,34 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     dD = torch.zeros(dim, **f32) if D is not None else None
     dbias = torch.zeros(dim, **f32) if delta_bias is not None else None
     dummy = u
-    _scan_bwd_kernel[(triton.cdiv(dim, block_d), batch)](
-        u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
-        dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast,
-        du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
-        dummy if dbias is None else dbias,
-        dim, dstate, L, n_chunks,
-        u.stride(0), u.stride(1), delta.stride(0), delta.stride(1), B.stride(0), B.stride(1),
-        C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
-        dout.stride(0), dout.stride(1),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
-        HAS_DLAST=dlast is not None, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
-    )
+    if mode == "sequential":
+        n_prog = triton.cdiv(dim, block_d) * batch
+        scratch = torch.empty(n_prog * T * block_n * block_d, dtype=torch.float32, device=u.device)
+        _scan_bwd_seq_kernel[(triton.cdiv(dim, block_d), batch)](
+            u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
+            dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast, scratch,
+            du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
+            dummy if dbias is None else dbias,
+            dim, dstate, L, n_chunks,
+            u.stride(0), u.stride(1), delta.stride(0), delta.stride(1), B.stride(0), B.stride(1),
+            C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
+            dout.stride(0), dout.stride(1),
+            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
+            HAS_DLAST=dlast is not None, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
+        )
+    else:
+        _scan_bwd_kernel[(triton.cdiv(dim, block_d), batch)](
+            u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
+            dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast,
+            du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
+            dummy if dbias is None else dbias,
+            dim, dstate, L, n_chunks,
+            u.stride(0), u.stride(1), delta.stride(0), delta.stride(1), B.stride(0), B.stride(1),
+            C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
+            dout.stride(0), dout.stride(1),
+            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
+            HAS_DLAST=dlast is not None, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
+        )
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
     return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
 
@@ -382,8 +562,9 @@ class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus_on):
         fwd_cfg = FWD_CONFIG if FWD_MODE == "sequential" else FWD_PARALLEL_CONFIG
+        bwd_t = (BWD_CONFIG if BWD_MODE == "sequential" else BWD_PARALLEL_CONFIG)[1]
         out, last, states = _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on, save_states=True,
-                                 config=(fwd_cfg[0], BWD_CONFIG[1], fwd_cfg[2]))   # states every bwd chunk
+                                 config=(fwd_cfg[0], bwd_t, fwd_cfg[2]))   # a saved state per backward chunk
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, states)
         ctx.softplus_on = softplus_on
         ctx.set_materialize_grads(False)     # an unused last_state gives dlast=None: no extra read

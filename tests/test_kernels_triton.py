@@ -63,8 +63,10 @@ SCAN_SIZES = [(16, 512, 16, 1024), (2, 256, 64, 700)] if REAL else [(2, 6, 16, 3
 def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size, mode, monkeypatch):
     scan = tk.selective_scan_triton
     monkeypatch.setattr(scan, "FWD_MODE", mode)
+    monkeypatch.setattr(scan, "BWD_MODE", mode)
     if not REAL:   # short chunks so that the tiny sequences still cross chunk boundaries
-        for name, cfg in [("FWD_CONFIG", (4, 16, 4)), ("FWD_PARALLEL_CONFIG", (4, 16, 4)), ("BWD_CONFIG", (2, 16, 4))]:
+        for name, cfg in [("FWD_CONFIG", (4, 16, 4)), ("FWD_PARALLEL_CONFIG", (4, 16, 4)), ("BWD_CONFIG", (2, 16, 4)),
+                          ("BWD_PARALLEL_CONFIG", (2, 16, 4))]:
             monkeypatch.setattr(scan, name, cfg)
     gating = size[2] != 5
     x = {k: None if v is None else v.requires_grad_() for k, v in scan_inputs(*size, dtype, gating).items()}
