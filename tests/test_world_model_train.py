@@ -23,7 +23,7 @@ GOAL_U = {0: 6, 1: 24}  # block's left column at the end of each subtask
 
 
 def _camera():
-    k = np.array([[F, 0, SIZE / 2], [0, F, SIZE / 2], [0, 0, 1]])
+    k = np.array([[F, 0, (SIZE - 1) / 2], [0, F, (SIZE - 1) / 2], [0, 0, 1]])
     ext = np.eye(4)
     ext[:3, :3] = np.diag([1.0, -1.0, -1.0])
     ext[:3, 3] = [0.0, 0.0, 1.0]
@@ -53,8 +53,8 @@ def toy_episodes(n_episodes: int, seed: int, split: str) -> SubgoalEpisodes:
         last.append(len(rgbs) - 1)
         text.append(t)
         episode.append(e)
-        cu, cv = GOAL_U[t] + 2.0, v + 2.0
-        pos.append([(cu - SIZE / 2) * 0.95 / F, -(cv - SIZE / 2) * 0.95 / F, 0.05])
+        cu, cv = GOAL_U[t] + 1.5, v + 1.5
+        pos.append([(cu - (SIZE - 1) / 2) * 0.95 / F, -(cv - (SIZE - 1) / 2) * 0.95 / F, 0.05])
     emb = np.random.default_rng(99).normal(size=(2, 384)).astype(np.float32)
     k, ext = _camera()
     return SubgoalEpisodes(

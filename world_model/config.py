@@ -30,6 +30,8 @@ class WorldModelConfig:
     """Also predict the subgoal depth (gives a subgoal point cloud and the placement probe)."""
     depth_max_m: float = 2.5
     """Depth is normalised by this and clipped; farther returns carry no task information."""
+    camera: str = "scene"
+    """The fixed camera the weights were trained on (set by training from the data); feed that camera's images."""
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)

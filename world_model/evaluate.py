@@ -29,8 +29,8 @@ from .triples import SubgoalEpisodes
 class EvalConfig:
     checkpoint: Path = DEFAULT_CHECKPOINT
     splits: tuple[str, ...] = ("train", "heldout_compositions")
-    data_dir: Path = DEFAULT_DATA_DIR
-    """Holds `<split>.npz` for every split named above."""
+    data_dir: Path | None = None
+    """Holds `<split>.npz` for every split named above (default: outputs/world_model/<checkpoint's camera>)."""
     max_pairs: int = 2000
     """Score at most this many (frame, subtask) pairs per split (a fixed random subset)."""
     batch_size: int = 32
@@ -91,14 +91,16 @@ def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) ->
             if obj < 0 or g.depth is None:
                 continue
             colour, truth = data.object_colors[obj], data.seg_object_pos[seg[k]]
-            intr, extr = data.camera(seg[k])
-            floor = probe.locate(true_rgb[j], true_depth[j], colour, intr, extr)
+            intr, extr = data.calibration(seg[k])
+            discs = data.discs(seg[k])
+            where = lambda rgb, depth: probe.locate(rgb, depth, colour, intr, extr, discs, probe.CUBE_CENTRE_OFFSET_M)  # noqa: E731
+            floor = where(true_rgb[j], true_depth[j])
             if floor is None:  # not visible at the end even in reality: no placement information
                 continue
             err_floor.append(_cm(floor, truth))
-            err_model.append(_cm(probe.locate(g.rgb, g.depth, colour, intr, extr), truth))
+            err_model.append(_cm(where(g.rgb, g.depth), truth))
             cur_depth = data.depth_m(cur_f[k])
-            err_copy.append(_cm(probe.locate(cur_rgb[j], cur_depth, colour, intr, extr), truth))
+            err_copy.append(_cm(where(cur_rgb[j], cur_depth), truth))
     pm, pc = np.concatenate(psnr_m), np.concatenate(psnr_c)
     finite = np.isfinite(pc) & np.isfinite(pm)  # a subtask that changes nothing has no PSNR
     out = {
@@ -128,7 +130,8 @@ def evaluate(cfg: EvalConfig) -> Path:
     flat: dict[str, float] = {}
     rows = []
     for split in cfg.splits:
-        data = SubgoalEpisodes.load(Path(cfg.data_dir) / f"{split}.npz")
+        data_dir = Path(cfg.data_dir) if cfg.data_dir else DEFAULT_DATA_DIR / model.config.camera
+        data = SubgoalEpisodes.load(data_dir / f"{split}.npz")
         res, sheet = evaluate_split(model, data, cfg)
         flat.update({f"{split}_{k}": v for k, v in res.items()})
         rows.append({"split": split, **res})

@@ -77,11 +77,14 @@ class WorldModel:
         self.device = torch.device(device)
 
     # -- checkpoints: safetensors + JSON, never pickle ------------------------------------
-    def save(self, directory: Path | str) -> Path:
+    def save(self, directory: Path | str, half: bool = False) -> Path:
+        """`half` stores float16 weights (half the size in git; loading converts back to float32)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / CONFIG_FILE).write_text(self.config.to_json() + "\n")
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         save_file(state, str(directory / WEIGHTS_FILE))
         return directory
 

@@ -27,7 +27,7 @@ DEFAULT_DATA_DIR = Path("outputs/world_model")  # git-ignored; regenerate with t
 
 @dataclass
 class TrainConfig:
-    data: tuple[Path, ...] = (DEFAULT_DATA_DIR / "train.npz",)
+    data: tuple[Path, ...] = (DEFAULT_DATA_DIR / "scene" / "train.npz",)
     """Triples files (from `python -m vla_stack.world_model.generate`) to train on."""
     out: Path = DEFAULT_CHECKPOINT
     """Checkpoint directory (model.safetensors + config.json + train_log.json)."""
@@ -46,6 +46,8 @@ class TrainConfig:
     time_limit_s: float = 0.0
     """Stop early (and still save) after this many seconds; 0 = no limit."""
     log_every: int = 100
+    save_fp16: bool = False
+    """Store float16 weights (for checkpoints committed to git)."""
 
 
 def _device(name: str) -> torch.device:
@@ -100,6 +102,8 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     data = concatenate([SubgoalEpisodes.load(p) for p in cfg.data])
+    if data.camera:
+        cfg.model.camera = data.camera  # the checkpoint says which camera's images it expects
     sampler = TripleSampler(data, cfg.model, device, cfg.seed)
     net = SubgoalUNet(cfg.model).to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -135,7 +139,7 @@ def train(cfg: TrainConfig) -> Path:
             print(f"time limit {cfg.time_limit_s}s reached at step {step}")
             break
     model = WorldModel(cfg.model, net.float().cpu().eval())
-    out = model.save(cfg.out)
+    out = model.save(cfg.out, half=cfg.save_fp16)
     summary = {"config": _jsonable(asdict(cfg)), "steps_done": step + 1, "train_seconds": time.perf_counter() - t0,
                "triples": len(sampler.pairs), "frames": len(data.rgb), "device": str(device), "log": log}
     (out / "train_log.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -41,8 +41,10 @@ class SubgoalEpisodes:
     object_colors: np.ndarray  # float32 (O, 3) RGB in [0, 1], as in the scene description
     intrinsics: np.ndarray  # float64 (3, 3)
     extrinsics: np.ndarray  # float64 (E, 4, 4) per episode base_T_camera (OpenCV optical frame; the sim jitters it)
+    exclude_discs: np.ndarray | None = None  # float32 (E, C, 3): per episode (x, y, radius) of same-coloured fixtures
     split: str = ""
     tasks: list[str] = field(default_factory=list)  # per episode: the task / instruction
+    camera: str = ""  # which fixed camera the frames come from
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -52,9 +54,13 @@ class SubgoalEpisodes:
     def depth_m(self, frames) -> np.ndarray:
         return self.depth_mm[frames].astype(np.float32) / DEPTH_SCALE_MM
 
-    def camera(self, segment: int) -> tuple[np.ndarray, np.ndarray]:
+    def calibration(self, segment: int) -> tuple[np.ndarray, np.ndarray]:
         """(intrinsics 3x3, base_T_camera 4x4) of the episode a segment belongs to."""
         return self.intrinsics, self.extrinsics[self.seg_episode[segment]]
+
+    def discs(self, segment: int) -> np.ndarray:
+        """(C, 3) x, y, radius of fixtures the placement probe must ignore (the red button)."""
+        return self.exclude_discs[self.seg_episode[segment]]
 
     def pairs(self) -> np.ndarray:
         """int64 (P, 2): (current frame, segment) for every frame strictly before its segment's end."""
@@ -62,6 +68,10 @@ class SubgoalEpisodes:
         return np.concatenate(out).astype(np.int64) if out else np.zeros((0, 2), np.int64)
 
     def validate(self) -> "SubgoalEpisodes":
+        if self.exclude_discs is None:
+            self.exclude_discs = np.zeros((len(self.extrinsics), 0, 3), np.float32)
+        if self.exclude_discs.ndim != 3 or self.exclude_discs.shape[0] != len(self.extrinsics) or self.exclude_discs.shape[2] != 3:
+            raise schema.SchemaError(f"triples.exclude_discs: expected ({len(self.extrinsics)}, C, 3), got {self.exclude_discs.shape}")
         n_frames, h, w = self.depth_mm.shape
         if self.rgb.dtype != np.uint8 or self.rgb.shape != (n_frames, h, w, 3) or h != w:
             raise schema.SchemaError(f"triples.rgb: expected uint8 ({n_frames}, {h}, {h}, 3), got {self.rgb.dtype} {self.rgb.shape}")
@@ -99,7 +109,8 @@ class SubgoalEpisodes:
             texts=np.array(self.texts, dtype=str), text_embeddings=self.text_embeddings.astype(np.float32),
             object_names=np.array(self.object_names, dtype=str), object_colors=self.object_colors.astype(np.float32),
             intrinsics=self.intrinsics.astype(np.float64), extrinsics=self.extrinsics.astype(np.float64),
-            split=np.array(self.split), tasks=np.array(self.tasks, dtype=str))
+            exclude_discs=self.exclude_discs.astype(np.float32), split=np.array(self.split), camera=np.array(self.camera),
+            tasks=np.array(self.tasks, dtype=str))
         return path
 
     @classmethod
@@ -118,7 +129,7 @@ class SubgoalEpisodes:
                 seg_object_pos=z["seg_object_pos"], texts=[str(t) for t in z["texts"]],
                 text_embeddings=z["text_embeddings"], object_names=[str(t) for t in z["object_names"]],
                 object_colors=z["object_colors"], intrinsics=z["intrinsics"], extrinsics=z["extrinsics"],
-                split=str(z["split"]), tasks=[str(t) for t in z["tasks"]])
+                exclude_discs=z["exclude_discs"], split=str(z["split"]), camera=str(z["camera"]), tasks=[str(t) for t in z["tasks"]])
         except (KeyError, ValueError, OSError, EOFError) as e:
             if isinstance(e, schema.SchemaError):
                 raise
@@ -138,6 +149,7 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
     frame_off = episode_off = 0
     tasks: list[str] = []
     extrinsics: list[np.ndarray] = []
+    discs: list[np.ndarray] = []
     for p in parts:
         t_map = []
         for i, t in enumerate(p.texts):
@@ -163,6 +175,7 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
         n_ep = (int(p.seg_episode.max()) + 1) if len(p.seg_episode) else 0
         episode_off += n_ep
         extrinsics.append(p.extrinsics[:n_ep])
+        discs.append(p.exclude_discs[:n_ep])
         if not np.allclose(p.intrinsics, parts[0].intrinsics):
             raise ValueError("concatenate: parts were recorded with different camera intrinsics")
         tasks += p.tasks
@@ -171,4 +184,6 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
         text_embeddings=np.stack(emb).astype(np.float32), object_names=objects,
         object_colors=np.stack(colors).astype(np.float32) if colors else np.zeros((0, 3), np.float32),
         intrinsics=parts[0].intrinsics, extrinsics=np.concatenate(extrinsics),
-        split="+".join(dict.fromkeys(p.split for p in parts)), tasks=tasks).validate()
+        exclude_discs=np.concatenate(discs) if len({d.shape[1] for d in discs}) == 1 else None,
+        split="+".join(dict.fromkeys(p.split for p in parts)), tasks=tasks,
+        camera="+".join(dict.fromkeys(p.camera for p in parts))).validate()
