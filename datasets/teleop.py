@@ -64,6 +64,9 @@ class KeyboardTeleop:
         self.reset()
 
     def reset(self) -> None:
+        """New episode: stopped, gripper open, keys typed in between (e.g. at the review prompt) dropped."""
+        if hasattr(self, "fd"):
+            self._read_keys()
         self.velocity = np.zeros(6)
         self.gripper = schema.GRIPPER_OPEN
         self._end = False

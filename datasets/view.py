@@ -56,9 +56,9 @@ def action_plot(actions: np.ndarray, boundaries: list[int], width: int, height: 
         cv2.line(img, (xb, 0), (xb, height), (180, 180, 180), 1)
     for d in range(scaled.shape[1]):
         pts = np.stack([x, y_of(scaled[:, d])], 1).reshape(-1, 1, 2).astype(np.int32)
-        cv2.polylines(img, [pts], False, _COLORS[d % len(_COLORS)][::-1], 1, cv2.LINE_AA)
+        cv2.polylines(img, [pts], False, _COLORS[d % len(_COLORS)], 1, cv2.LINE_AA)
         name = schema.ACTION_NAMES[d] if d < len(schema.ACTION_NAMES) else str(d)
-        cv2.putText(img, name, (10 + 55 * d, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, _COLORS[d % len(_COLORS)][::-1], 1)
+        cv2.putText(img, name, (10 + 55 * d, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, _COLORS[d % len(_COLORS)], 1)
     return img
 
 
