@@ -8,6 +8,7 @@ parameter exits at once with a message naming it instead of misbehaving later.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -79,16 +80,22 @@ def declare_safety(node: Node) -> SafetyConfig:
         raise ParameterError(f"{node.get_name()}: {e}") from None
 
 
-def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
-    """Init rclpy, build the node, spin until Ctrl-C/SIGTERM, shut down cleanly."""
+def run(node_factory: Callable[[], Node], args: list[str] | None = None, *, hard_exit: bool = True) -> int:
+    """Init rclpy, build the node, spin until Ctrl-C/SIGTERM, shut down cleanly.
+
+    With `hard_exit` the process ends with os._exit once the node is closed and rclpy is
+    shut down: interpreter teardown with torch, tokenizers and rclpy threads alive can
+    crash (seen: SIGSEGV after a clean shutdown), which would turn a clean stop into a
+    failure exit code for the launcher.
+    """
     rclpy.init(args=args if args is not None else sys.argv)
-    node = None
+    node, code = None, 0
     try:
         node = node_factory()
         rclpy.spin(node)
     except ParameterError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        return 2
+        code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -99,4 +106,8 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None) -> int:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-    return 0
+    if hard_exit:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

@@ -1,8 +1,8 @@
 """planner_node: instruction in, subtask text and status out; re-plans when a subtask ends.
 
 Backends:
-- a planner from `vla_stack.planner` (`backend:=<name or checkpoint>`, loaded through
-  `vla_stack.planner.load_planner`): `reset(instruction)` on each instruction, then at
+- the learned planner (`backend:=<checkpoint directory>` from `vla train planner`):
+  `reset(instruction)` on each instruction, then at
   `rate_hz` it asks `subtask_done(observation, subtask)` and, when true, `next_subtask`.
   It reads the same points / joint state / end-effector pose the action expert reads.
 - `oracle` (simulation only): follows the simulator's own subtask annotations on
@@ -32,7 +32,7 @@ class PlannerNode(Node):
     def __init__(self) -> None:
         super().__init__("planner")
         self.backend = node_util.declare(self, "backend", "oracle",
-                                         "oracle (simulator annotations) or a vla_stack.planner backend/checkpoint",
+                                         "oracle (simulator annotations) or a learned planner checkpoint directory",
                                          check=lambda v: None if v.strip() else "must not be empty")
         self.rate_hz = node_util.declare(self, "rate_hz", 2.0, "how often subtask completion is judged (Hz)",
                                          low=0.1, high=50.0)
@@ -48,14 +48,12 @@ class PlannerNode(Node):
             self.sim_info: dict | None = None
             self.create_subscription(String, "sim/info", self.on_sim_info, qos.LATCHED)
         else:
+            from vla_stack.planner.learned import LearnedPlanner
+
             try:
-                from vla_stack.planner import load_planner
-            except ImportError as e:
-                raise node_util.ParameterError(f"planner: backend {self.backend!r} needs vla_stack.planner.load_planner ({e})") from None
-            try:
-                self.planner = load_planner(self.backend)
-            except (OSError, ValueError, KeyError) as e:
-                raise node_util.ParameterError(f"planner: cannot load backend {self.backend!r}: {e}") from None
+                self.planner = LearnedPlanner.load(self.backend)
+            except (OSError, ValueError) as e:  # SchemaError is a ValueError
+                raise node_util.ParameterError(f"planner: cannot load planner checkpoint {self.backend!r}: {e}") from None
             self.obs = ObservationBuffer(base_frame=self.base_frame)
             self.create_subscription(PointCloud2, "points", self._guard("points", self.obs.update_points), qos.SENSOR)
             self.create_subscription(JointState, "joint_states", self._guard("joint state", self.obs.update_joint_state),
