@@ -88,7 +88,19 @@ def string_table(key: str, index_name: str, values: list[str]) -> pa.Table:
 
 
 def read_strings(path: Path | str, key: str, index_name: str) -> list[str]:
-    """Strings ordered by their index column; checks the indices are 0..n-1."""
+    """Strings ordered by their index column; checks the indices are 0..n-1.
+
+    The strings live in column `key` (ours) or in the pandas index column (LeRobot writes an
+    unnamed index, `__index_level_0__`)."""
+    import json
+
+    table = read_table(path)
+    if key not in table.column_names:
+        meta = json.loads((table.schema.metadata or {}).get(b"pandas", b"{}"))
+        index_cols = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+        if not index_cols:
+            raise DatasetError(f"missing column(s) ['{key}'] (and no pandas index holding the strings)", path=path)
+        key = index_cols[0]
     table = read_table(path, columns=[key, index_name])
     values = table.column(key).to_pylist()
     idx = table.column(index_name).to_pylist()

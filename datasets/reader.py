@@ -36,7 +36,9 @@ class DatasetReader:
             if e.get("episode_index") != i:
                 raise DatasetError(f"row {i} has episode_index {e.get('episode_index')}", path=ep_path, episode=i)
         self.task_texts: list[str] = self._strings(layout.TASKS_PATH, "task", "task_index")
-        self.subtask_texts: list[str] = self._strings(layout.SUBTASKS_PATH, "subtask", "subtask_index")
+        # subtasks are our extension: a dataset written by LeRobot itself has none
+        self.subtask_texts: list[str] = (self._strings(layout.SUBTASKS_PATH, "subtask", "subtask_index")
+                                         if layout.SUBTASK_INDEX in self.features else [])
         stats_path = self.root / layout.STATS_PATH
         if stats_path.is_file():
             try:
@@ -121,6 +123,8 @@ class DatasetReader:
     def subtask_segments(self, ep: int) -> list[tuple[str, int, int]]:
         """(subtask text, start, end) runs of one episode, from meta/episodes."""
         e = self._episode_row(ep)
+        if "subtasks" not in e:  # no subtask annotation (e.g. written by LeRobot): the instruction throughout
+            return [(e["tasks"][0], 0, e["length"])]
         return list(zip(e["subtasks"], e["subtask_starts"], e["subtask_ends"]))
 
 

@@ -45,6 +45,10 @@ class RecordConfig:
     """episode k resets the env with seed + k"""
     depth: bool = False
     """also store float32 depth (metres) in the parquet"""
+    video_pix_fmt: Literal["yuv420p", "yuv444p"] = "yuv420p"
+    """yuv444p: about +5 dB PSNR at the same size, but browsers do not play it (LeRobot/FFmpeg do)"""
+    video_crf: int = 18
+    """H.264 quality (lower is better and bigger)"""
     review: Literal["auto", "yes", "no"] = "auto"
     """ask keep / discard / re-record after each episode (auto: yes for keyboard and ros)"""
     discard_failed: bool = False
@@ -80,7 +84,7 @@ def spec_from_observation(obs: dict, env, cfg: RecordConfig) -> DatasetSpec:
         fps=cfg.fps, robot_type=cfg.robot,
         n_points=int(np.asarray(obs[schema.OBS_POINTS]).shape[0]) if schema.OBS_POINTS in obs else 0,
         cameras=cams, depth_shape=tuple(np.asarray(obs[schema.OBS_DEPTH]).shape) if cfg.depth else None,
-        camera_params=params,
+        camera_params=params, video_pix_fmt=cfg.video_pix_fmt, video_crf=cfg.video_crf,
     )
 
 

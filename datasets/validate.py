@@ -73,7 +73,9 @@ def validate_dataset(root: Path | str, *, videos: bool = True) -> ValidationRepo
                 path = reader.video_file(ep, cam)
                 referenced.add(path.resolve())
                 if videos:
-                    n = video.count_frames(path, episode=ep)
+                    key = layout.image_key(cam)
+                    n = video.count_frames(path, start_s=row[f"videos/{key}/from_timestamp"],
+                                           end_s=row[f"videos/{key}/to_timestamp"], fps=reader.fps, episode=ep)
                     if n != row["length"]:
                         report.errors.append(f"{path} episode {ep}: video has {n} frames, parquet has {row['length']} rows")
             except DatasetError as e:

@@ -64,15 +64,24 @@ def decode_frames(path: Path | str, *, start_s: float = 0.0, end_s: float | None
     return np.stack(out)
 
 
-def count_frames(path: Path | str, *, episode: int | None = None) -> int:
-    """Frames that actually decode (a container's frame count can lie for truncated files)."""
+def count_frames(path: Path | str, *, start_s: float = 0.0, end_s: float | None = None, fps: int | None = None,
+                 episode: int | None = None) -> int:
+    """Frames that actually decode in [start_s, end_s) (a container's frame count can lie for
+    truncated files; a file may hold several episodes, as LeRobot packs them)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError("video file is missing", path=path, episode=episode)
     n = 0
+    tol = 0.5 / fps if fps else 1e-4
     try:
         with av.open(str(path)) as container:
-            for _ in container.decode(container.streams.video[0]):
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                ts = float(frame.pts * stream.time_base) if frame.pts is not None else frame.time
+                if ts < start_s - tol:
+                    continue
+                if end_s is not None and ts >= end_s - tol:
+                    break
                 n += 1
     except (av.error.FFmpegError, EOFError, IndexError) as e:
         raise DatasetError(f"video cannot be decoded ({type(e).__name__}: {e})", path=path, episode=episode) from None

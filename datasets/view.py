@@ -66,8 +66,9 @@ def render_episode(root: Path | str, ep: int, out_dir: Path | str, *, camera: st
                    thumbnails: int = 8) -> tuple[Path, Path]:
     reader = DatasetReader(root)
     frames = episode_images(reader, ep, camera)
-    cols = reader.episode_columns(ep, [layout.ACTION, layout.SUBTASK_INDEX])
-    subtasks = [reader.subtask_texts[i] for i in cols[layout.SUBTASK_INDEX]]
+    segments = reader.subtask_segments(ep)
+    cols = reader.episode_columns(ep, [layout.ACTION])
+    subtasks = [text for text, start, end in segments for _ in range(start, end)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     movie = captioned(frames, [f"{t}/{len(frames)}  {s}" for t, s in enumerate(subtasks)])
@@ -78,7 +79,7 @@ def render_episode(root: Path | str, ep: int, out_dir: Path | str, *, camera: st
         video.encode_frames(tmp, movie, reader.fps)
     picks = np.linspace(0, len(frames) - 1, min(thumbnails, len(frames))).astype(int)
     row = np.concatenate([captioned(frames[i:i + 1], [f"t={i}"], scale=1)[0] for i in picks], 1)
-    boundaries = [s for _, s, _ in reader.subtask_segments(ep)[1:]]
+    boundaries = [s for _, s, _ in segments[1:]]
     plot = action_plot(cols[layout.ACTION], boundaries, row.shape[1])
     sheet = np.concatenate([row, plot], 0)
     png = out_dir / f"episode_{ep:06d}.png"

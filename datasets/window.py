@@ -60,6 +60,10 @@ class WindowDataset(torch.utils.data.Dataset):
         if not eps:
             raise DatasetError("no episodes to read windows from", path=self.root)
         keys = [layout.STATE, layout.ACTION, layout.SUBTASK_INDEX, layout.TASK_INDEX]
+        if layout.SUBTASK_INDEX not in self.reader.features:
+            # no subtask annotation (e.g. a dataset written by LeRobot): the instruction is the subtask
+            keys.remove(layout.SUBTASK_INDEX)
+            self.subtask_texts = self.task_texts
         self.has_points = layout.POINTS in self.reader.features
         if self.has_points:
             keys += [layout.POINTS, layout.COLORS]
@@ -76,6 +80,7 @@ class WindowDataset(torch.utils.data.Dataset):
             ep_of.append(np.full(n, ep))
             offset += n
         self._cols = {k: np.ascontiguousarray(np.concatenate(v)) for k, v in parts.items()}
+        self._cols.setdefault(layout.SUBTASK_INDEX, self._cols[layout.TASK_INDEX])
         if normalize:
             for k in (layout.STATE, layout.ACTION):
                 if k not in self.stats:

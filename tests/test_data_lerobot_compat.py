@@ -40,3 +40,35 @@ def test_lerobot_reads_metadata_rows_and_video_frames(tmp_path, monkeypatch):
     ours_frame = ours.episode_frames(1, "rgb")[3].astype(np.float32) / 255
     np.testing.assert_allclose(item["observation.images.rgb"].permute(1, 2, 0).numpy(), ours_frame, atol=1e-6)
     np.testing.assert_allclose(ds.meta.stats["action"]["mean"], ours.stats[layout.ACTION]["mean"], rtol=1e-6)
+
+
+def test_a_dataset_written_by_lerobot_reads_validates_and_trains(tmp_path):
+    """The reverse direction: LeRobot packs episodes into shared files and has no subtasks."""
+    from vla_stack.datasets import WindowDataset
+    from vla_stack.datasets.validate import validate_dataset
+
+    features = {"observation.state": {"dtype": "float32", "shape": (15,), "names": None},
+                "action": {"dtype": "float32", "shape": (7,), "names": None},
+                "observation.images.rgb": {"dtype": "video", "shape": (32, 32, 3), "names": ["height", "width", "channels"]}}
+    root = tmp_path / "native"
+    ds = lerobot_dataset.LeRobotDataset.create("local/native", fps=20, root=root, robot_type="panda",
+                                                features=features, use_videos=True)
+    rng = np.random.default_rng(0)
+    actions = []
+    for _ in range(2):
+        for t in range(10):
+            actions.append((rng.normal(size=7) * 0.01).astype(np.float32))
+            ds.add_frame({"observation.state": rng.normal(size=15).astype(np.float32), "action": actions[-1],
+                          "observation.images.rgb": np.full((32, 32, 3), 20 * t, np.uint8), "task": "open the drawer"})
+        ds.save_episode()
+    if hasattr(ds, "finalize"):
+        ds.finalize()
+    assert len(list(root.glob("data/*/*.parquet"))) == 1  # both episodes packed in one file
+    report = validate_dataset(root)
+    assert report.ok, report.errors
+    reader = DatasetReader(root)
+    np.testing.assert_array_equal(reader.episode_columns(1)[layout.ACTION], np.stack(actions[10:]))
+    frames = reader.episode_frames(1, "rgb")  # second half of the shared video file
+    assert np.abs(frames[:, 16, 16, 0].astype(int) - 20 * np.arange(10)).max() <= 3
+    win = WindowDataset(root, history=2, horizon=4)
+    assert win.subtask_texts == ["open the drawer"] and win[15]["action"].shape == (2, 4, 7)
