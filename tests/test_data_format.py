@@ -117,3 +117,37 @@ def test_nothing_is_overwritten_without_overwrite(tmp_path):
     assert (tmp_path / "notes" / "thesis.txt").read_text() == "precious"
     w = DatasetWriter.create(tmp_path / "ds", SPEC, overwrite=True)
     assert w.num_episodes == 0 and DatasetReader(tmp_path / "ds").num_episodes == 0
+
+
+def test_episodes_packed_into_shared_files_read_back_as_lerobot_writes_them(tmp_path):
+    """LeRobot packs several episodes into one data file and one video; rows are selected by
+    episode_index and frames by [from_timestamp, to_timestamp)."""
+    import pyarrow as pa
+
+    from vla_stack.datasets.validate import validate_dataset
+    from vla_stack.datasets.video import encode_frames
+
+    spec = DatasetSpec(n_points=8, cameras={"rgb": (16, 16)})
+    root = tmp_path / "ds"
+    write_synthetic(root, spec, episodes=2, length=4)  # lengths 4 and 5
+    before = DatasetReader(root)
+    cols1, frames1 = before.episode_columns(1), before.episode_frames(1, "rgb")
+    both = [before.episode_frames(e, "rgb") for e in range(2)]
+    data0, data1 = root / "data/chunk-000/file-000.parquet", root / "data/chunk-000/file-001.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(data0), pq.read_table(data1)]), data0)
+    data1.unlink()
+    vid = root / "videos/observation.images.rgb/chunk-000"
+    encode_frames(vid / "file-000.mp4", np.concatenate(both), spec.fps)
+    (vid / "file-001.mp4").unlink()
+    episodes = pq.read_table(root / layout.EPISODES_PATH).to_pylist()
+    episodes[1].update({"data/file_index": 0, "videos/observation.images.rgb/file_index": 0,
+                        "videos/observation.images.rgb/from_timestamp": 4 / spec.fps,
+                        "videos/observation.images.rgb/to_timestamp": 9 / spec.fps})
+    pq.write_table(pa.Table.from_pylist(episodes), root / layout.EPISODES_PATH)
+
+    after = DatasetReader(root)
+    for k in (layout.ACTION, layout.STATE, layout.POINTS):
+        np.testing.assert_array_equal(after.episode_columns(1)[k], cols1[k])
+    assert np.abs(after.episode_frames(1, "rgb").astype(int) - frames1).mean() < 4.0
+    report = validate_dataset(root)
+    assert report.ok, report.errors
