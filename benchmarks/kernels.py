@@ -150,15 +150,14 @@ def sweeps(details) -> None:
         x = scan_inputs(16, 1024, 512, 16, dtype)
         kw = {**x, "softplus_on": True, "save_states": False}
         details["sweep_scan_fwd_seq_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="sequential")) for c in
-                                            [(8, 32, 1), (16, 32, 1), (16, 32, 2), (32, 32, 2), (4, 32, 1), (2, 32, 1),
-                                             (8, 32, 2), (1, 32, 1), (4, 64, 1)]}
+                                            [(8, 32, 1), (16, 32, 1), (16, 32, 2), (32, 32, 1), (64, 32, 2), (8, 32, 1, 8),
+                                             (16, 32, 1, 8), (16, 32, 2, 8), (32, 32, 1, 8), (32, 32, 2, 8)]}
         details["sweep_scan_fwd_parallel_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="parallel"))
                                                  for c in [(4, 32, 4), (2, 32, 2), (2, 16, 2), (4, 16, 4)]}
         dout = torch.randn_like(x["u"])
         bres = {}
-        for mode, c in [("sequential", (4, 32, 1)), ("sequential", (8, 32, 1)), ("sequential", (2, 32, 1)),
-                        ("sequential", (8, 32, 2)), ("sequential", (16, 32, 2)), ("sequential", (4, 16, 1)),
-                        ("sequential", (8, 64, 2)), ("parallel", (2, 32, 4)), ("parallel", (2, 16, 2))]:
+        for mode, c in [("sequential", (8, 32, 1)), ("sequential", (16, 32, 1)), ("sequential", (32, 32, 1)),
+                        ("sequential", (16, 32, 2)), ("sequential", (32, 32, 2)), ("parallel", (2, 16, 2))]:
             _, _, states = S._fwd(**{**kw, "save_states": True}, config=(8, c[1], 1), mode="sequential")
             bres[f"{mode} {c}"] = try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"],
                                                         x["z"], x["delta_bias"], True, states, config=c, mode=mode))

@@ -98,6 +98,19 @@ def _join4(x0, x1, x2, x3, R: tl.constexpr):
 
 
 @triton.jit
+def _cols8(x, R: tl.constexpr):
+    ev, od = tl.split(tl.reshape(x, (R, 4, 2)))
+    x0, x2, x4, x6 = _cols4(ev, R)
+    x1, x3, x5, x7 = _cols4(od, R)
+    return x0, x1, x2, x3, x4, x5, x6, x7
+
+
+@triton.jit
+def _join8(x0, x1, x2, x3, x4, x5, x6, x7, R: tl.constexpr):
+    return tl.reshape(tl.join(_join4(x0, x2, x4, x6, R), _join4(x1, x3, x5, x7, R)), (R, 8))
+
+
+@triton.jit
 def _seq_step(h, a2, dl, uf, bv, cv):
     h = h * tl.exp2(a2 * dl[None, :]) + bv[:, None] * (dl * uf)[None, :]
     return h, tl.sum(h * cv[:, None], axis=0)
@@ -110,18 +123,19 @@ def _scan_fwd_seq_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_ob, s_od,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     SAVE_STATES: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, T: tl.constexpr,
+    UNROLL: tl.constexpr = 4,
 ):
     """Time-sequential variant: the (dstate, BLOCK_D) state lives in registers and each step
-    costs one exp2 and two FMAs per element. Four steps per iteration: their inputs come in
-    as one (.., 4) tile (4x fewer memory instructions) and everything that does not depend
-    on h (softplus, gating, D*u) runs for the four steps at once, which gives the scheduler
-    independent work to hide latencies behind; the tile for the next four is loaded while
+    costs one exp2 and two FMAs per element. UNROLL (4 or 8) steps per iteration: their inputs come in
+    as one (.., UNROLL) tile (fewer memory instructions) and everything that does not depend
+    on h (softplus, gating, D*u) runs for all of them at once, which gives the scheduler
+    independent work to hide latencies behind; the next tile is loaded while
     these compute."""
     pid_d = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
-    offs_j = tl.arange(0, 4)
+    offs_j = tl.arange(0, UNROLL)
     md = offs_d < dim
     mn = offs_n < dstate
     mnd = mn[:, None] & md[None, :]
@@ -150,8 +164,8 @@ def _scan_fwd_seq_kernel(
         if SAVE_STATES:
             tl.store(chunk_states + state_ptr * n_chunks + c, h, mask=mnd)
         t_end = tl.minimum(c * T + T, L)
-        for t in range(c * T, t_end, 4):
-            nxt = t + 4
+        for t in range(c * T, t_end, UNROLL):
+            nxt = t + UNROLL
             mdj = md[:, None] & (offs_j[None, :] + t < L)
             mdj_n = md[:, None] & (offs_j[None, :] + nxt < L)
             mnj_n = mn[:, None] & (offs_j[None, :] + nxt < L)
@@ -168,15 +182,30 @@ def _scan_fwd_seq_kernel(
             if SOFTPLUS:
                 dl = softplus(dl)
             dl = tl.where(mdj, dl, 0.0)          # steps past L: a = 1, b = 0, h unchanged
-            u0, u1, u2, u3 = _cols4(uf, BLOCK_D)
-            d0, d1, d2, d3 = _cols4(dl, BLOCK_D)
-            b0, b1, b2, b3 = _cols4(bv.to(tl.float32), BLOCK_N)
-            c0, c1, c2, c3 = _cols4(cv.to(tl.float32), BLOCK_N)
-            h, y0 = _seq_step(h, a2, d0, u0, b0, c0)
-            h, y1 = _seq_step(h, a2, d1, u1, b1, c1)
-            h, y2 = _seq_step(h, a2, d2, u2, b2, c2)
-            h, y3 = _seq_step(h, a2, d3, u3, b3, c3)
-            y = _join4(y0, y1, y2, y3, BLOCK_D)
+            if UNROLL == 4:
+                u0, u1, u2, u3 = _cols4(uf, BLOCK_D)
+                d0, d1, d2, d3 = _cols4(dl, BLOCK_D)
+                b0, b1, b2, b3 = _cols4(bv.to(tl.float32), BLOCK_N)
+                c0, c1, c2, c3 = _cols4(cv.to(tl.float32), BLOCK_N)
+                h, y0 = _seq_step(h, a2, d0, u0, b0, c0)
+                h, y1 = _seq_step(h, a2, d1, u1, b1, c1)
+                h, y2 = _seq_step(h, a2, d2, u2, b2, c2)
+                h, y3 = _seq_step(h, a2, d3, u3, b3, c3)
+                y = _join4(y0, y1, y2, y3, BLOCK_D)
+            else:
+                u0, u1, u2, u3, u4, u5, u6, u7 = _cols8(uf, BLOCK_D)
+                d0, d1, d2, d3, d4, d5, d6, d7 = _cols8(dl, BLOCK_D)
+                b0, b1, b2, b3, b4, b5, b6, b7 = _cols8(bv.to(tl.float32), BLOCK_N)
+                c0, c1, c2, c3, c4, c5, c6, c7 = _cols8(cv.to(tl.float32), BLOCK_N)
+                h, y0 = _seq_step(h, a2, d0, u0, b0, c0)
+                h, y1 = _seq_step(h, a2, d1, u1, b1, c1)
+                h, y2 = _seq_step(h, a2, d2, u2, b2, c2)
+                h, y3 = _seq_step(h, a2, d3, u3, b3, c3)
+                h, y4 = _seq_step(h, a2, d4, u4, b4, c4)
+                h, y5 = _seq_step(h, a2, d5, u5, b5, c5)
+                h, y6 = _seq_step(h, a2, d6, u6, b6, c6)
+                h, y7 = _seq_step(h, a2, d7, u7, b7, c7)
+                y = _join8(y0, y1, y2, y3, y4, y5, y6, y7, BLOCK_D)
             if HAS_D:
                 y += uf * dv[:, None]
             if HAS_Z:
@@ -458,10 +487,11 @@ def _scan_bwd_kernel(
 # (BLOCK_D, T, num_warps) per pass; chosen by the sweep in benchmarks/kernels.py on an H100.
 # FWD_MODE "sequential" (time loop, state in registers) or "parallel" (chunked associative scan).
 FWD_MODE = "sequential"
-FWD_CONFIG = (8, 32, 1)
+FWD_CONFIG = (16, 32, 2)
+FWD_UNROLL = 4
 FWD_PARALLEL_CONFIG = (4, 32, 4)
 BWD_MODE = "sequential"
-BWD_CONFIG = (4, 32, 1)
+BWD_CONFIG = (8, 32, 1)
 BWD_PARALLEL_CONFIG = (2, 32, 4)
 
 
@@ -473,7 +503,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     batch, dim, L = u.shape
     dstate = A.shape[1]
     mode = mode or FWD_MODE
-    block_d, T, warps = config or (FWD_CONFIG if mode == "sequential" else FWD_PARALLEL_CONFIG)
+    block_d, T, warps = (config or (FWD_CONFIG if mode == "sequential" else FWD_PARALLEL_CONFIG))[:3]
     block_n = next_pow2(dstate)
     n_chunks = max(1, triton.cdiv(L, T))
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
@@ -482,7 +512,8 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
               if save_states else last)
     dummy = u
     if mode == "sequential":
-        assert T % 4 == 0, "the sequential forward takes four steps per iteration"
+        unroll = config[3] if config is not None and len(config) > 3 else FWD_UNROLL
+        assert T % unroll == 0 and unroll in (4, 8), "the sequential forward takes 4 or 8 steps per iteration"
         _scan_fwd_seq_kernel[(triton.cdiv(dim, block_d), batch)](
             u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
             dummy if delta_bias is None else delta_bias, out, last, states,
@@ -491,7 +522,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
             C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
             out.stride(0), out.stride(1),
             HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
-            SAVE_STATES=save_states, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
+            SAVE_STATES=save_states, BLOCK_D=block_d, BLOCK_N=block_n, T=T, UNROLL=unroll, num_warps=warps,
         )
         return out, last, states
     _scan_fwd_kernel[(triton.cdiv(dim, block_d), batch)](
