@@ -36,6 +36,9 @@ class ActionExpertNode(Node):
         self.checkpoint = p("checkpoint", "", "action expert checkpoint directory (model.safetensors + config.json)",
                             check=lambda v: None if v or policy is not None else "required")
         self.cloud_source = p("cloud_source", "points", "where points come from", choices=["points", "depth"])
+        self.trigger = p("trigger", "timer", "timer: tick at control_rate_hz; cloud: tick on each new cloud "
+                         "(lowest latency when the camera runs at the control rate), the timer then only "
+                         "covers silent periods", choices=["timer", "cloud"])
         self.base_frame = p("base_frame", "base", "frame of the robot base; points must be given in it")
         self.n_points = p("n_points", 1024, "points given to the policy per tick", low=16, high=65536)
         self.max_points = p("max_points", 500_000, "larger incoming clouds are refused", low=16, high=10_000_000)
@@ -72,6 +75,7 @@ class ActionExpertNode(Node):
         self.intrinsics: schema.CameraIntrinsics | None = None
         self._last_status = None
         self.ticks = 0
+        self.last_tick = -float("inf")
 
         if self.cloud_source == "points":
             self.create_subscription(PointCloud2, "points", self.on_points, qos.SENSOR)
@@ -88,7 +92,7 @@ class ActionExpertNode(Node):
         self.twist_pub = self.create_publisher(TwistStamped, "cmd_twist", qos.COMMAND)
         self.gripper_pub = self.create_publisher(Float64, "gripper_cmd", qos.COMMAND)
         self.status_pub = self.create_publisher(String, "safety_status", qos.LATCHED)
-        self.create_timer(self.dt, self.tick)
+        self.create_timer(self.dt / (2 if self.trigger == "cloud" else 1), self.on_timer)
         self.get_logger().info(f"ready: {safety_cfg.control_rate_hz:g} Hz, cloud from {self.cloud_source}")
 
     # -- inputs ------------------------------------------------------------------------------
@@ -106,6 +110,8 @@ class ActionExpertNode(Node):
 
     def on_points(self, msg: PointCloud2) -> None:
         self._update("point cloud", "points", self.obs.update_points, msg)
+        if self.trigger == "cloud":
+            self.tick()
 
     def on_joint_state(self, msg: JointState) -> None:
         self._update("joint state", "joint_states", self.obs.update_joint_state, msg)
@@ -131,6 +137,8 @@ class ActionExpertNode(Node):
 
     def on_depth(self, msg: Image) -> None:
         self._update("depth image", "points", self._depth_to_cloud, msg)
+        if self.trigger == "cloud":
+            self.tick()
 
     def on_subtask(self, msg: String) -> None:
         text = msg.data.strip()
@@ -174,8 +182,12 @@ class ActionExpertNode(Node):
             self._reject("policy step", e)
             return None
 
+    def on_timer(self) -> None:
+        if self.trigger == "timer" or time.monotonic() - self.last_tick > 1.5 * self.dt:
+            self.tick()
+
     def tick(self) -> None:
-        now = time.monotonic()
+        now = self.last_tick = time.monotonic()
         stamp = self.get_clock().now().to_msg()
         verdict = self.safety.filter(None if self.safety.estopped else self.propose(), self.obs.ee_pos, now)
         a = verdict.action

@@ -59,8 +59,8 @@ class SimNode(Node):
         self.create_subscription(Float64, "gripper_cmd", self.on_gripper, qos.COMMAND)
         self.create_subscription(String, "sim/reset", self.on_reset, qos.COMMAND)
         self.env = None
-        self.make_env(self.task)
         self.overruns = 0
+        self.make_env(self.task)
         self.create_timer(1.0 / self.rate_hz, self.tick)
 
     # -- environment -------------------------------------------------------------------
@@ -134,19 +134,21 @@ class SimNode(Node):
         stamp = self.get_clock().now().to_msg()
         obs = self.obs
         intr, _extr = self.env.unwrapped.cameras[self.camera]
-        self.pubs["rgb"].publish(convert.numpy_to_image(obs[schema.OBS_RGB], "rgb8", frame_id=self.camera_frame, stamp=stamp))
-        self.pubs["depth"].publish(convert.numpy_to_image(np.asarray(obs[schema.OBS_DEPTH], np.float32), "32FC1",
-                                                          frame_id=self.camera_frame, stamp=stamp))
-        self.pubs["camera_info"].publish(convert.intrinsics_to_camera_info(intr, frame_id=self.camera_frame, stamp=stamp))
-        self.pubs["points"].publish(convert.numpy_to_pointcloud2(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS),
-                                                                 frame_id=self.base_frame, stamp=stamp))
+        # Proprio first and the cloud last: a node that ticks on each new cloud then sees the
+        # state of the same step.
         state = schema.RobotState.from_vector(obs[schema.OBS_STATE], n_joints=len(self.joint_names) - 1)
         self.pubs["joint_states"].publish(convert.numpy_to_joint_state(
             self.joint_names, np.append(state.joints, state.gripper), stamp=stamp))
         self.pubs["ee_pose"].publish(convert.numpy_to_pose(state.ee_pos, state.ee_quat, frame_id=self.base_frame, stamp=stamp))
+        self.pubs["camera_info"].publish(convert.intrinsics_to_camera_info(intr, frame_id=self.camera_frame, stamp=stamp))
+        self.pubs["rgb"].publish(convert.numpy_to_image(obs[schema.OBS_RGB], "rgb8", frame_id=self.camera_frame, stamp=stamp))
+        self.pubs["depth"].publish(convert.numpy_to_image(np.asarray(obs[schema.OBS_DEPTH], np.float32), "32FC1",
+                                                          frame_id=self.camera_frame, stamp=stamp))
+        self.pubs["points"].publish(convert.numpy_to_pointcloud2(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS),
+                                                                 frame_id=self.base_frame, stamp=stamp))
         info = {k: self.info.get(k) for k in (schema.INFO_INSTRUCTION, schema.INFO_SUBTASK, schema.INFO_SUBTASK_INDEX,
                                               schema.INFO_SUCCESS)}
-        info.update(task=self.task, step=self.step_index, episode_done=self.episode_done)
+        info.update(task=self.task, step=self.step_index, episode_done=self.episode_done, overruns=self.overruns)
         self.pubs["info"].publish(String(data=json.dumps(info, default=_jsonable)))
 
     def close(self) -> None:
