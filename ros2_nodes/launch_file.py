@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,26 @@ from pathlib import Path
 import yaml
 
 PACKAGE = "vla_stack"
-#: Where `$(find-pkg-share vla_stack)` points when running from a checkout or a pip install.
-PACKAGE_SHARE = Path(__file__).resolve().parent.parent
+
+
+def _package_share() -> Path:
+    """`$(find-pkg-share vla_stack)`: the checkout (editable install) or <prefix>/share/vla_stack."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "package.xml").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / PACKAGE
+
+
+PACKAGE_SHARE = _package_share()
+
+
+def find_launch_file(name: str | Path) -> Path:
+    """A path as given, or a bare name (`sim.launch.xml`) looked up in the package's launch/."""
+    path = Path(name)
+    if path.is_file() or path.parent != Path("."):
+        return path
+    candidate = PACKAGE_SHARE / "launch" / path.name
+    return candidate if candidate.is_file() else path
 
 
 class LaunchFileError(ValueError):
@@ -233,7 +252,7 @@ def _walk(ctx: _Context, elements: list, out: list[NodeSpec]) -> None:
 
 def load_launch(path: str | Path, arguments: dict[str, str] | None = None) -> list[NodeSpec]:
     """The nodes `path` starts, with launch arguments `name -> value` applied."""
-    path = Path(path).resolve()
+    path = find_launch_file(path).resolve()
     if not path.is_file():
         raise LaunchFileError(f"launch file not found: {path}")
     ctx = _Context(path, arguments or {})

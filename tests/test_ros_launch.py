@@ -180,3 +180,29 @@ def test_vla_up_reports_a_bad_launch_file_without_starting_anything(tmp_path, ca
     f.write_text('<launch><node pkg="vla_stack" exec="no_such_node"/></launch>')
     assert cli.main(["up", str(f)]) == 2
     assert "has no executable 'no_such_node'" in capsys.readouterr().err
+
+
+def test_bare_launch_file_names_resolve_to_the_package_launch_folder():
+    assert [n.executable for n in load_launch("teleop.launch.xml")] == ["teleop_node"]
+
+
+def test_ros_install_ships_every_launch_file_and_registers_the_package():
+    """colcon (ament_python) installs what setup.cfg lists: a launch file missing there would
+    work under `vla up` from a checkout but not under `ros2 launch vla_stack <file>`."""
+    import configparser
+    import xml.etree.ElementTree as ET
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    data = cfg["options.data_files"]
+    shipped = {Path(p.strip()).name for p in data["share/vla_stack/launch"].split() if p.strip()}
+    assert shipped == {p.name for p in LAUNCH.iterdir() if p.suffix in (".xml", ".yaml")}
+    assert data["share/ament_index/resource_index/packages"].strip() == "resource/vla_stack"
+    assert (REPO / "resource" / "vla_stack").is_file()
+    pkg = ET.parse(REPO / "package.xml").getroot()
+    assert pkg.findtext("name") == "vla_stack" and pkg.find("export/build_type").text == "ament_python"
+    scripts = open(REPO / "pyproject.toml").read()
+    from vla_stack.ros2_nodes.executables import NODES
+
+    for exe, module in NODES.items():
+        assert f'{exe} = "{module}:main"' in scripts  # console script == lib/vla_stack executable
