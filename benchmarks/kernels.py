@@ -150,22 +150,23 @@ def sweeps(details) -> None:
         x = scan_inputs(16, 1024, 512, 16, dtype)
         kw = {**x, "softplus_on": True, "save_states": False}
         details["sweep_scan_fwd_seq_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="sequential")) for c in
-                                            [(8, 32, 1), (16, 32, 1), (16, 32, 2), (32, 32, 1), (64, 32, 2), (8, 32, 1, 8),
-                                             (16, 32, 1, 8), (16, 32, 2, 8), (32, 32, 1, 8), (32, 32, 2, 8)]}
-        details["sweep_scan_fwd_parallel_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="parallel"))
-                                                 for c in [(4, 32, 4), (2, 32, 2), (2, 16, 2), (4, 16, 4)]}
+                                            [(16, 32, 2), (8, 32, 1, 8), (16, 32, 2, 8), (16, 32, 4, 8), (32, 32, 4, 8),
+                                             (8, 32, 2, 8), (4, 32, 1, 8)]}
         dout = torch.randn_like(x["u"])
         bres = {}
         for mode, c in [("sequential", (8, 32, 1)), ("sequential", (16, 32, 1)), ("sequential", (32, 32, 1)),
-                        ("sequential", (16, 32, 2)), ("sequential", (32, 32, 2)), ("parallel", (2, 16, 2))]:
+                        ("sequential", (16, 32, 2)), ("parallel", (2, 16, 2)), ("partials", (8, 32, 1)),
+                        ("partials", (16, 32, 1)), ("partials", (4, 32, 1))]:
             _, _, states = S._fwd(**{**kw, "save_states": True}, config=(8, c[1], 1), mode="sequential")
             bres[f"{mode} {c}"] = try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"],
-                                                        x["z"], x["delta_bias"], True, states, config=c, mode=mode))
+                                                        x["z"], x["delta_bias"], True, states, config=c,
+                                                        mode="parallel" if mode == "parallel" else "sequential",
+                                                        atomic_bc=mode != "partials"))
         details["sweep_scan_bwd_ms"] = bres
     pts = torch.rand(16, 8192, 3, device="cuda")
     q = pts[:, :1024].contiguous()
     details["sweep_knn_k16_ms"] = {str(c): try_ms(lambda: point_ops_triton.knn_triton(q, pts, 16, config=c)) for c in
-                                   [(64, 128, 4), (32, 128, 4), (16, 128, 4), (32, 64, 2), (64, 64, 4), (128, 64, 8), (16, 256, 4)]}
+                                   [(16, 256, 4), (16, 512, 4), (16, 512, 8), (8, 512, 4), (32, 256, 4), (8, 1024, 8), (16, 1024, 8)]}
     for k, v in details.items():
         if k.startswith("sweep_"):
             print(k, v)

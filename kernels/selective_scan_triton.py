@@ -244,6 +244,7 @@ def _scan_bwd_seq_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_DLAST: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, T: tl.constexpr,
+    ATOMIC_BC: tl.constexpr = True,
 ):
     """Time-sequential backward. Per chunk (last first): rebuild h over the chunk from its
     saved start state into a per-program scratch (it stays in L2), then walk the chunk
@@ -269,7 +270,10 @@ def _scan_bwd_seq_kernel(
     g_off = b * s_gb + offs_d[:, None] * s_gd + offs_j[None, :]
     b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]            # (BLOCK_N, 4)
     c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
-    bc_grad = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]            # dB, dC: (batch, dstate, L) fp32
+    if ATOMIC_BC:   # dB, dC: (batch, dstate, L) fp32, summed over programs with atomics
+        bc_grad = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]
+    else:           # per-program partials (dim / BLOCK_D, batch, dstate, L), summed afterwards
+        bc_grad = ((pid_d * tl.num_programs(1) + b) * dstate + offs_n[:, None]) * L + offs_j[None, :]
     state_ptr = (b * dim + offs_d[None, :]) * dstate + offs_n[:, None]
     tile = offs_n[:, None] * BLOCK_D + (offs_d[None, :] - pid_d * BLOCK_D)
     my_scratch = scratch + (tl.program_id(1).to(tl.int64) * tl.num_programs(0) + pid_d) * (T * BLOCK_N * BLOCK_D) + tile
@@ -371,8 +375,12 @@ def _scan_bwd_seq_kernel(
             dbias_acc += ddl
             tl.store(du + u_off + t, duv.to(du.dtype.element_ty), mask=mdj)
             tl.store(ddelta + d_off + t, ddl.to(ddelta.dtype.element_ty), mask=mdj)
-            tl.atomic_add(dB + bc_grad + t, _join4(db0, db1, db2, db3, BLOCK_N), mask=mnj)
-            tl.atomic_add(dC + bc_grad + t, _join4(dc0, dc1, dc2, dc3, BLOCK_N), mask=mnj)
+            if ATOMIC_BC:
+                tl.atomic_add(dB + bc_grad + t, _join4(db0, db1, db2, db3, BLOCK_N), mask=mnj)
+                tl.atomic_add(dC + bc_grad + t, _join4(dc0, dc1, dc2, dc3, BLOCK_N), mask=mnj)
+            else:
+                tl.store(dB + bc_grad + t, _join4(db0, db1, db2, db3, BLOCK_N), mask=mnj)
+                tl.store(dC + bc_grad + t, _join4(dc0, dc1, dc2, dc3, BLOCK_N), mask=mnj)
         tl.debug_barrier()
     tl.atomic_add(dA + offs_d[None, :] * dstate + offs_n[:, None], dA_acc, mask=mnd)
     if HAS_D:
@@ -488,10 +496,11 @@ def _scan_bwd_kernel(
 # FWD_MODE "sequential" (time loop, state in registers) or "parallel" (chunked associative scan).
 FWD_MODE = "sequential"
 FWD_CONFIG = (16, 32, 2)
-FWD_UNROLL = 4
+FWD_UNROLL = 8
 FWD_PARALLEL_CONFIG = (4, 32, 4)
 BWD_MODE = "sequential"
 BWD_CONFIG = (8, 32, 1)
+BWD_ATOMIC_BC = True       # False: per-program dB/dC partials summed by torch afterwards
 BWD_PARALLEL_CONFIG = (2, 32, 4)
 
 
@@ -538,7 +547,8 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     return out, last, states
 
 
-def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None, mode=None):
+def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None, mode=None,
+         atomic_bc=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
     mode = mode or BWD_MODE
@@ -557,9 +567,13 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     dD = torch.zeros(dim, **f32) if D is not None else None
     dbias = torch.zeros(dim, **f32) if delta_bias is not None else None
     dummy = u
+    atomic_bc = BWD_ATOMIC_BC if atomic_bc is None else atomic_bc
     if mode == "sequential":
         n_prog = triton.cdiv(dim, block_d) * batch
         scratch = torch.empty(n_prog * T * block_n * block_d, dtype=torch.float32, device=u.device)
+        if not atomic_bc:
+            dB = new((triton.cdiv(dim, block_d), batch, dstate, L), torch.float32, u.device)
+            dC = new(dB.shape, torch.float32, u.device)
         _scan_bwd_seq_kernel[(triton.cdiv(dim, block_d), batch)](
             u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
             dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast, scratch,
@@ -570,8 +584,11 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
             C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
             dout.stride(0), dout.stride(1),
             HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
-            HAS_DLAST=dlast is not None, BLOCK_D=block_d, BLOCK_N=block_n, T=T, num_warps=warps,
+            HAS_DLAST=dlast is not None, BLOCK_D=block_d, BLOCK_N=block_n, T=T, ATOMIC_BC=atomic_bc,
+            num_warps=warps,
         )
+        if not atomic_bc:
+            dB, dC = dB.sum(0), dC.sum(0)
     else:
         _scan_bwd_kernel[(triton.cdiv(dim, block_d), batch)](
             u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
