@@ -57,6 +57,35 @@ class TextEncoder:
             self._cache[t] = v
 
 
+    def save(self, path: str | os.PathLike) -> None:
+        """Write every cached embedding to a safetensors file (texts kept in its metadata)."""
+        import json
+
+        from safetensors.numpy import save_file
+
+        texts = sorted(self._cache)
+        vecs = np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, EMBED_DIM), np.float32)
+        save_file({"embeddings": vecs}, str(path), metadata={"texts": json.dumps(texts)})
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Seed the cache from a file written by `save` (for machines without the MiniLM wheel)."""
+        import json
+
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            texts = json.loads(f.metadata()["texts"])
+            vecs = f.get_tensor("embeddings")
+        if vecs.shape != (len(texts), EMBED_DIM):
+            raise ValueError(f"{path}: embeddings of shape {vecs.shape} for {len(texts)} texts")
+        self.preload(dict(zip(texts, vecs)))
+
+
 @functools.lru_cache(maxsize=1)
 def default_encoder() -> TextEncoder:
-    return TextEncoder()
+    """The process-wide encoder; `VLA_TEXT_CACHE=file.safetensors` pre-seeds it (GPU boxes)."""
+    enc = TextEncoder()
+    cache = os.environ.get("VLA_TEXT_CACHE")
+    if cache:
+        enc.load(cache)
+    return enc

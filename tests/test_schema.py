@@ -42,3 +42,18 @@ def test_point_cloud_with_too_few_points_or_nan_is_refused():
     pts[5, 1] = np.nan
     with pytest.raises(schema.SchemaError, match="points: contains 1 NaN"):
         schema.check_points(pts)
+
+
+def test_text_embeddings_round_trip_through_a_cache_file(tmp_path):
+    from vla_stack import text
+
+    enc = text.TextEncoder()
+    vecs = enc(["open the drawer", "pick up the blue cube"])
+    assert vecs.shape == (2, text.EMBED_DIM)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    # different sentences embed differently, the same sentence identically
+    assert not np.allclose(vecs[0], vecs[1]) and np.allclose(enc("open the drawer"), vecs[0])
+    enc.save(tmp_path / "cache.safetensors")
+    offline = text.TextEncoder()
+    offline.load(tmp_path / "cache.safetensors")
+    assert np.array_equal(offline._cache["pick up the blue cube"], vecs[1])
