@@ -28,6 +28,7 @@ class EvalPlannerConfig:
     max_steps: int = 500
     replan_every: int = 10  # steps between re-checks of the plan against the scene
     threads: int = 1
+    workers: int = 1  # episode processes
     name: str = "planner_eval"  # results file: benchmarks/results/<name>.json
     env: EnvConfig = field(default_factory=EnvConfig)
 
@@ -72,36 +73,53 @@ def run_episode(planner: LearnedPlanner, task: str, instruction: str, seed: int,
             "next_subtask_correct": agree, "next_subtask_calls": calls}
 
 
+_WORKER: dict = {}
+
+
+def _episode_job(job: tuple) -> dict:
+    """One (split, task, instruction, seed) episode in a worker process (planner loaded once)."""
+    import torch
+
+    split, task, instruction, seed, cfg = job
+    if "planner" not in _WORKER:
+        torch.set_num_threads(cfg.threads)
+        _WORKER["planner"] = LearnedPlanner.load(cfg.checkpoint)
+    r = run_episode(_WORKER["planner"], task, instruction, seed, cfg)
+    return r | {"split": split, "task": task, "instruction": instruction, "seed": seed}
+
+
 def main(cfg: EvalPlannerConfig) -> int:
+    import multiprocessing as mp
+
     import torch
 
     torch.set_num_threads(cfg.threads)
     planner = LearnedPlanner.load(cfg.checkpoint)
-    metrics, details, rows = {}, {}, []
+    jobs, plan_ok = [], {}
     for split in cfg.splits:
         examples = suite.examples(split)
-        plan_ok = sum(tuple(plan_instruction(planner.decoder, ex.instruction, planner.catalog)) == ex.plan
-                      for ex in examples)
-        eps, t0 = [], time.time()
-        for ex in examples:
-            env = make_env(ex.task, cfg.env)
-            for s in range(cfg.seeds):
-                r = run_episode(planner, ex.task, ex.instruction, 5000 + s, cfg, env=env)
-                r |= {"task": ex.task, "instruction": ex.instruction, "seed": 5000 + s}
-                eps.append(r)
-            env.close()
+        plan_ok[split] = sum(tuple(plan_instruction(planner.decoder, ex.instruction, planner.catalog)) == ex.plan
+                             for ex in examples) / len(examples)
+        jobs += [(split, ex.task, ex.instruction, 5000 + s, cfg) for ex in examples for s in range(cfg.seeds)]
+    t0 = time.time()
+    if cfg.workers > 1:
+        with mp.get_context("spawn").Pool(cfg.workers) as pool:
+            results = list(pool.imap_unordered(_episode_job, jobs))
+    else:
+        results = [_episode_job(j) for j in jobs]
+    metrics, details, rows = {}, {}, []
+    for split in cfg.splits:
+        eps = sorted((r for r in results if r["split"] == split), key=lambda r: (r["task"], r["instruction"], r["seed"]))
         n = len(eps)
         succ = sum(r["success"] for r in eps) / n
         nxt = sum(r["next_subtask_correct"] for r in eps) / max(1, sum(r["next_subtask_calls"] for r in eps))
-        env_ok = sum(r["env_success"] for r in eps) / n
-        m = {f"{split}_whole_plan_accuracy": plan_ok / len(examples), f"{split}_next_subtask_accuracy": nxt,
-             f"{split}_closed_loop_success": succ, f"{split}_env_success": env_ok, f"{split}_episodes": n}
-        metrics |= m
+        metrics |= {f"{split}_whole_plan_accuracy": plan_ok[split], f"{split}_next_subtask_accuracy": nxt,
+                    f"{split}_closed_loop_success": succ,
+                    f"{split}_env_success": sum(r["env_success"] for r in eps) / n, f"{split}_episodes": n}
         details[split] = eps
-        rows.append({"split": split, "instructions": len(examples), "episodes": n,
-                     "whole_plan_acc": plan_ok / len(examples), "next_subtask_acc": nxt,
-                     "closed_loop_success": succ, "time_s": round(time.time() - t0)})
-        print(rows[-1])
+        rows.append({"split": split, "instructions": len({r["instruction"] for r in eps}), "episodes": n,
+                     "whole_plan_acc": plan_ok[split], "next_subtask_acc": nxt, "closed_loop_success": succ})
+    metrics["eval_wall_s"] = round(time.time() - t0, 1)
     bench.print_table(rows, "planner evaluation (scripted expert executes the planner's subtasks)")
     path = bench.write_results(cfg.name, metrics, details={"episodes": details, "config": repr(cfg)})
     print(f"results written to {path}")

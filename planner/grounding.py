@@ -43,7 +43,12 @@ class Fact:
 @dataclass
 class GroundingConfig:
     width: int = 64
-    n_points: int = 512  # points used per frame (random subset while training, strided at inference)
+    n_points: int = 768  # points used per frame (random subset while training, strided at inference)
+
+
+def hidden_by_closed_drawer(f: Fact) -> bool:
+    """A closed drawer hides its content from the camera: such facts are remembered, not seen."""
+    return f.relation == "in" and f.b == "drawer"
 
 
 class GroundingNet(nn.Module):
@@ -69,7 +74,7 @@ class GroundingNet(nn.Module):
         x = torch.cat([points, colors, points - ee[:, None]], dim=-1)
         phi = self.point_mlp(x)  # (B, N, w)
         q = self.query(self.entity_emb)  # (E, w)
-        logits = torch.einsum("bnw,ew->ben", phi, q) / self.cfg.width ** 0.5
+        logits = torch.einsum("bnw,ew->ben", phi, q)  # unscaled: an entity is a few sharp points
         attn = logits.softmax(dim=-1)
         feats = attn @ phi  # (B, E, w)
         cent = attn @ points  # (B, E, 3)

@@ -5,7 +5,8 @@ next_subtask(observation, history): the grounding network estimates every fact f
 point cloud; the next subtask is the one after the *last* plan step whose expected facts
 (effects of steps 0..i merged, sim/skills.py) all hold now. Reading progress from the
 scene, not from `history`, is what skips work already done at reset and re-issues work
-that was undone (drawer pushed closed again -> "open the drawer" again).
+that was undone (drawer pushed closed again -> "open the drawer" again). What a closed
+drawer hides is remembered from when it was last seen open.
 subtask_done(observation, subtask): all effects of the subtask judged true.
 """
 
@@ -20,7 +21,7 @@ from vla_stack import schema, text
 
 from . import checkpoint, suite
 from .base import Planner
-from .grounding import Fact, GroundingNet, subsample
+from .grounding import Fact, GroundingNet, hidden_by_closed_drawer, subsample
 from .plan_decoder import PlanDecoder
 from .plan_search import plan_instruction
 
@@ -46,6 +47,7 @@ class LearnedPlanner(Planner):
         self.plan = plan_instruction(self.decoder, self.instruction, self.scene_catalog, self.encoder)
         self._expected = suite.expected_facts(self.plan)
         self._start = None  # centroids at the first observation (origin for "pushed toward")
+        self._belief: dict[Fact, float] = {}  # last judgement of facts a closed drawer hides
 
     def fact_probabilities(self, observation: Mapping) -> dict[Fact, float]:
         def t(key):
@@ -58,7 +60,15 @@ class LearnedPlanner(Planner):
             if self._start is None:
                 self._start = cent
             p = self.grounding.judge(feats, cent, glob, state, self._start, self._fact_idx).sigmoid()[0]
-        return dict(zip(self.facts, p.tolist()))
+        probs = dict(zip(self.facts, p.tolist()))
+        drawer_open = probs[Fact("open", "drawer")] > THRESHOLD
+        for f in self.facts:
+            if hidden_by_closed_drawer(f):
+                if drawer_open:
+                    self._belief[f] = probs[f]
+                else:  # cannot be seen now: keep what was seen while the drawer was open
+                    probs[f] = self._belief.get(f, 0.0)
+        return probs
 
     def describe_scene(self, observation: Mapping) -> list[str]:
         """Facts judged true, as text (the LLM backend's scene summary)."""

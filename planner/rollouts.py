@@ -25,6 +25,18 @@ def sim_name(display: str) -> str:
     return display.replace(" ", "_")
 
 
+CUBES = ("red_cube", "green_cube", "blue_cube")
+
+
+def fact_truth(checker, f: Fact) -> bool:
+    """A planner fact read from the simulator's predicates (labels only)."""
+    if f.relation == "held" and not f.a:
+        return checker.holding() != "nothing"
+    if f.relation == "lifted" and not f.a:
+        return any(checker.holds(c, "lifted") for c in CUBES)
+    return checker.holds(*fact_key_value(f))
+
+
 def fact_key_value(f: Fact) -> tuple[str, str]:
     """Inverse of suite.fact_of: the simulator's (key, value) for a fact."""
     a, b = sim_name(f.a), sim_name(f.b)
@@ -44,8 +56,8 @@ def fact_key_value(f: Fact) -> tuple[str, str]:
 @dataclass
 class EnvConfig:
     robot: str = "panda"
-    image_size: int = 96
-    n_points: int = 512
+    image_size: int = 128
+    n_points: int = 1024
     max_steps: int = 400  # per subtask budget is generous: the expert needs ~60-120 steps
 
 
@@ -59,7 +71,7 @@ def make_env(task: str, cfg: EnvConfig, **kw):
 def label_frame(env, facts: list[Fact]) -> tuple[np.ndarray, np.ndarray]:
     """(fact truth values (F,), entity positions (E, 3)) from privileged simulator state."""
     u = env.unwrapped
-    truth = np.array([u.facts.holds(*fact_key_value(f)) for f in facts], np.float32)
+    truth = np.array([fact_truth(u.facts, f) for f in facts], np.float32)
     pos = np.stack([u.scene.body_pos(sim_name(e)) for e in suite.GROUNDED_ENTITIES]).astype(np.float32)
     return truth, pos
 

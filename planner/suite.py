@@ -64,13 +64,15 @@ def examples(split: str) -> list[PlanExample]:
 def fact_of(key: str, value: str) -> Fact:
     """A (key, value) fact of sim/skills.py as a relation over display names."""
     if key == "holding":
-        return Fact("hand_empty") if value == "nothing" else Fact("held", display(value))
+        # which cube is in the hand is hidden by the hand itself from the scene camera: the
+        # planner judges "a cube is held" and takes its identity from the plan
+        return Fact("hand_empty") if value == "nothing" else Fact("held")
     if key == "drawer":
         return Fact(value, "drawer")  # open / closed
     if key == "button":
         return Fact("pressed", "button")
     if value == "lifted":
-        return Fact("lifted", display(key))
+        return Fact("lifted")  # the held cube is lifted (identity: as for "held")
     for prefix, rel in (("in ", "in"), ("on ", "on"), ("pushed toward ", "pushed_toward")):
         if value.startswith(prefix):
             return Fact(rel, display(key), display(value[len(prefix):]))

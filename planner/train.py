@@ -13,7 +13,7 @@ import torch
 from vla_stack import text
 
 from . import checkpoint, suite
-from .grounding import GroundingConfig, GroundingNet, subsample
+from .grounding import Fact, GroundingConfig, GroundingNet, hidden_by_closed_drawer, subsample
 from .plan_decoder import PlanDecoder, PlanDecoderConfig, teacher_forcing_rows
 from .rollouts import EnvConfig, collect_frames
 
@@ -63,8 +63,9 @@ def grounding_loss(net: GroundingNet, batch: dict, fact_idx: torch.Tensor):
     feats, cent, glob = net.encode(batch["points"], batch["colors"], batch["state"])
     _, start_cent, _ = net.encode(batch["start_points"], batch["start_colors"], batch["start_state"])
     logits = net.judge(feats, cent, glob, batch["state"], start_cent, fact_idx)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["truth"])
-    aux = ((cent - batch["positions"]) ** 2).sum(-1).mean()
+    bce = (torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["truth"], reduction="none")
+           * batch["mask"]).sum() / batch["mask"].sum()
+    aux = (((cent - batch["positions"]) * 10.0) ** 2).sum(-1).mean()  # in decimetres: comparable to the BCE
     return bce, aux, logits
 
 
@@ -73,10 +74,50 @@ def make_batch(data: dict, idx: np.ndarray, n_points: int, gen: torch.Generator 
     s = data["start"][idx]
     b = {"state": t["state"], "truth": t["truth"], "positions": t["positions"],
          "start_state": torch.from_numpy(data["state"][s])}
+    b["mask"] = torch.ones_like(b["truth"])
+    facts = suite.all_facts()
+    drawer_open = b["truth"][:, facts.index(Fact("open", "drawer"))] > 0.5
+    for j, f in enumerate(facts):
+        if hidden_by_closed_drawer(f):
+            b["mask"][:, j] = drawer_open.float()  # unseen content of a closed drawer: no label
     b["points"], b["colors"] = subsample(t["points"], t["colors"], n_points, gen)
     b["start_points"], b["start_colors"] = subsample(torch.from_numpy(data["points"][s]),
                                                      torch.from_numpy(data["colors"][s]), n_points, gen)
     return b
+
+
+def split_episodes(data: dict, every: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices of training and validation episodes (every `every`-th episode validates)."""
+    starts = np.unique(data["start"])
+    val_starts = set(starts[::every].tolist())
+    val = np.array([s in val_starts for s in data["start"]])
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+@torch.no_grad()
+def validate_grounding(net: GroundingNet, data: dict, idx: np.ndarray, n_points: int) -> dict[str, float]:
+    """Per relation: balanced accuracy (mean of recall on true and on false facts) on held-out episodes."""
+    from .grounding import RELATIONS
+
+    net.eval()
+    facts = suite.all_facts()
+    fact_idx = net.fact_index(facts)
+    preds, truth, masks = [], [], []
+    for i in range(0, len(idx), 256):
+        b = make_batch(data, idx[i:i + 256], n_points, None)
+        _, _, logits = grounding_loss(net, b, fact_idx)
+        preds.append(logits > 0)
+        truth.append(b["truth"] > 0.5)
+        masks.append(b["mask"])
+    p, t, keep = torch.cat(preds), torch.cat(truth), torch.cat(masks) > 0
+    out = {}
+    for rel in RELATIONS:
+        cols = [j for j, f in enumerate(facts) if f.relation == rel]
+        pp, tt = p[:, cols][keep[:, cols]], t[:, cols][keep[:, cols]]
+        rec_t = float((pp & tt).sum() / tt.sum().clamp(min=1))
+        rec_f = float((~pp & ~tt).sum() / (~tt).sum().clamp(min=1))
+        out[f"{rel}_balanced_accuracy"] = 0.5 * (rec_t + rec_f) if tt.any() else rec_f
+    return out
 
 
 def train_grounding(cfg: TrainPlannerConfig, data: dict, log=print) -> GroundingNet:
@@ -86,14 +127,15 @@ def train_grounding(cfg: TrainPlannerConfig, data: dict, log=print) -> Grounding
     net.set_entity_embeddings()
     fact_idx = net.fact_index(suite.all_facts())
     opt = torch.optim.AdamW(net.parameters(), cfg.lr, weight_decay=1e-4)
-    n = len(data["points"])
+    train_idx, val_idx = split_episodes(data)
+    n = len(train_idx)
     steps = cfg.grounding_epochs * max(1, n // cfg.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.time()
     for i in range(steps):
         net.train()
-        b = make_batch(data, rng.integers(0, n, cfg.batch), cfg.grounding.n_points, gen)
+        b = make_batch(data, train_idx[rng.integers(0, n, cfg.batch)], cfg.grounding.n_points, gen)
         bce, aux, logits = grounding_loss(net, b, fact_idx)
         loss = bce + aux
         opt.zero_grad()
@@ -102,8 +144,12 @@ def train_grounding(cfg: TrainPlannerConfig, data: dict, log=print) -> Grounding
         sched.step()
         if i % 200 == 0 or i == steps - 1:
             acc = float(((logits > 0) == (b["truth"] > 0.5)).float().mean())
-            log(f"grounding step {i}/{steps}: bce {bce.item():.4f} centroid {aux.item() ** 0.5 * 100:.1f} cm "
+            log(f"grounding step {i}/{steps}: bce {bce.item():.4f} centroid {aux.item() ** 0.5 * 10:.1f} cm "
                 f"fact acc {acc:.4f} ({time.time() - t0:.0f} s)")
+    val = validate_grounding(net, data, val_idx, cfg.grounding.n_points)
+    log("validation episodes, balanced accuracy per relation: "
+        + ", ".join(f"{k.removesuffix('_balanced_accuracy')} {v:.3f}" for k, v in val.items()))
+    net.validation = val
     return net.eval()
 
 
@@ -125,6 +171,7 @@ def main(cfg: TrainPlannerConfig) -> int:
             Path(cfg.frames_cache).parent.mkdir(parents=True, exist_ok=True)
             np.savez(cfg.frames_cache, **data)
     grounding = train_grounding(cfg, data)
-    out = checkpoint.save(cfg.out, decoder, grounding, {"env": vars(cfg.env), "frames": int(len(data["points"]))})
+    out = checkpoint.save(cfg.out, decoder, grounding, {"env": vars(cfg.env), "frames": int(len(data["points"])),
+                                                        "validation": grounding.validation})
     print(f"planner checkpoint written to {out}")
     return 0
