@@ -18,6 +18,7 @@ from vla_stack.sim.scene import CUBE_HALF, CUBES, DISTRACTORS, Scene
 from vla_stack.sim.skills import Subtask
 
 HAND_HALF_SPAN = 0.09  # the hand's half length along the finger closing axis
+LEAVE_Z = 0.11
 SAFE_Z = 0.23  # travel height of the tool centre point: a held cube clears the cabinet
 MAX_STEP_M = 0.03  # expert speed limit per control tick (0.6 m/s at 20 Hz)
 SLOW_STEP_M = 0.012
@@ -96,6 +97,11 @@ class ScriptedExpert:
             return self.move(np.array([target[0], target[1], max(SAFE_Z, target[2])]), yaw, grip), False
         arrived = np.linalg.norm(target - tcp) < 0.012
         return self.move(target, yaw, grip), arrived
+
+    def leave_grip(self, grip: float) -> float:
+        """Keep the fingers open while still low after a release, so a cube just let go of
+        is not grasped again when the next skill wants a closed or half-open gripper."""
+        return OPEN if self.scene.tcp_pos()[2] < LEAVE_Z and self.scene.gripper_opening() > 0.045 else grip
 
     def _advance(self, cond: bool, timeout: int | None = None) -> None:
         if cond or (timeout is not None and self.ticks >= timeout):
@@ -177,7 +183,14 @@ class ScriptedExpert:
     def _place(self, st: Subtask) -> np.ndarray:
         s = self.scene
         if st.target == "bowl":
-            place = s.body_pos("bowl") + [0, 0, 0.005 + CUBE_HALF + 0.012]
+            bowl = s.body_pos("bowl")
+            place = bowl + [0, 0, 0.005 + CUBE_HALF + 0.012]
+            inside = [s.body_pos(c) for c in CUBES if c != st.object and self.facts.holds(c, "in bowl")]
+            if inside:  # make room: the far side from the cube already there
+                away = bowl[:2] - inside[0][:2]
+                n = np.linalg.norm(away)
+                away = away / n if n > 1e-3 else -bowl[:2] / np.linalg.norm(bowl[:2])
+                place[:2] = inside[0][:2] + away * 0.05
             return self._release_at(place, self.tool_yaw())
         # drawer: the part that is out of the cabinet; the hand spans the drawer's width
         place = s.data.site_xpos[s.slot_site] + [0, 0, CUBE_HALF + 0.012]
@@ -198,7 +211,7 @@ class ScriptedExpert:
         # fingers straddle the handle's stem, closing across the pull direction
         yaw = nearest_yaw(self.tool_yaw(), np.arctan2(axis[1], axis[0]), np.pi)
         if self.phase == 0:
-            a, ok = self.travel(handle + [0, 0, 0.08], yaw, HALF)
+            a, ok = self.travel(handle + [0, 0, 0.08], yaw, self.leave_grip(HALF))
             self._advance(ok, timeout=150)
             return a
         if self.phase == 1:
@@ -229,7 +242,7 @@ class ScriptedExpert:
         top = s.body_pos("button_cap") + [0, 0, 0.016]
         yaw = self.tool_yaw()
         if self.phase == 0:
-            a, ok = self.travel(top + [0, 0, 0.08], yaw, CLOSED)
+            a, ok = self.travel(top + [0, 0, 0.08], yaw, self.leave_grip(CLOSED))
             self._advance(ok, timeout=150)
             return a
         if self.phase == 1:
@@ -250,7 +263,7 @@ class ScriptedExpert:
             self._push_yaw = self.clear_yaw(start, np.arctan2(v[1], v[0]), exclude=(st.object,), keep_order=True)
         yaw = self._push_yaw
         if self.phase == 0:
-            a, ok = self.travel(start + [0, 0, 0.08], yaw, CLOSED)
+            a, ok = self.travel(start + [0, 0, 0.08], yaw, self.leave_grip(CLOSED))
             self._advance(ok, timeout=150)
             return a
         if self.phase == 1:

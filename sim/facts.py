@@ -9,7 +9,7 @@ from vla_stack.sim.scene import CUBE_HALF, CUBES, Scene
 DRAWER_OPEN_M = 0.14  # opening at which the drawer counts as open
 DRAWER_CLOSED_M = 0.015
 LIFT_M = 0.05  # cube bottom above the table
-BOWL_RADIUS_M = 0.066
+BOWL_RADIUS_M = 0.086
 PUSH_MIN_M = 0.06
 
 

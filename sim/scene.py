@@ -78,7 +78,9 @@ def _push_paths_clear(placed: dict[str, np.ndarray], lay: Layout) -> bool:
         for target in ("bowl", "button"):
             v = lay.xy[target] - p
             end = p + v / np.linalg.norm(v) * PUSH_PATH_M
-            if target == "button" and _segment_distance(lay.xy["bowl"], p, end) < 0.13:
+            if np.linalg.norm(p - v / np.linalg.norm(v) * 0.05 - lay.xy["cabinet"]) < 0.27:
+                return False  # the hand could not get behind the cube
+            if target == "button" and _segment_distance(lay.xy["bowl"], p, end) < 0.15:
                 return False
             if any(_segment_distance(q, p, end) < 0.075 for n, q in placed.items() if n != cube):
                 return False
@@ -111,7 +113,8 @@ def sample_layout(rng: np.random.Generator) -> Layout:
                 ok = (
                     np.linalg.norm(p) > 0.3
                     and _segment_distance(p, drawer_a, drawer_b) > 0.19
-                    and np.linalg.norm(p - lay.xy["bowl"]) > (0.24 if name in CUBES else 0.15)
+                    and np.linalg.norm(p - cab) > (0.28 if name in CUBES else 0.22)
+                    and np.linalg.norm(p - lay.xy["bowl"]) > (0.25 if name in CUBES else 0.17)
                     and np.linalg.norm(p - lay.xy["button"]) > 0.15
                     and all(np.linalg.norm(p - q) > 0.095 for q in placed.values())
                 )
@@ -203,11 +206,12 @@ class Scene:
             if randomize_visuals and cam == self.scene_cam:
                 pos = pos + rng.uniform(-0.01, 0.01, 3)
                 jitter = np.zeros(4)
-                mujoco.mju_axisAngle2Quat(jitter, rng.normal(size=3) / np.sqrt(3), rng.uniform(0, 0.02))
+                axis = rng.normal(size=3)
+                mujoco.mju_axisAngle2Quat(jitter, axis / np.linalg.norm(axis), rng.uniform(0, 0.02))
                 mujoco.mju_mulQuat(quat, quat, jitter)
             pos[:2] = r @ pos[:2]
             mujoco.mju_mulQuat(quat, yaw_quat(workspace_yaw), quat)
-            m.cam_pos[cam], m.cam_quat[cam] = pos, quat
+            m.cam_pos[cam], m.cam_quat[cam] = pos, quat / np.linalg.norm(quat)
         if randomize_visuals:
             for name in DISTRACTORS:
                 lo, hi = DISTRACTOR_HUES[rng.integers(len(DISTRACTOR_HUES))]
