@@ -135,7 +135,9 @@ def main(cfg: SoakConfig) -> Path:
         t_start_ns, n_clouds_start = time.time_ns(), len(clouds)
         overruns_start = json.loads(info[-1][1].data).get("overruns", 0)
         rss: dict[str, list[tuple[float, float]]] = {n: [] for n in pids}
+        load: list[tuple[float, float]] = []  # other work on the machine shows up in latency: record it
         while (elapsed := time.monotonic() - t_start) < cfg.duration_s:
+            load.append((round(elapsed, 1), os.getloadavg()[0]))
             for n, p in pids.items():
                 rss[n].append((elapsed, rss_mb(p)))
             if up.poll() is not None:
@@ -193,8 +195,9 @@ def main(cfg: SoakConfig) -> Path:
         metrics[f"rss_{n}_growth_mb"] = round(after[-1][1] - after[0][1], 1)
     metrics["rss_total_growth_mb"] = round(sum(metrics[f"rss_{n}_growth_mb"] for n in rss), 1)
     metrics["control_latency_p99_target_met"] = int(metrics["control_latency_p99_ms"] <= 50.0)
+    metrics["load_average_1min_mean"] = round(float(np.mean([v for _t, v in load])), 2)
     details = {"config": {k: str(v) for k, v in cfg.__dict__.items()}, "checkpoint": str(checkpoint),
-               "load_average_1_5_15": os.getloadavg(),
+               "load_average_1_5_15_at_end": os.getloadavg(), "load_average_1min_series": load,
                "rss_series_mb": {n: [(round(t, 1), round(m, 1)) for t, m in s] for n, s in rss.items()},
                "latency_definition": "control: command received (DDS receive time at the observer) minus the sim "
                                      "stamp of the newest cloud received before the command's tick started (moving "

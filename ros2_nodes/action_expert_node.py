@@ -10,7 +10,8 @@ good message arrives.
 Topics (relative, remappable): in `points` (PointCloud2) or `depth` + `camera_info`
 (Image, CameraInfo; `cloud_source:=depth`), `joint_states`, `ee_pose`, `subtask`,
 `instruction`, `subgoal_latent` (Float32MultiArray), `estop` (Bool, latched),
-`estop_reset` (Empty); out `cmd_twist`, `gripper_cmd` (Float64), `safety_status` (String).
+`estop_reset` (Empty); out `cmd_twist`, `gripper_cmd` (Float64), `safety_status` (String) and,
+with `joint_trajectory_arm:=panda|ur5e`, `joint_trajectory` (one point one tick ahead).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2
 from std_msgs.msg import Bool, Empty, Float32MultiArray, Float64, String
+from trajectory_msgs.msg import JointTrajectory
 
 from vla_stack import schema
 from vla_stack.ros2_nodes import cloud, convert, node_util, qos
+from vla_stack.ros2_nodes.joint_command import JointCommander
 from vla_stack.ros2_nodes.observation import ObservationBuffer
 from vla_stack.ros2_nodes.safety import SafetyConfig, SafetyFilter
 
@@ -44,6 +47,8 @@ class ActionExpertNode(Node):
         self.max_points = p("max_points", 500_000, "larger incoming clouds are refused", low=16, high=10_000_000)
         self.gripper_joint = p("gripper_joint", "gripper", "joint_states entry holding the gripper opening (m)")
         self.arm_joints = p("arm_joints", [""], "arm joints in policy order (empty: all but the gripper)")
+        self.trajectory_arm = p("joint_trajectory_arm", "", "also publish joint_trajectory for this arm's "
+                                "kinematics (empty: off)", choices=["", "panda", "ur5e"])
         self.camera_pose = p("camera_pose", [0.0] * 7, "depth source: camera optical frame in base, x y z qw qx qy qz",
                              check=lambda v: None if len(v) == 7 else "needs 7 numbers")
         safety_cfg = node_util.declare_safety(self)
@@ -92,6 +97,10 @@ class ActionExpertNode(Node):
         self.twist_pub = self.create_publisher(TwistStamped, "cmd_twist", qos.COMMAND)
         self.gripper_pub = self.create_publisher(Float64, "gripper_cmd", qos.COMMAND)
         self.status_pub = self.create_publisher(String, "safety_status", qos.LATCHED)
+        self.joint_commander = self.trajectory_pub = None
+        if self.trajectory_arm:
+            self.joint_commander = JointCommander(self.trajectory_arm)
+            self.trajectory_pub = self.create_publisher(JointTrajectory, "joint_trajectory", qos.COMMAND)
         self.create_timer(self.dt / (2 if self.trigger == "cloud" else 1), self.on_timer)
         self.get_logger().info(f"ready: {safety_cfg.control_rate_hz:g} Hz, cloud from {self.cloud_source}")
 
@@ -197,6 +206,12 @@ class ActionExpertNode(Node):
         (twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z) = (float(v) / self.dt for v in a[3:6])
         self.twist_pub.publish(twist)
         self.gripper_pub.publish(Float64(data=float(a[6])))
+        if self.joint_commander is not None and self.obs.joints is not None:
+            try:
+                self.trajectory_pub.publish(self.joint_commander.message(self.obs.joint_names, self.obs.joints, a,
+                                                                         self.dt, stamp))
+            except schema.SchemaError as e:
+                self._reject("joint trajectory", e)
         self.ticks += 1
         status = verdict.describe()
         if verdict.stopped and status != self._last_status:

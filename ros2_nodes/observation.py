@@ -27,6 +27,7 @@ class ObservationBuffer:
         self.rng = np.random.default_rng(seed)
         self.points = self.colors = None
         self.joints = self.ee_pos = self.ee_quat = None
+        self.joint_names: list[str] = []
         self.gripper_opening = 0.0
         self.arrived: dict[str, float] = {}
 
@@ -67,7 +68,7 @@ class ObservationBuffer:
         except schema.SchemaError:
             self.joints = None
             raise
-        self.joints = joints
+        self.joints, self.joint_names = joints, arm
         self.arrived["joint_states"] = time.monotonic()
 
     def update_ee_pose(self, msg: PoseStamped) -> None:
