@@ -200,6 +200,7 @@ def train(cfg: TrainConfig) -> Path:
         log(f"done: {step} steps, checkpoint {final}")
     if world > 1:
         check_replicas(model, out, rank, world, log)
+        dist.barrier()
         dist.destroy_process_group()
     return final
 
@@ -238,4 +239,12 @@ def _periodic_eval(model: PolicyModel, cfg: TrainConfig, step: int, writer, log)
 
 def run(cfg: TrainConfig) -> int:
     train(cfg)
+    if _dist_info()[1] > 1:
+        # Work is saved and the process group destroyed; under torchrun a worker's interpreter
+        # shutdown sometimes hangs on library threads (seen with gloo on CPU), so leave at once.
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
