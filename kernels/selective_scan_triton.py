@@ -495,12 +495,12 @@ def _scan_bwd_kernel(
 # (BLOCK_D, T, num_warps) per pass; chosen by the sweep in benchmarks/kernels.py on an H100.
 # FWD_MODE "sequential" (time loop, state in registers) or "parallel" (chunked associative scan).
 FWD_MODE = "sequential"
-FWD_CONFIG = (16, 32, 2)
+FWD_CONFIG = (16, 32, 4)
 FWD_UNROLL = 8
 FWD_PARALLEL_CONFIG = (4, 32, 4)
 BWD_MODE = "sequential"
-BWD_CONFIG = (8, 32, 1)
-BWD_ATOMIC_BC = True       # False: per-program dB/dC partials summed by torch afterwards
+BWD_CONFIG = (16, 32, 1)
+BWD_ATOMIC_BC = False      # False: per-program dB/dC partials summed by torch afterwards
 BWD_PARALLEL_CONFIG = (2, 32, 4)
 
 
