@@ -88,18 +88,21 @@ def memory_curve(cfg: PolicyConfig, device, lengths):
     return rows
 
 
-def train_probe(device, n_points: int, steps: int) -> dict:
+def train_probe(device, n_points: int, steps: int, dataset: str | None) -> dict:
     """Training throughput of `vla train policy` (default GPU config) on a synthetic dataset."""
     import tempfile
     from pathlib import Path
 
-    from vla_stack.datasets.layout import DatasetSpec
-    from vla_stack.datasets.synthetic import write_synthetic
     from vla_stack.policy.train import TrainConfig, train
 
     tmp = Path(tempfile.mkdtemp())
-    write_synthetic(tmp / "data", DatasetSpec(n_points=n_points, cameras={}), episodes=8, length=60)
-    cfg = TrainConfig(dataset=tmp / "data", out=tmp / "run", steps=steps, batch_size=64, history=8,
+    if dataset is None:  # (writing needs PyAV; a GPU box without it gets one made here and carried)
+        from vla_stack.datasets.layout import DatasetSpec
+        from vla_stack.datasets.synthetic import write_synthetic
+
+        dataset = tmp / "data"
+        write_synthetic(dataset, DatasetSpec(n_points=n_points, cameras={}), episodes=8, length=60)
+    cfg = TrainConfig(dataset=Path(dataset), out=tmp / "run", steps=steps, batch_size=64, history=8,
                       device=device.type, progress=False, save_every=10**9, warmup_steps=5)
     t0 = time.perf_counter()
     train(cfg)
@@ -145,6 +148,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="CPU threads (1: a control loop's own core)")
     ap.add_argument("--out-dir", default=None)
     ap.add_argument("--train-steps", type=int, default=0, help="also time N training steps (batch 64, T=8)")
+    ap.add_argument("--train-dataset", default=None, help="dataset for --train-steps (default: a synthetic one)")
     args = ap.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -182,7 +186,7 @@ def main():
         metrics["robot_steps_per_s_b256_eager"] = 256 / (med / 1e3)
         rows.append({"what": "tick mamba (eager)", "batch": 256, "median_ms": med, "p90_ms": "", "params": ""})
     if args.train_steps:
-        metrics.update(train_probe(device, args.n_points, args.train_steps))
+        metrics.update(train_probe(device, args.n_points, args.train_steps, args.train_dataset))
         rows.append({"what": "train step (b64, T=8)", "batch": 64 * 8, "median_ms": 1e3 / metrics["train_steps_per_s_b64_T8"],
                      "p90_ms": "", "params": ""})
     bench.print_table(rows, f"one streaming tick at N={args.n_points} points on {bench.describe_device()}")
