@@ -1,6 +1,7 @@
 """The whole sim graph from launch/sim.launch.xml under `vla up`, with a tiny trained checkpoint:
 an instruction goes in, subtasks come out, actions flow at the control rate and move the
-simulated arm for a set number of steps with every node alive, then everything stops cleanly."""
+simulated arm for a set number of steps with every node alive, the simulator switches task
+on request, then everything stops cleanly."""
 
 import json
 import os
@@ -55,6 +56,7 @@ def test_sim_graph_runs_instruction_to_actions_and_shuts_down_cleanly(trained_ch
         status = probe.subscribe("planner_status", String, qos.LATCHED)
         info = probe.subscribe("sim/info", String, qos.LATCHED)
         poses = probe.subscribe("ee_pose", PoseStamped, qos.SENSOR)
+        reset_pub = probe.publisher("sim/reset", String, qos.COMMAND)
         probe.wait_for(lambda: (info and cmds) or up.poll() is not None, 90.0)
         assert info and cmds and up.poll() is None, f"graph did not come up\n{logs()}"
         sim_info = json.loads(info[-1][1].data)
@@ -77,6 +79,13 @@ def test_sim_graph_runs_instruction_to_actions_and_shuts_down_cleanly(trained_ch
         pose1 = np.array([poses[-1][1].pose.position.x, poses[-1][1].pose.position.y, poses[-1][1].pose.position.z])
         assert np.linalg.norm(pose1 - pose0) > 1e-3, "commands never moved the simulated arm"
         assert up.poll() is None, f"vla up exited early\n{logs()}"
+
+        # The simulator switches task on request and refuses an unknown one without dying.
+        reset_pub.publish(String(data="NoSuchTask"))
+        reset_pub.publish(String(data="PickRedCube"))
+        assert probe.wait_for(lambda: json.loads(info[-1][1].data)["task"] == "PickRedCube", 20.0), logs()
+        assert "unknown task 'NoSuchTask'" in (tmp_path / "sim.log").read_text()
+        assert up.poll() is None
     finally:
         probe.close()
         up.send_signal(signal.SIGINT)
