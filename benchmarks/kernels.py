@@ -154,13 +154,13 @@ def sweeps(details) -> None:
                                              (8, 32, 2, 8), (4, 32, 1, 8)]}
         dout = torch.randn_like(x["u"])
         bres = {}
-        for mode, c in [("sequential", (8, 32, 1)), ("sequential", (16, 32, 1)), ("sequential", (32, 32, 1)),
-                        ("sequential", (16, 32, 2)), ("parallel", (2, 16, 2)), ("partials", (8, 32, 1)),
-                        ("partials", (16, 32, 1)), ("partials", (4, 32, 1))]:
+        for mode, c in [("sequential", (16, 32, 1)), ("parallel", (2, 16, 2)), ("partials", (16, 32, 1)),
+                        ("registers", (16, 8, 2)), ("registers", (8, 8, 1)), ("registers", (16, 8, 4)),
+                        ("registers", (32, 8, 4)), ("registers", (8, 8, 2)), ("registers", (4, 8, 1))]:
             _, _, states = S._fwd(**{**kw, "save_states": True}, config=(8, c[1], 1), mode="sequential")
             bres[f"{mode} {c}"] = try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"],
                                                         x["z"], x["delta_bias"], True, states, config=c,
-                                                        mode="parallel" if mode == "parallel" else "sequential",
+                                                        mode={"partials": "sequential"}.get(mode, mode),
                                                         atomic_bc=mode != "partials"))
         details["sweep_scan_bwd_ms"] = bres
         # the headline figures below run with the fastest configs (the defaults in kernels/ are set from these)
@@ -171,6 +171,8 @@ def sweeps(details) -> None:
         mode, cfg = min(bwd_ok, key=bwd_ok.get).split(" ", 1)
         if mode == "parallel":
             S.BWD_MODE, S.BWD_PARALLEL_CONFIG = "parallel", eval(cfg)  # noqa: S307
+        elif mode == "registers":
+            S.BWD_MODE, S.BWD_REGISTERS_CONFIG = "registers", eval(cfg)  # noqa: S307
         else:
             S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC = "sequential", eval(cfg), mode != "partials"  # noqa: S307
     pts = torch.rand(16, 8192, 3, device="cuda")
@@ -183,7 +185,7 @@ def sweeps(details) -> None:
         if k.startswith("sweep_"):
             print(k, v)
     details["chosen"] = dict(fwd=(S.FWD_MODE, S.FWD_CONFIG, S.FWD_UNROLL),
-                             bwd=(S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC, S.BWD_PARALLEL_CONFIG),
+                             bwd=(S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC, S.BWD_PARALLEL_CONFIG, S.BWD_REGISTERS_CONFIG),
                              knn=point_ops_triton.KNN_CONFIG)
     print("chosen", details["chosen"])
 
@@ -228,7 +230,7 @@ def main() -> None:
     bench_points(rows, metrics, copy_gbs)
     S = selective_scan_triton
     details["configs_used"] = dict(fwd=(S.FWD_MODE, S.FWD_CONFIG, S.FWD_UNROLL),
-                                   bwd=(S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC, S.BWD_PARALLEL_CONFIG),
+                                   bwd=(S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC, S.BWD_PARALLEL_CONFIG, S.BWD_REGISTERS_CONFIG),
                                    knn=point_ops_triton.KNN_CONFIG,
                                    step_b8192=state_update_triton._launch_config(8192, 512, 16))
     details["table"] = rows

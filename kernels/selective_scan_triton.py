@@ -67,7 +67,7 @@ def _scan_fwd_kernel(
         bt = tl.load(B + b * s_Bb + offs_n[:, None] * s_Bn + tt[None, :], mask=mnt, other=0.0).to(tl.float32)
         ct = tl.load(C + b * s_Cb + offs_n[:, None] * s_Cn + tt[None, :], mask=mnt, other=0.0).to(tl.float32)
         if SAVE_STATES:
-            tl.store(chunk_states + state_ptr * n_chunks + c, h, mask=mdn)
+            tl.store(chunk_states + state_ptr + (b * (n_chunks - 1) + c) * dim * dstate, h, mask=mdn)
         da = tl.exp2(dl[:, None, :] * a2[:, :, None])
         dbu = (dl * uv)[:, None, :] * bt[None, :, :]
         pa, pb = tl.associative_scan((da, dbu), 2, _combine)
@@ -162,7 +162,7 @@ def _scan_fwd_seq_kernel(
         zv = tl.load(z_p, mask=mdj, other=0.0)
     for c in range(0, n_chunks):
         if SAVE_STATES:
-            tl.store(chunk_states + state_ptr * n_chunks + c, h, mask=mnd)
+            tl.store(chunk_states + state_ptr + (b * (n_chunks - 1) + c) * dim * dstate, h, mask=mnd)
         t_end = tl.minimum(c * T + T, L)
         for t in range(c * T, t_end, UNROLL):
             nxt = t + UNROLL
@@ -290,7 +290,7 @@ def _scan_bwd_seq_kernel(
         t0 = c * T
         t_end = tl.minimum(t0 + T, L)
         # 1) rebuild h_t over the chunk
-        h = tl.load(chunk_states + state_ptr * n_chunks + c, mask=mnd, other=0.0)
+        h = tl.load(chunk_states + state_ptr + (b * (n_chunks - 1) + c) * dim * dstate, mask=mnd, other=0.0)
         for t in range(t0, t_end, 4):
             mdj = md[:, None] & (offs_j[None, :] + t < L)
             mnj = mn[:, None] & (offs_j[None, :] + t < L)
@@ -390,6 +390,149 @@ def _scan_bwd_seq_kernel(
 
 
 @triton.jit
+def _fwd_keep(h, a2, dl, uf, bv, cv):
+    """Forward step that also returns the decay, so the backward reuses it (one exp2 per step)."""
+    da = tl.exp2(a2 * dl[None, :])
+    h = h * da + bv[:, None] * (dl * uf)[None, :]
+    return h, da, tl.sum(h * cv[:, None], axis=0)
+
+
+@triton.jit
+def _adjoint_keep(g, a_next, h, da, a_nat, dl, uf, bv, cv, dy):
+    g = g * a_next + cv[:, None] * dy[None, :]
+    dlu = dl * uf
+    dec = h - bv[:, None] * dlu[None, :]                 # = a_t * h_{t-1}
+    gb = tl.sum(g * bv[:, None], axis=0)
+    gdec = g * dec
+    ddl = tl.sum(gdec * a_nat, axis=0) + gb * uf
+    db = tl.sum(g * dlu[None, :], axis=1)
+    dc = tl.sum(h * dy[None, :], axis=1)
+    return g, da, gb * dl, ddl, gdec * dl[None, :], db, dc
+
+
+@triton.jit
+def _scan_bwd_reg_kernel(
+    u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast,
+    du, ddelta, dA, dB, dC, dD, dz, dbias,
+    dim, dstate, L, n_chunks,
+    s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_DLAST: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    """Backward with the forward's states saved every 8 steps: per group of 8 steps (last
+    first) rebuild h_1..h_8 and their decays in registers from the saved state, then run the
+    adjoint g_t = C_t dy_t + a_{t+1} g_{t+1} back over them. No scratch, no barriers, one
+    exp2 per step. dB, dC go out as per-program partials (summed afterwards)."""
+    pid_d = tl.program_id(0)
+    b = tl.program_id(1).to(tl.int64)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_j = tl.arange(0, 8)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mnd = mn[:, None] & md[None, :]
+    a_nat = tl.load(A + offs_d[None, :] * dstate + offs_n[:, None], mask=mnd, other=0.0).to(tl.float32)
+    a2 = a_nat * LOG2E
+    if HAS_BIAS:
+        bias = tl.load(delta_bias + offs_d, mask=md, other=0.0).to(tl.float32)
+    if HAS_D:
+        dv = tl.load(D + offs_d, mask=md, other=0.0).to(tl.float32)
+    u_off = b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]
+    d_off = b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
+    z_off = b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
+    g_off = b * s_gb + offs_d[:, None] * s_gd + offs_j[None, :]
+    b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]
+    c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
+    bc_part = ((pid_d * tl.num_programs(1) + b) * dstate + offs_n[:, None]) * L + offs_j[None, :]
+    state_ptr = (b * dim + offs_d[None, :]) * dstate + offs_n[:, None]
+    if HAS_DLAST:
+        g = tl.load(dlast + state_ptr, mask=mnd, other=0.0).to(tl.float32)
+    else:
+        g = tl.zeros((BLOCK_N, BLOCK_D), tl.float32)
+    a_next = tl.full((BLOCK_N, BLOCK_D), 1.0, tl.float32)
+    dA_acc = tl.zeros((BLOCK_N, BLOCK_D), tl.float32)
+    dD_acc = tl.zeros((BLOCK_D, 8), tl.float32)
+    dbias_acc = tl.zeros((BLOCK_D, 8), tl.float32)
+    for cc in range(0, n_chunks):
+        c = n_chunks - 1 - cc
+        t = c * 8
+        mdj = md[:, None] & (offs_j[None, :] + t < L)
+        mnj = mn[:, None] & (offs_j[None, :] + t < L)
+        uf = tl.load(u + u_off + t, mask=mdj, other=0.0).to(tl.float32)
+        dl_raw = tl.load(delta + d_off + t, mask=mdj, other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            dl_raw += bias[:, None]
+        if SOFTPLUS:
+            dl = softplus(dl_raw)
+        else:
+            dl = dl_raw
+        dl = tl.where(mdj, dl, 0.0)
+        go = tl.load(dout + g_off + t, mask=mdj, other=0.0).to(tl.float32)
+        bt = tl.load(b_p + t, mask=mnj, other=0.0).to(tl.float32)
+        ct = tl.load(c_p + t, mask=mnj, other=0.0).to(tl.float32)
+        u0, u1, u2, u3, u4, u5, u6, u7 = _cols8(uf, BLOCK_D)
+        d0, d1, d2, d3, d4, d5, d6, d7 = _cols8(dl, BLOCK_D)
+        b0, b1, b2, b3, b4, b5, b6, b7 = _cols8(bt, BLOCK_N)
+        c0, c1, c2, c3, c4, c5, c6, c7 = _cols8(ct, BLOCK_N)
+        h = tl.load(chunk_states + state_ptr + (b * (n_chunks - 1) + c) * dim * dstate, mask=mnd, other=0.0)
+        h0, e0, y0 = _fwd_keep(h, a2, d0, u0, b0, c0)
+        h1, e1, y1 = _fwd_keep(h0, a2, d1, u1, b1, c1)
+        h2, e2, y2 = _fwd_keep(h1, a2, d2, u2, b2, c2)
+        h3, e3, y3 = _fwd_keep(h2, a2, d3, u3, b3, c3)
+        h4, e4, y4 = _fwd_keep(h3, a2, d4, u4, b4, c4)
+        h5, e5, y5 = _fwd_keep(h4, a2, d5, u5, b5, c5)
+        h6, e6, y6 = _fwd_keep(h5, a2, d6, u6, b6, c6)
+        h7, e7, y7 = _fwd_keep(h6, a2, d7, u7, b7, c7)
+        if HAS_Z:
+            zf = tl.load(z + z_off + t, mask=mdj, other=0.0).to(tl.float32)
+            sz = sigmoid(zf)
+            y = _join8(y0, y1, y2, y3, y4, y5, y6, y7, BLOCK_D)
+            if HAS_D:
+                y += uf * dv[:, None]
+            dzv = go * y * sz * (1.0 + zf * (1.0 - sz))
+            tl.store(dz + z_off + t, dzv.to(dz.dtype.element_ty), mask=mdj)
+            dy = go * zf * sz
+        else:
+            dy = go
+        dy = tl.where(mdj, dy, 0.0)
+        q0, q1, q2, q3, q4, q5, q6, q7 = _cols8(dy, BLOCK_D)
+        g, a_next, du7, dd7, ga, db7, dc7 = _adjoint_keep(g, a_next, h7, e7, a_nat, d7, u7, b7, c7, q7)
+        dA_acc += ga
+        g, a_next, du6, dd6, ga, db6, dc6 = _adjoint_keep(g, a_next, h6, e6, a_nat, d6, u6, b6, c6, q6)
+        dA_acc += ga
+        g, a_next, du5, dd5, ga, db5, dc5 = _adjoint_keep(g, a_next, h5, e5, a_nat, d5, u5, b5, c5, q5)
+        dA_acc += ga
+        g, a_next, du4, dd4, ga, db4, dc4 = _adjoint_keep(g, a_next, h4, e4, a_nat, d4, u4, b4, c4, q4)
+        dA_acc += ga
+        g, a_next, du3, dd3, ga, db3, dc3 = _adjoint_keep(g, a_next, h3, e3, a_nat, d3, u3, b3, c3, q3)
+        dA_acc += ga
+        g, a_next, du2, dd2, ga, db2, dc2 = _adjoint_keep(g, a_next, h2, e2, a_nat, d2, u2, b2, c2, q2)
+        dA_acc += ga
+        g, a_next, du1, dd1, ga, db1, dc1 = _adjoint_keep(g, a_next, h1, e1, a_nat, d1, u1, b1, c1, q1)
+        dA_acc += ga
+        g, a_next, du0, dd0, ga, db0, dc0 = _adjoint_keep(g, a_next, h0, e0, a_nat, d0, u0, b0, c0, q0)
+        dA_acc += ga
+        duv = _join8(du0, du1, du2, du3, du4, du5, du6, du7, BLOCK_D)
+        ddl = _join8(dd0, dd1, dd2, dd3, dd4, dd5, dd6, dd7, BLOCK_D)
+        if HAS_D:
+            duv += dy * dv[:, None]
+            dD_acc += dy * uf
+        if SOFTPLUS:
+            ddl = ddl * sigmoid(dl_raw)
+        ddl = tl.where(mdj, ddl, 0.0)
+        dbias_acc += ddl
+        tl.store(du + u_off + t, duv.to(du.dtype.element_ty), mask=mdj)
+        tl.store(ddelta + d_off + t, ddl.to(ddelta.dtype.element_ty), mask=mdj)
+        tl.store(dB + bc_part + t, _join8(db0, db1, db2, db3, db4, db5, db6, db7, BLOCK_N), mask=mnj)
+        tl.store(dC + bc_part + t, _join8(dc0, dc1, dc2, dc3, dc4, dc5, dc6, dc7, BLOCK_N), mask=mnj)
+    tl.atomic_add(dA + offs_d[None, :] * dstate + offs_n[:, None], dA_acc, mask=mnd)
+    if HAS_D:
+        tl.atomic_add(dD + offs_d, tl.sum(dD_acc, axis=1), mask=md)
+    if HAS_BIAS:
+        tl.atomic_add(dbias + offs_d, tl.sum(dbias_acc, axis=1), mask=md)
+
+
+@triton.jit
 def _scan_bwd_kernel(
     u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast,
     du, ddelta, dA, dB, dC, dD, dz, dbias,
@@ -446,7 +589,7 @@ def _scan_bwd_kernel(
         ct = tl.load(C + b * s_Cb + offs_n[:, None] * s_Cn + tt[None, :], mask=mnt, other=0.0).to(tl.float32)
         go = tl.load(dout + b * s_gb + offs_d[:, None] * s_gd + tt[None, :], mask=m2, other=0.0).to(tl.float32)
         # rebuild h over the chunk from its saved start state
-        h0 = tl.load(chunk_states + state_ptr * n_chunks + c, mask=mdn, other=0.0)
+        h0 = tl.load(chunk_states + state_ptr + (b * (n_chunks - 1) + c) * dim * dstate, mask=mdn, other=0.0)
         da = tl.exp2(dl[:, None, :] * a2[:, :, None])
         dbu = (dl * uv)[:, None, :] * bt[None, :, :]
         pa, pb = tl.associative_scan((da, dbu), 2, _combine)
@@ -502,6 +645,7 @@ BWD_MODE = "sequential"
 BWD_CONFIG = (16, 32, 1)
 BWD_ATOMIC_BC = False      # False: per-program dB/dC partials summed by torch afterwards
 BWD_PARALLEL_CONFIG = (2, 32, 4)
+BWD_REGISTERS_CONFIG = (16, 8, 2)   # T must be 8: the forward then saves a state every 8 steps
 
 
 def _last_contig(t):
@@ -517,7 +661,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     n_chunks = max(1, triton.cdiv(L, T))
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
-    states = (triton_utils.new_output((batch, dim, dstate, n_chunks), torch.float32, u.device)
+    states = (triton_utils.new_output((batch, n_chunks, dim, dstate), torch.float32, u.device)
               if save_states else last)
     dummy = u
     if mode == "sequential":
@@ -552,9 +696,10 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     batch, dim, L = u.shape
     dstate = A.shape[1]
     mode = mode or BWD_MODE
-    block_d, T, warps = config or (BWD_CONFIG if mode == "sequential" else BWD_PARALLEL_CONFIG)
+    block_d, T, warps = config or {"sequential": BWD_CONFIG, "registers": BWD_REGISTERS_CONFIG,
+                                   "parallel": BWD_PARALLEL_CONFIG}[mode]
     block_n = next_pow2(dstate)
-    n_chunks = states.shape[-1]
+    n_chunks = states.shape[1]
     assert n_chunks == max(1, triton.cdiv(L, T)), "forward and backward must use the same chunk length"
     dout = dout.contiguous()
     new = triton_utils.new_output
@@ -568,7 +713,24 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     dbias = torch.zeros(dim, **f32) if delta_bias is not None else None
     dummy = u
     atomic_bc = BWD_ATOMIC_BC if atomic_bc is None else atomic_bc
-    if mode == "sequential":
+    if mode == "registers":
+        assert T == 8, "the register backward needs states saved every 8 steps"
+        dB = new((triton.cdiv(dim, block_d), batch, dstate, L), torch.float32, u.device)
+        dC = new(dB.shape, torch.float32, u.device)
+        _scan_bwd_reg_kernel[(triton.cdiv(dim, block_d), batch)](
+            u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
+            dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast,
+            du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
+            dummy if dbias is None else dbias,
+            dim, dstate, L, n_chunks,
+            u.stride(0), u.stride(1), delta.stride(0), delta.stride(1), B.stride(0), B.stride(1),
+            C.stride(0), C.stride(1), 0 if z is None else z.stride(0), 0 if z is None else z.stride(1),
+            dout.stride(0), dout.stride(1),
+            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
+            HAS_DLAST=dlast is not None, BLOCK_D=block_d, BLOCK_N=block_n, num_warps=warps,
+        )
+        dB, dC = dB.sum(0), dC.sum(0)
+    elif mode == "sequential":
         n_prog = triton.cdiv(dim, block_d) * batch
         scratch = torch.empty(n_prog * T * block_n * block_d, dtype=torch.float32, device=u.device)
         if not atomic_bc:
@@ -610,9 +772,11 @@ class SelectiveScanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus_on):
         fwd_cfg = FWD_CONFIG if FWD_MODE == "sequential" else FWD_PARALLEL_CONFIG
-        bwd_t = (BWD_CONFIG if BWD_MODE == "sequential" else BWD_PARALLEL_CONFIG)[1]
+        bwd_t = {"sequential": BWD_CONFIG, "registers": BWD_REGISTERS_CONFIG,
+                 "parallel": BWD_PARALLEL_CONFIG}[BWD_MODE][1]
+        unroll = (FWD_UNROLL if bwd_t % FWD_UNROLL == 0 else 4,) if FWD_MODE == "sequential" else ()
         out, last, states = _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on, save_states=True,
-                                 config=(fwd_cfg[0], bwd_t, fwd_cfg[2]))   # a saved state per backward chunk
+                                 config=(fwd_cfg[0], bwd_t, fwd_cfg[2], *unroll))   # a saved state per backward chunk
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, states)
         ctx.softplus_on = softplus_on
         ctx.set_materialize_grads(False)     # an unused last_state gives dlast=None: no extra read

@@ -57,18 +57,18 @@ def scan_inputs(b, d, n, L, dtype, gating=True):
 SCAN_SIZES = [(16, 512, 16, 1024), (2, 256, 64, 700)] if REAL else [(2, 6, 16, 37), (1, 3, 5, 20)]
 
 
-@pytest.mark.parametrize("mode", ["sequential", "parallel"])
+@pytest.mark.parametrize("mode", ["sequential", "parallel", "registers"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("size", SCAN_SIZES)
 def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size, mode, monkeypatch):
     scan = tk.selective_scan_triton
-    monkeypatch.setattr(scan, "FWD_MODE", mode)
+    monkeypatch.setattr(scan, "FWD_MODE", "parallel" if mode == "parallel" else "sequential")
     monkeypatch.setattr(scan, "BWD_MODE", mode)
     monkeypatch.setattr(scan, "FWD_UNROLL", 8 if size == SCAN_SIZES[0] else 4)
     monkeypatch.setattr(scan, "BWD_ATOMIC_BC", size == SCAN_SIZES[0])   # both ways of summing dB, dC
     if not REAL:   # short chunks so that the tiny sequences still cross chunk boundaries
         for name, cfg in [("FWD_CONFIG", (4, 16, 4)), ("FWD_PARALLEL_CONFIG", (4, 16, 4)), ("BWD_CONFIG", (2, 16, 4)),
-                          ("BWD_PARALLEL_CONFIG", (2, 16, 4))]:
+                          ("BWD_PARALLEL_CONFIG", (2, 16, 4)), ("BWD_REGISTERS_CONFIG", (4, 8, 4))]:
             monkeypatch.setattr(scan, name, cfg)
     gating = size[2] != 5
     x = {k: None if v is None else v.requires_grad_() for k, v in scan_inputs(*size, dtype, gating).items()}
