@@ -115,3 +115,11 @@ def test_eval_beats_the_copy_baseline_and_writes_results(trained):
         assert m[f"{split}_ssim_model"] > m[f"{split}_ssim_copy"]
         assert m[f"{split}_placement_model_median_cm"] < 2.0 < m[f"{split}_placement_copy_median_cm"]
         assert (out / f"world_model_eval_sheet_{split}.png").stat().st_size > 1000
+
+
+def test_the_probe_follows_the_first_cube_a_subtask_names():
+    from vla_stack.world_model.generate import moved_cube
+
+    assert moved_cube("stack the red cube on the green cube") == "red_cube"
+    assert moved_cube("push the blue cube toward the bowl") == "blue_cube"
+    assert moved_cube("open the drawer") is None

@@ -44,7 +44,7 @@ class TrainConfig:
     """'auto' picks CUDA when present."""
     seed: int = 0
     time_limit_s: float = 0.0
-    """Stop early (and still save) after this many seconds; 0 = no limit."""
+    """Stop after this many seconds (and save); the learning-rate schedule then follows the clock. 0 = no limit."""
     log_every: int = 100
     save_fp16: bool = False
     """Store float16 weights (for checkpoints committed to git)."""
@@ -108,11 +108,17 @@ def train(cfg: TrainConfig) -> Path:
     net = SubgoalUNet(cfg.model).to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+    def progress(step: int) -> float:
+        """Fraction of the run done: by steps, or by time when a time limit is set (whichever is further)."""
+        p = step / cfg.steps
+        if cfg.time_limit_s:
+            p = max(p, (time.perf_counter() - t0) / cfg.time_limit_s)
+        return min(1.0, p)
+
     def lr_at(step: int) -> float:
         if step < cfg.warmup_steps:
             return cfg.lr * (step + 1) / cfg.warmup_steps
-        p = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress(step)))
 
     use_bf16 = device.type == "cuda"
     log: list[dict] = []
@@ -136,7 +142,7 @@ def train(cfg: TrainConfig) -> Path:
             log.append(entry)
             print(json.dumps(entry))
         if cfg.time_limit_s and time.perf_counter() - t0 > cfg.time_limit_s:
-            print(f"time limit {cfg.time_limit_s}s reached at step {step}")
+            print(f"time limit {cfg.time_limit_s}s reached at step {step} (the cosine schedule followed the clock)")
             break
     model = WorldModel(cfg.model, net.float().cpu().eval())
     out = model.save(cfg.out, half=cfg.save_fp16)
