@@ -641,11 +641,11 @@ FWD_MODE = "sequential"
 FWD_CONFIG = (16, 32, 4)
 FWD_UNROLL = 8
 FWD_PARALLEL_CONFIG = (4, 32, 4)
-BWD_MODE = "sequential"
+BWD_MODE = "registers"    # or "sequential" (L2 scratch, T=32) or "parallel" (chunked associative scan)
 BWD_CONFIG = (16, 32, 1)
 BWD_ATOMIC_BC = False      # False: per-program dB/dC partials summed by torch afterwards
 BWD_PARALLEL_CONFIG = (2, 32, 4)
-BWD_REGISTERS_CONFIG = (16, 8, 2)   # T must be 8: the forward then saves a state every 8 steps
+BWD_REGISTERS_CONFIG = (8, 8, 1)   # T must be 8: the forward then saves a state every 8 steps
 
 
 def _last_contig(t):
