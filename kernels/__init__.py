@@ -1,7 +1,9 @@
 """Hot-path kernels: one dispatcher per function, Triton on CUDA tensors, the PyTorch
 reference elsewhere. `VLA_KERNELS=reference` forces the reference everywhere (debugging,
 A/B checks); `VLA_KERNELS=triton` forces Triton even on CPU tensors (only meaningful with
-`TRITON_INTERPRET=1`, which is how CI checks the kernels without a GPU).
+`TRITON_INTERPRET=1`, which is how CI checks the kernels without a GPU). float64 scans and
+steps always take the reference: they exist for exactness checks, and the Triton kernels
+keep a float32 state.
 
 Triton modules are imported lazily, on the first CUDA call, so importing this package never
 compiles anything and never pins Triton's interpret mode for the rest of the process.
@@ -58,7 +60,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     if delta_bias is not None:
         checks.tensor("delta_bias", delta_bias, (d,))
     device = checks.same_device(u=u, delta=delta, A=A, B=B, C=C, D=D, z=z, delta_bias=delta_bias)
-    if backend_for(device) == "reference":
+    if backend_for(device) == "reference" or u.dtype == torch.float64:   # float64: exactness checks
         return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
     return _triton("selective_scan_triton").selective_scan_triton(
         u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state)
@@ -81,7 +83,7 @@ def selective_state_update(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, 
     if dt_bias is not None:
         checks.tensor("dt_bias", dt_bias, (d,))
     device = checks.same_device(state=state, x=x, dt=dt, A=A, B=B, C=C, D=D, z=z, dt_bias=dt_bias)
-    if backend_for(device) == "reference":
+    if backend_for(device) == "reference" or state.dtype == torch.float64:   # the Triton step keeps fp32
         return selective_state_update_ref(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
     return _triton("state_update_triton").selective_state_update_triton(
         state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
