@@ -175,3 +175,15 @@ def test_knn_returns_nearest_points_nearest_first(tk, size):
     want = d.topk(k, dim=-1, largest=False).values
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert (got.diff(dim=-1) >= -1e-6).all(), "not nearest first"
+
+
+def test_dispatcher_sends_forced_triton_calls_to_the_kernels(tk, monkeypatch):
+    calls = []
+    real = tk.point_ops_triton.knn_triton
+    monkeypatch.setattr(tk.point_ops_triton, "knn_triton", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setenv("VLA_KERNELS", "triton" if not CUDA else "auto")
+    query, points = torch.randn(1, 6, 3, device=DEVICE), torch.randn(1, 40, 3, device=DEVICE)
+    got = kernels.knn(query, points, 4)
+    assert calls == [1]
+    monkeypatch.setenv("VLA_KERNELS", "reference")
+    assert torch.equal(got, kernels.knn(query, points, 4)) and calls == [1]
