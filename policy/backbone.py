@@ -16,7 +16,7 @@ class Backbone(nn.Module):
         super().__init__()
         self.kind = cfg.backbone
         if cfg.backbone == "mamba":
-            make = lambda: MambaBlock(cfg.d_model, cfg.d_state, cfg.d_conv, cfg.expand)  # noqa: E731
+            make = lambda: MambaBlock(cfg.d_model, cfg.d_state, cfg.d_conv, cfg.expand, cfg.dt_min, cfg.dt_max)  # noqa: E731
         elif cfg.backbone == "transformer":
             make = lambda: TransformerBlock(cfg.d_model, cfg.n_heads)  # noqa: E731
         else:

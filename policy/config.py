@@ -35,6 +35,11 @@ class PolicyConfig:
     d_state: int = 16  # Mamba
     d_conv: int = 4  # Mamba
     expand: int = 2  # Mamba
+    # Initial range of Mamba's input-dependent step size. Larger than language models' 1e-3..1e-1:
+    # memory of ~20-50 ticks, so the state after a training window (history ticks) already looks
+    # like the state deep into an episode, when the policy streams for hundreds of ticks.
+    dt_min: float = 0.02
+    dt_max: float = 0.5
     n_heads: int = 4  # Transformer
     horizon: int = 8  # actions per chunk
     text_dim: int = 384  # MiniLM
@@ -53,6 +58,8 @@ class PolicyConfig:
             raise SchemaError(f"policy config: k_centers {self.k_centers} > n_centers {self.n_centers}")
         if self.min_points < max(self.n_centers, self.k_points):
             raise SchemaError(f"policy config: min_points {self.min_points} must be >= n_centers and k_points")
+        if not 0.0 < self.dt_min <= self.dt_max:
+            raise SchemaError(f"policy config: need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if not 0.0 <= self.subgoal_dropout <= 1.0:
             raise SchemaError(f"policy config: subgoal_dropout must be in [0, 1], got {self.subgoal_dropout}")
         return self

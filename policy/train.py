@@ -30,6 +30,8 @@ from .model import PolicyModel, chunk_loss
 from .normalization import stats_from_dataset
 from .trainer_state import load_trainer_state, save_trainer_state
 
+SUBGOAL_KEY = "observation.subgoal_latent"  # (T, D) per window, when the dataset carries world-model latents
+
 
 @dataclass
 class TrainConfig:
@@ -87,7 +89,19 @@ def make_batch(ds, idx: np.ndarray, text_table: torch.Tensor, device, max_points
     pad = b["action_is_pad"] | b["observation_is_pad"][..., None]
     out = {"points": pts, "colors": cols, "state": b["observation.state"], "text": text_table[b["subtask_index"]],
            "action": b["action"], "pad": pad}
+    if SUBGOAL_KEY in b:
+        out["subgoal"] = b[SUBGOAL_KEY]
     return {k: v.to(device, non_blocking=True) for k, v in out.items()}
+
+
+def subgoal_inputs(batch: dict, model: PolicyModel, gen: torch.Generator | None = None):
+    """Subgoal latents with dropout: each tick's latent is hidden with probability
+    `subgoal_dropout`, so the expert also runs when the world model is not consulted."""
+    if not model.cfg.subgoal_dim:
+        return None, None
+    sub = batch["subgoal"]
+    keep = torch.rand(sub.shape[:-1], device=sub.device, generator=gen) >= model.cfg.subgoal_dropout
+    return sub, keep
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -123,6 +137,10 @@ def train(cfg: TrainConfig) -> Path:
 
     model_horizon = (read_config(cfg.init_from)[0] if cfg.init_from else cfg.model).horizon
     ds = WindowDataset(cfg.dataset, history=cfg.history, horizon=model_horizon, normalize=False)
+    subgoal_dim = (read_config(cfg.init_from)[0] if cfg.init_from else cfg.model).subgoal_dim
+    if subgoal_dim and SUBGOAL_KEY not in ds[0]:
+        raise SchemaError(f"model.subgoal_dim={subgoal_dim} needs subgoal latents in the dataset "
+                          f"({SUBGOAL_KEY!r}); {cfg.dataset} has none: train with --model.subgoal-dim 0")
     if resuming:
         saved, _ = read_config(last)
         if cfg.init_from is None and saved != cfg.model.validate():
@@ -166,7 +184,7 @@ def train(cfg: TrainConfig) -> Path:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         with autocast:
-            pred = net(batch["points"], batch["colors"], batch["state"], batch["text"])
+            pred = net(batch["points"], batch["colors"], batch["state"], batch["text"], *subgoal_inputs(batch, model))
         loss = chunk_loss(pred.float(), model.normalizer.normalize_action(batch["action"]), batch["pad"])
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step}: loss is {loss.item()}")

@@ -82,3 +82,18 @@ def _tensorboard_scalars(logdir: Path, tag: str) -> list[float]:
     acc = EventAccumulator(str(logdir))
     acc.Reload()
     return [e.value for e in acc.Scalars(tag)]
+
+
+def test_subgoal_latent_is_dropped_at_the_configured_rate_and_required_when_configured(dataset, tmp_path):
+    import torch
+
+    from vla_stack.policy import PolicyModel
+    from vla_stack.policy.train import subgoal_inputs
+
+    model = PolicyModel(tiny_config(subgoal_dim=4, subgoal_dropout=0.3))
+    sub, keep = subgoal_inputs({"subgoal": torch.ones(50, 40, 4)}, model, torch.Generator().manual_seed(0))
+    assert sub.shape == (50, 40, 4) and abs(keep.float().mean().item() - 0.7) < 0.05
+    assert subgoal_inputs({}, PolicyModel(tiny_config())) == (None, None)
+    with pytest.raises(ValueError, match="needs subgoal latents"):
+        train(TrainConfig(dataset=dataset, out=tmp_path / "sg", model=tiny_config(subgoal_dim=4), steps=1,
+                          batch_size=2, history=2, progress=False))
