@@ -43,7 +43,7 @@ class Fact:
 @dataclass
 class GroundingConfig:
     width: int = 64
-    n_points: int = 768  # points used per frame (random subset while training, strided at inference)
+    n_points: int = 512  # points used per frame (random subset while training, strided at inference)
 
 
 def hidden_by_closed_drawer(f: Fact) -> bool:
@@ -59,10 +59,13 @@ class GroundingNet(nn.Module):
         w = cfg.width
         self.point_mlp = nn.Sequential(nn.Linear(9, w), nn.GELU(), nn.Linear(w, w), nn.GELU(), nn.Linear(w, w))
         self.query = nn.Linear(text.EMBED_DIM, w)
+        # extra attention keys from colour and height alone: finding "the blue cube" is a colour match
+        self.key_mlp = nn.Sequential(nn.Linear(4, w), nn.GELU(), nn.Linear(w, w))
         # MiniLM embeddings of the entity names: fixed buffers (saved with the weights)
         self.register_buffer("entity_emb", torch.zeros(len(entities), text.EMBED_DIM))
         n_in = len(RELATIONS) + 3 * 6 + 1 + w
-        self.head = nn.Sequential(nn.Linear(n_in, 128), nn.GELU(), nn.Linear(128, 128), nn.GELU(), nn.Linear(128, 1))
+        self.head = nn.Sequential(nn.LayerNorm(n_in), nn.Linear(n_in, 128), nn.GELU(), nn.Linear(128, 128), nn.GELU(),
+                                  nn.Linear(128, 1))
 
     def set_entity_embeddings(self, encoder=None) -> None:
         encoder = encoder or text.default_encoder()
@@ -74,7 +77,9 @@ class GroundingNet(nn.Module):
         x = torch.cat([points, colors, points - ee[:, None]], dim=-1)
         phi = self.point_mlp(x)  # (B, N, w)
         q = self.query(self.entity_emb)  # (E, w)
-        logits = torch.einsum("bnw,ew->ben", phi, q)  # unscaled: an entity is a few sharp points
+        keys = self.key_mlp(torch.cat([colors, points[..., 2:3] * 10.0], dim=-1))
+        # colour keys find cubes and the lit button; point features (with position) the grey drawer
+        logits = torch.einsum("bnw,ew->ben", keys + phi, q)  # unscaled: an entity is a few sharp points
         attn = logits.softmax(dim=-1)
         feats = attn @ phi  # (B, E, w)
         cent = attn @ points  # (B, E, 3)
@@ -92,7 +97,7 @@ class GroundingNet(nn.Module):
         ca, cb = pick(cent, facts_idx[:, 1]), pick(cent, facts_idx[:, 2])
         sa = pick(start_cent, facts_idx[:, 1])
         ee = state[:, None, schema.STATE_EE_POS].expand(-1, F, -1)
-        grip = state[:, None, schema.STATE_GRIPPER].expand(-1, F, -1) * 10.0
+        grip = (state[:, None, schema.STATE_GRIPPER].expand(-1, F, -1) - 0.04) * 50.0  # cube width ~ 0
         geo = torch.cat([ca, cb, ca - cb, ca - sa, cb - sa, ee - ca], dim=-1) * 5.0
         x = torch.cat([rel, geo, grip, glob[:, None].expand(-1, F, -1)], dim=-1)
         return self.head(x).squeeze(-1)  # (B, F)

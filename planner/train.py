@@ -24,7 +24,7 @@ class TrainPlannerConfig:
     seeds: int = 8  # expert episodes per train task for the grounding data
     frame_every: int = 3  # record every k-th control step
     decoder_steps: int = 600
-    grounding_epochs: int = 25
+    grounding_epochs: int = 20
     batch: int = 64
     lr: float = 2e-3
     seed: int = 0
