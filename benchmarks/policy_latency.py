@@ -88,6 +88,31 @@ def memory_curve(cfg: PolicyConfig, device, lengths):
     return rows
 
 
+@torch.inference_mode()
+def graph_and_kernel_checks(model: PolicyModel, device, n_points: int) -> dict:
+    """The fast paths compute the same function: CUDA-graph replay vs eager (Triton kernels),
+    and eager with Triton vs the PyTorch reference kernels (VLA_KERNELS=reference), 5 ticks."""
+    import os
+
+    from vla_stack.policy.cuda_graph import GraphedStep
+
+    ticks = [inputs(4, n_points, device, seed=s) for s in range(5)]
+    g = GraphedStep(model, 4, n_points)
+    graphed = [g(*x).clone() for x in ticks]
+    st = model.init_state(4, device)
+    eager = [model.step(*x, st) for x in ticks]
+    os.environ["VLA_KERNELS"] = "reference"
+    try:
+        st = model.init_state(4, device)
+        ref = [model.step(*x, st) for x in ticks]
+    finally:
+        del os.environ["VLA_KERNELS"]
+    rel = lambda a, b: float(max((x - y).norm() / y.norm() for x, y in zip(a, b)))  # noqa: E731
+    out = {"check_graph_vs_eager_rel_err": rel(graphed, eager), "check_triton_vs_reference_rel_err": rel(eager, ref)}
+    print(out)
+    return out
+
+
 def train_probe(device, n_points: int, steps: int, dataset: str | None) -> dict:
     """Training throughput of `vla train policy` (default GPU config) on a synthetic dataset."""
     import tempfile
@@ -169,6 +194,7 @@ def main():
 
         torch.manual_seed(0)
         model = PolicyModel(mamba).to(device).eval()
+        metrics.update(graph_and_kernel_checks(model, device, args.n_points))
         for batch in (1, 256):
             g = GraphedStep(model, batch, args.n_points)
             x = inputs(batch, args.n_points, device)
