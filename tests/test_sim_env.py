@@ -1,5 +1,7 @@
 """The gymnasium face of the suite: spaces, determinism, bad input, hooks used by others."""
 
+import functools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -126,7 +128,10 @@ def test_subtask_boundaries_are_marked():
 
 
 def test_async_vector_env_runs_two_envs():
-    envs = gym.vector.AsyncVectorEnv([lambda: gym.make(sim.env_id("PressButton"), **TINY)] * 2)
+    # "spawn": a forked child would inherit this process's EGL state (renderers made by other
+    # tests); "module:id" makes each fresh child import vla_stack.sim, which registers the ids
+    make = functools.partial(gym.make, f"vla_stack.sim:{sim.env_id('PressButton')}", **TINY)
+    envs = gym.vector.AsyncVectorEnv([make] * 2, context="spawn")
     obs, info = envs.reset(seed=[0, 1])
     assert obs[schema.OBS_POINTS].shape == (2, 64, 3) and obs[schema.OBS_RGB].shape == (2, 32, 32, 3)
     obs, rew, term, trunc, info = envs.step(np.zeros((2, 7), np.float32))
