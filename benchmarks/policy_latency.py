@@ -179,7 +179,10 @@ def main():
     torch.set_num_threads(args.threads)
     mamba, transformer = PolicyConfig(), PolicyConfig(backbone="transformer")
     metrics, rows = {}, []
-    details = {"config": mamba.to_dict(), "n_points": args.n_points, "cpu_threads": args.threads}
+    import os
+
+    details = {"config": mamba.to_dict(), "n_points": args.n_points, "cpu_threads": args.threads,
+               "load_average_at_start": os.getloadavg()}  # the CPU is shared: say how busy it was
     for name, cfg in (("mamba", mamba), ("transformer", transformer), ("pointnet_mamba", PolicyConfig(encoder="pointnet"))):
         (med, p90), params = tick_latency(cfg, device, 1, args.n_points, args.iters)
         metrics[f"tick_{name}_b1_ms"] = med
@@ -226,6 +229,7 @@ def main():
                                                           / curves["mamba"][-1]["state_MiB"])
     bench.print_table([{"backbone": k, **r} for k, rws in curves.items() for r in rws], "backbone memory vs episode length")
     details["memory_curves"] = curves
+    details["load_average_at_end"] = os.getloadavg()
     details["table"] = rows
     name = f"policy_latency_{device.type}"
     path = bench.write_results(name, metrics, details=details, out_dir=args.out_dir)
