@@ -47,6 +47,9 @@ def backproject(depth: np.ndarray, intr: CameraIntrinsics, extr: CameraExtrinsic
     return pts.astype(np.float32), valid
 
 
+VOXEL_ABOVE = 4  # use the voxel grid when the crop holds more than this many times n points
+
+
 def voxel_downsample(pts: np.ndarray, voxel_m: float) -> np.ndarray:
     """Indices of one point per occupied voxel (the first one met, deterministic)."""
     keys = np.floor(pts / voxel_m).astype(np.int64)
@@ -80,7 +83,8 @@ def downsample(pts: np.ndarray, n: int, voxel_m: float = 0.006) -> np.ndarray:
     """Indices of exactly n points: voxel grid, then FPS; pads by repetition if too few."""
     if len(pts) == 0:
         raise SchemaError("points: the workspace crop is empty (camera sees nothing in the workspace)")
-    keep = voxel_downsample(pts, voxel_m) if voxel_m > 0 else np.arange(len(pts))
+    # the voxel grid only pays off for dense clouds (large images): FPS alone is cheaper below
+    keep = voxel_downsample(pts, voxel_m) if voxel_m > 0 and len(pts) > VOXEL_ABOVE * n else np.arange(len(pts))
     if len(keep) < n:
         keep = np.arange(len(pts))  # the voxel grid was too coarse for this view: use every point
     if len(keep) <= n:
