@@ -65,6 +65,7 @@ def test_sim_graph_runs_instruction_to_actions_and_shuts_down_cleanly(trained_ch
         assert probe.wait_for(lambda: subtasks, 10.0), f"no subtask\n{logs()}"
         assert subtasks[0][1].data == "open the drawer"
         assert any(m.data.startswith("executing 0: open the drawer") for _, m in status)
+        assert probe.wait_for(lambda: "policy state reset" in (tmp_path / "action_expert.log").read_text(), 5.0)
 
         def moving(m):
             return any(abs(v) > 0 for v in (m.twist.linear.x, m.twist.linear.y, m.twist.linear.z))
