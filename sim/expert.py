@@ -23,6 +23,8 @@ SAFE_Z = 0.23  # travel height of the tool centre point: a held cube clears the 
 MAX_STEP_M = 0.03  # expert speed limit per control tick (0.6 m/s at 20 Hz)
 SLOW_STEP_M = 0.012
 OPEN, HALF, CLOSED = 1.0, -0.1, -1.0
+#: skills done with an empty hand: a cube still held is first put back where it started
+EMPTY_HANDED = ("open", "close", "press", "push")
 
 
 def wrap(a: float) -> float:
@@ -48,6 +50,21 @@ class ScriptedExpert:
         self._memo: tuple | None = None
 
     # ------------------------------------------------------------------ helpers
+    def reachable_yaw(self, base: float, period: float) -> float:
+        """base + k * period closest to the current tool yaw that the wrist can turn to.
+
+        With the tool pointing down, the last joint turns the tool yaw one-for-one (with
+        the opposite sign, both arms), so the candidate must keep it inside its limits."""
+        s = self.scene
+        current, q_last = self.tool_yaw(), s.arm_qpos()[-1]
+        lo, hi = s.arm.lower[-1] + 0.25, s.arm.upper[-1] - 0.25
+        k0 = np.round((current - base) / period)
+        cands = sorted((base + (k0 + k) * period for k in range(-4, 5)), key=lambda y: abs(y - current))
+        for yaw in cands:
+            if lo <= q_last - (yaw - current) <= hi:
+                return float(current + (yaw - current))
+        return float(cands[0])
+
     def clear_yaw(self, where: np.ndarray, face_yaw: float, exclude: tuple[str, ...] = (),
                   keep_order: bool = False) -> float:
         """A cube-face-aligned tool yaw whose hand (long along the closing axis) stays clear
@@ -57,7 +74,7 @@ class ScriptedExpert:
                      (s.body_pos("button"), 0.045)]
         obstacles += [(s.body_pos(n), 0.03) for n in CUBES + DISTRACTORS if n not in exclude]
         current = self.tool_yaw()
-        candidates = [nearest_yaw(current, face_yaw + k * np.pi / 2, np.pi) for k in (0, 1)]
+        candidates = [self.reachable_yaw(face_yaw + k * np.pi / 2, np.pi) for k in (0, 1)]
         if not keep_order:
             candidates.sort(key=lambda y: abs(wrap(y - current)))
 
@@ -81,7 +98,9 @@ class ScriptedExpert:
         n = np.linalg.norm(dpos)
         if n > max_step:
             dpos *= max_step / n
-        r_des = kin.rot_z(yaw) @ kin.R_DOWN
+        # step the yaw in the direction chosen (reachable_yaw may unwind the wrist the long way)
+        current = self.tool_yaw()
+        r_des = kin.rot_z(current + np.clip(yaw - current, -0.5, 0.5)) @ kin.R_DOWN
         drot = kin.rotation_log(r_des @ s.tcp_mat().T)
         a = np.concatenate([dpos, np.clip(drot, -0.2, 0.2), [grip]]).astype(np.float32)
         return np.clip(a, schema.ACTION_LOW, schema.ACTION_HIGH)
@@ -95,7 +114,8 @@ class ScriptedExpert:
             if tcp[2] < SAFE_Z - 0.03:
                 return self.move(np.array([tcp[0], tcp[1], SAFE_Z]), yaw, grip), False
             return self.move(np.array([target[0], target[1], max(SAFE_Z, target[2])]), yaw, grip), False
-        arrived = np.linalg.norm(target - tcp) < 0.012
+        # arrive turned as well: descending with the hand still turning can hit a fixture
+        arrived = np.linalg.norm(target - tcp) < 0.012 and abs(wrap(yaw - self.tool_yaw())) < 0.08
         return self.move(target, yaw, grip), arrived
 
     def leave_grip(self, grip: float) -> float:
@@ -128,12 +148,16 @@ class ScriptedExpert:
         """The expert's action for this control step (idempotent within a step)."""
         if self._memo is not None and self._memo[0] == step:
             return self._memo[1].copy()
-        key = (subtask_index, subtask)
+        held = self.facts.holding() if subtask is not None and subtask.skill in EMPTY_HANDED else None
+        key = (subtask_index, subtask, held)
         if key != self._key:
             self._key = key
             self._goto(0)
         if subtask is None:  # task done: hold still, gripper open
             a = self.hold(self.tool_yaw(), OPEN)
+        elif held not in (None, "nothing"):  # e.g. the drawer was shut while a cube was held
+            a = self._set_down(held)
+            self.ticks += 1
         else:
             a = getattr(self, f"_{subtask.skill}")(subtask)
             self.ticks += 1
@@ -180,6 +204,12 @@ class ScriptedExpert:
             return a
         return self.rise(yaw, OPEN)
 
+    def _set_down(self, cube: str) -> np.ndarray:
+        """Put a held cube back on the table where it was when the task began (a free spot)."""
+        spot = self.facts.push_origin[cube].copy()
+        spot[2] = CUBE_HALF + 0.006
+        return self._release_at(spot, self.tool_yaw())
+
     def _place(self, st: Subtask) -> np.ndarray:
         s = self.scene
         if st.target == "bowl":
@@ -195,7 +225,7 @@ class ScriptedExpert:
         # drawer: the part that is out of the cabinet; the hand spans the drawer's width
         place = s.data.site_xpos[s.slot_site] + [0, 0, CUBE_HALF + 0.012]
         axis = s.body_mat("drawer")[:, 0]
-        return self._release_at(place, nearest_yaw(self.tool_yaw(), np.arctan2(axis[1], axis[0]), np.pi))
+        return self._release_at(place, self.reachable_yaw(np.arctan2(axis[1], axis[0]), np.pi))
 
     def _stack(self, st: Subtask) -> np.ndarray:
         s = self.scene
@@ -209,7 +239,7 @@ class ScriptedExpert:
         handle = s.data.site_xpos[s.handle_site].copy()
         axis = -s.body_mat("drawer")[:, 0]  # opening direction, world frame
         # fingers straddle the handle's stem, closing across the pull direction
-        yaw = nearest_yaw(self.tool_yaw(), np.arctan2(axis[1], axis[0]), np.pi)
+        yaw = self.reachable_yaw(np.arctan2(axis[1], axis[0]), np.pi)
         if self.phase == 0:
             a, ok = self.travel(handle + [0, 0, 0.08], yaw, self.leave_grip(HALF))
             self._advance(ok, timeout=150)
