@@ -173,7 +173,7 @@ class SafetyFilter:
         lo, hi = np.asarray(cfg.workspace_min_m), np.asarray(cfg.workspace_max_m)
         target = ee + vel[:3] * dt
         clamped = np.clip(target, np.minimum(lo, ee), np.maximum(hi, ee))
-        if not np.allclose(clamped, target):
+        if np.any(clamped != target):  # exact: allclose would let ~1e-5 m per tick creep out
             vel[:3] = (clamped - ee) / dt
             reasons.append("workspace limit")
         gripper = float(np.clip(a[6], schema.GRIPPER_CLOSED, schema.GRIPPER_OPEN))
