@@ -33,6 +33,9 @@ class LearnedPlanner(Planner):
         super().__init__(suite.catalog())
         self.decoder, self.grounding = decoder.eval(), grounding.eval()
         self.encoder = encoder or text.default_encoder()
+        # load MiniLM now, not at the first reset inside a control loop (and before any EGL
+        # context exists: importing its stack after MuJoCo's EGL renderer started crashes)
+        self.encoder("open the drawer")
         self.facts = suite.all_facts()
         self._fact_idx = grounding.fact_index(self.facts)
         self.plan: list[str] = []
