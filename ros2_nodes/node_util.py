@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 import rclpy
@@ -98,6 +99,12 @@ def run(node_factory: Callable[[], Node], args: list[str] | None = None, *, hard
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001
+        # After Ctrl-C/SIGTERM rclpy shuts the context down under a running executor, which can
+        # surface as an error from take_message; only an error while rclpy is still up is real.
+        if rclpy.ok():
+            traceback.print_exc()
+            code = 1
     finally:
         if node is not None:
             close = getattr(node, "close", None)
