@@ -62,6 +62,12 @@ class Layout:
     yaw: dict[str, float] = field(default_factory=dict)
 
 
+def _segment_distances(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip((p - a) @ ab / np.dot(ab, ab), 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
+
+
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     ab = b - a
     t = np.clip(np.dot(p - a, ab) / np.dot(ab, ab), 0.0, 1.0)
@@ -78,8 +84,9 @@ def _push_paths_clear(placed: dict[str, np.ndarray], lay: Layout) -> bool:
         for target in ("bowl", "button"):
             v = lay.xy[target] - p
             end = p + v / np.linalg.norm(v) * PUSH_PATH_M
-            if np.linalg.norm(p - v / np.linalg.norm(v) * 0.05 - lay.xy["cabinet"]) < 0.27:
-                return False  # the hand could not get behind the cube
+            start = p - v / np.linalg.norm(v) * 0.05
+            if np.linalg.norm(start - lay.xy["cabinet"]) < 0.27 or np.linalg.norm(start) < 0.3:
+                return False  # the hand could not get behind the cube (cabinet, or too near the base)
             if target == "button" and _segment_distance(lay.xy["bowl"], p, end) < 0.15:
                 return False
             if any(_segment_distance(q, p, end) < 0.075 for n, q in placed.items() if n != cube):
@@ -108,19 +115,20 @@ def sample_layout(rng: np.random.Generator) -> Layout:
     for _ in range(1000):
         placed: dict[str, np.ndarray] = {}
         for name in movable:
-            for _ in range(200):
-                p = np.array([rng.uniform(0.27, 0.62), rng.uniform(-0.2, 0.2)])
-                ok = (
-                    np.linalg.norm(p) > 0.3
-                    and _segment_distance(p, drawer_a, drawer_b) > 0.19
-                    and np.linalg.norm(p - cab) > (0.28 if name in CUBES else 0.22)
-                    and np.linalg.norm(p - lay.xy["bowl"]) > (0.25 if name in CUBES else 0.17)
-                    and np.linalg.norm(p - lay.xy["button"]) > 0.15
-                    and all(np.linalg.norm(p - q) > 0.095 for q in placed.values())
-                )
-                if ok:
-                    placed[name] = p
-                    break
+            # a batch of candidates at once, checked with array ops; the first valid one wins
+            c = np.stack([rng.uniform(0.27, 0.66, 64), rng.uniform(-0.25, 0.25, 64)], axis=1)
+            ok = (
+                (np.linalg.norm(c, axis=1) > 0.32)
+                & (_segment_distances(c, drawer_a, drawer_b) > 0.19)
+                & (np.linalg.norm(c - cab, axis=1) > (0.28 if name in CUBES else 0.22))
+                & (np.linalg.norm(c - lay.xy["bowl"], axis=1) > (0.25 if name in CUBES else 0.17))
+                & (np.linalg.norm(c - lay.xy["button"], axis=1) > 0.15)
+            )
+            for q in placed.values():
+                ok &= np.linalg.norm(c - q, axis=1) > 0.095
+            if not ok.any():
+                break
+            placed[name] = c[int(np.argmax(ok))]
         if len(placed) == len(movable) and _push_paths_clear(placed, lay):
             break
     else:  # pragma: no cover - the region is large enough; this guards the loop
@@ -270,5 +278,8 @@ class Scene:
         return False
 
     def is_grasped(self, obj: str) -> bool:
+        """Both finger pads touch the object *from either side*: the fingers are held apart
+        by it (closed fingers pushing a face touch it with both pads too)."""
         g = self.geom[obj]
-        return self.in_contact(g, self.geom["finger_left_pad"]) and self.in_contact(g, self.geom["finger_right_pad"])
+        return (self.gripper_opening() > 0.02 and self.in_contact(g, self.geom["finger_left_pad"])
+                and self.in_contact(g, self.geom["finger_right_pad"]))
