@@ -19,7 +19,7 @@ from vla_stack import schema  # noqa: E402
 from vla_stack.ros2_nodes import convert, qos  # noqa: E402
 from vla_stack.ros2_nodes.probe import Probe  # noqa: E402
 
-pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(240)]
 TIMEOUT_S = 0.5  # the node's input_timeout_s in these tests
 RATE_HZ = 20.0
 JOINTS = [f"joint{i + 1}" for i in range(7)] + ["gripper"]
@@ -111,7 +111,7 @@ class Graph:
         t, r = msg.twist.linear, msg.twist.angular
         return any(v != 0.0 for v in (t.x, t.y, t.z, r.x, r.y, r.z))
 
-    def wait_moving(self, timeout_s: float = 30.0) -> bool:
+    def wait_moving(self, timeout_s: float = 90.0) -> bool:  # start-up on a loaded 2-core box can be slow
         return self.probe.wait_for(lambda: bool(self.cmds) and self.moving(self.cmds[-1][1]), timeout_s)
 
     def seconds_until_zero(self, since: float, timeout_s: float = 3.0) -> float:
@@ -191,10 +191,10 @@ def test_fuzz_malformed_input_is_logged_and_commands_zero_motion(checkpoint, tmp
             g.feeder.cloud = bad
             dt = g.seconds_until_zero(t0)
             assert dt <= 2 * TIMEOUT_S, f"{name}: still moving {dt:.2f} s after the first bad message"
-            assert g.probe.wait_for(lambda: reason in g.log_text(), 3.0), f"{name}: no error naming {reason!r}"
+            assert g.probe.wait_for(lambda: reason in g.log_text(), 5.0), f"{name}: no error naming {reason!r}"
             assert g.proc.poll() is None, f"{name}: the node died:\n{g.log_text()}"
             g.feeder.cloud = good
-            assert g.wait_moving(5.0), f"{name}: no recovery once good input is back"
+            assert g.wait_moving(10.0), f"{name}: no recovery once good input is back"
         assert "rejected" in g.log_text() and "Traceback" not in g.log_text()
     finally:
         code = g.close()
@@ -251,12 +251,12 @@ def test_bad_parameters_stop_the_node_with_a_named_error(checkpoint, param, mess
     env = {**os.environ, "ROS_DOMAIN_ID": "69", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     out = subprocess.run([sys.executable, "-m", "vla_stack.ros2_nodes.action_expert_node", "--ros-args",
                           "-p", f"checkpoint:={checkpoint}", "-p", param], env=env, capture_output=True, text=True,
-                         timeout=60)
+                         timeout=150)
     assert out.returncode == 2 and message in out.stderr, out.stderr
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     env = {**os.environ, "ROS_DOMAIN_ID": "69", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     out = subprocess.run([sys.executable, "-m", "vla_stack.ros2_nodes.action_expert_node", "--ros-args",
-                          "-p", f"checkpoint:={tmp_path / 'nope'}"], env=env, capture_output=True, text=True, timeout=60)
+                          "-p", f"checkpoint:={tmp_path / 'nope'}"], env=env, capture_output=True, text=True, timeout=150)
     assert out.returncode == 2 and "cannot load checkpoint" in out.stderr, out.stderr

@@ -20,7 +20,7 @@ from vla_stack.ros2_nodes.probe import Probe  # noqa: E402
 pytestmark = pytest.mark.ros
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(150)
 def test_recorded_bag_holds_the_published_messages(tmp_path):
     domain, bag = 63, tmp_path / "bag"
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
@@ -32,7 +32,7 @@ def test_recorded_bag_holds_the_published_messages(tmp_path):
     try:
         pts_pub = probe.publisher("/cam/points", PointCloud2, qos.SENSOR)
         sub_pub = probe.publisher("subtask", String, qos.LATCHED)
-        assert probe.wait_for(lambda: pts_pub.get_subscription_count() > 0, 30.0), "recorder never subscribed"
+        assert probe.wait_for(lambda: pts_pub.get_subscription_count() > 0, 60.0), "recorder never subscribed"
         sub_pub.publish(String(data="open the drawer"))
         for c in clouds:
             pts_pub.publish(convert.numpy_to_pointcloud2(c))
@@ -57,5 +57,5 @@ def test_recorded_bag_holds_the_published_messages(tmp_path):
 def test_existing_output_is_refused(tmp_path):
     env = {**os.environ, "ROS_DOMAIN_ID": "64", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     out = subprocess.run([sys.executable, "-m", "vla_stack.ros2_nodes.recorder_node", "--ros-args",
-                          "-p", f"path:={tmp_path}"], env=env, capture_output=True, text=True, timeout=60)
+                          "-p", f"path:={tmp_path}"], env=env, capture_output=True, text=True, timeout=150)
     assert out.returncode == 2 and "parameter 'path': exists already" in out.stderr

@@ -16,7 +16,7 @@ from std_msgs.msg import Float32MultiArray, String  # noqa: E402
 from vla_stack.ros2_nodes import convert, qos  # noqa: E402
 from vla_stack.ros2_nodes.probe import Probe  # noqa: E402
 
-pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.ros, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_subtask_change_publishes_subgoal_and_bad_images_are_skipped(tiny_world_
             return False
 
         subtask_pub.publish(String(data="open the drawer"))
-        assert probe.wait_for(lambda: feed() or (images and latents), 60.0), log.read_text()
+        assert probe.wait_for(lambda: feed() or (images and latents), 120.0), log.read_text()
         sub = convert.image_to_numpy(images[-1][1])
         assert sub.shape == (32, 32, 3) and sub.dtype == np.uint8
         assert len(latents[-1][1].data) == 12 and np.isfinite(latents[-1][1].data).all()
@@ -79,5 +79,5 @@ def test_subtask_change_publishes_subgoal_and_bad_images_are_skipped(tiny_world_
 def test_planner_with_a_missing_checkpoint_is_a_clear_error(tmp_path):
     env = {**os.environ, "ROS_DOMAIN_ID": "74", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     out = subprocess.run([sys.executable, "-m", "vla_stack.ros2_nodes.planner_node", "--ros-args",
-                          "-p", f"backend:={tmp_path / 'nope'}"], env=env, capture_output=True, text=True, timeout=60)
+                          "-p", f"backend:={tmp_path / 'nope'}"], env=env, capture_output=True, text=True, timeout=150)
     assert out.returncode == 2 and "cannot load planner checkpoint" in out.stderr, out.stderr
