@@ -72,7 +72,14 @@ class EquivariantEncoder(nn.Module):
         self.readout = PointConv(self.gate2.irreps_out, readout, cfg.radial_basis, cfg.radius_readout_m)
         # Mix the scene features with the gripper's own axes (2x1o): alignment scalars, cross products.
         self.mix = o3.FullyConnectedTensorProduct(readout + o3.Irreps("2x1o"), "1x0e + 2x1o", readout)
-        self.out_scalars = s
+        # Attention pooling of exact displacements: V weighted centroids (point - gripper) with
+        # invariant weights (colour, subtask, distance): centimetre-precise "where is the target",
+        # which the FPS-centre graph blurs. Their norms and alignments with the gripper axes are
+        # invariant scalars for the backbone (how far, so when to close the gripper).
+        self.attn = nn.Sequential(nn.Linear(cfg.point_channels + 1, cfg.point_channels), nn.SiLU(),
+                                  nn.Linear(cfg.point_channels, v))
+        self.out_scalars = s + 3 * v
+        self.out_odd = 2 * v
 
     def forward(self, points, colors, ee_pos, ee_axes, cond):
         """points, colors (B, N, 3); ee_pos (B, 3); ee_axes (B, 2, 3); cond (B, cond_dim).
@@ -92,4 +99,11 @@ class EquivariantEncoder(nn.Module):
         axes = ee_axes.reshape(b, 6)
         g = self.mix(torch.cat([g, axes], dim=-1), torch.cat([torch.ones_like(axes[:, :1]), axes], dim=-1))
         s, v = cfg.scalars, cfg.vectors
-        return g[:, :s], g[:, s:s + 3 * v].reshape(b, v, 3), g[:, s + 3 * v:].reshape(b, v, 3)
+        rel = points - ee_pos[:, None, :]                                                # (B, N, 3)
+        dist = rel.norm(dim=-1, keepdim=True)
+        weights = torch.softmax(self.attn(torch.cat([feat, dist], dim=-1)), dim=1)          # (B, N, V)
+        centroids = torch.einsum("bnv,bnc->bvc", weights, rel)                              # (B, V, 3), 1o
+        align = torch.einsum("bvc,bac->bva", centroids, ee_axes).flatten(1)                # (B, 2V)
+        scalars = torch.cat([g[:, :s], centroids.norm(dim=-1), align], dim=-1)
+        odd = torch.cat([g[:, s:s + 3 * v].reshape(b, v, 3), centroids], dim=1)
+        return scalars, odd, g[:, s + 3 * v:].reshape(b, v, 3)

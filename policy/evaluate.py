@@ -34,6 +34,8 @@ class EvalConfig:
     n_points: int = 512
     image_size: int = 128
     execution: str = "ensemble"  # ensemble | receding
+    exec_steps: int = 0  # receding: actions executed per chunk (0: horizon // 2)
+    ensemble_decay: float = 0.01  # ensemble: weight exp(-decay * age), age 0 = oldest chunk (ACT)
     max_steps: int = 0  # per episode (0: the env's own time limit)
     videos: int = 1  # MP4s per task (first episodes of env 0)
     out: Path = Path("runs/eval")
@@ -75,7 +77,8 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
     dtype = next(model.parameters()).dtype
     obs, info = envs.reset(seed=[cfg.seed + i for i in range(n)])
     states = model.init_state(n, device) if recurrent else [model.init_state(1, device) for _ in range(n)]
-    execs = [ChunkExecutor(model.cfg.horizon, cfg.execution) for _ in range(n)]
+    execs = [ChunkExecutor(model.cfg.horizon, cfg.execution, cfg.exec_steps or None, cfg.ensemble_decay)
+             for _ in range(n)]
     steps = np.zeros(n, int)
     results: list[dict] = []
     started = n

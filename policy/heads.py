@@ -10,15 +10,17 @@ from torch import nn
 
 
 class EquivariantChunkHead(nn.Module):
-    def __init__(self, d_model: int, vectors: int, horizon: int):
+    def __init__(self, d_model: int, n_odd: int, n_even: int, horizon: int):
         super().__init__()
-        self.h, self.v = horizon, vectors
-        self.coef = nn.Linear(d_model, 2 * horizon * vectors)
+        self.h, self.n_odd, self.n_even = horizon, n_odd, n_even
+        self.coef_pos = nn.Linear(d_model, horizon * n_odd)
+        self.coef_rot = nn.Linear(d_model, horizon * n_even)
         self.grip = nn.Linear(d_model, horizon)
 
     def forward(self, h, vec_odd, vec_even):
-        """h (..., d); vec_* (..., V, 3) -> normalized action chunk (..., H, 7)."""
-        c_pos, c_rot = self.coef(h).unflatten(-1, (2, self.h, self.v)).unbind(-3)
+        """h (..., d); vec_odd (..., V_odd, 3), vec_even (..., V_even, 3) -> normalized chunk (..., H, 7)."""
+        c_pos = self.coef_pos(h).unflatten(-1, (self.h, self.n_odd))
+        c_rot = self.coef_rot(h).unflatten(-1, (self.h, self.n_even))
         pos = torch.einsum("...hv,...vc->...hc", c_pos, vec_odd)
         rot = torch.einsum("...hv,...vc->...hc", c_rot, vec_even)
         return torch.cat([pos, rot, self.grip(h)[..., None]], dim=-1)

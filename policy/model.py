@@ -30,7 +30,7 @@ class PolicyModel(nn.Module):
         self.cond = nn.Sequential(nn.Linear(cond_in, d), nn.SiLU(), nn.Linear(d, d))
         if cfg.encoder == "equivariant":
             self.encoder = EquivariantEncoder(cfg, cond_dim=d)
-            self.head = EquivariantChunkHead(d, cfg.vectors, cfg.horizon)
+            self.head = EquivariantChunkHead(d, self.encoder.out_odd, cfg.vectors, cfg.horizon)
         elif cfg.encoder == "pointnet":
             self.encoder = PointNetEncoder(cfg, cond_dim=d)
             self.head = PlainChunkHead(d, cfg.horizon)
