@@ -198,7 +198,8 @@ class TabletopEnv(gym.Env):
                 obs[schema.OBS_DEPTH] = depth
             if want_cloud:
                 intr, extr = self.cameras[SCENE_CAMERA]
-                pts, cols = depth_to_cloud(depth, rgb, intr, extr, self.n_points, self.crop, self.voxel_m)
+                pts, cols = depth_to_cloud(depth, rgb, intr, extr, self.n_points, self.crop, self.voxel_m,
+                                           frame_yaw=self.workspace_yaw)
                 if schema.OBS_POINTS in keys:
                     obs[schema.OBS_POINTS] = pts
                 if schema.OBS_COLORS in keys:

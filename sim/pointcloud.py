@@ -79,8 +79,16 @@ def farthest_point_sample(pts: np.ndarray, n: int) -> np.ndarray:
     return fpsample.bucket_fps_kdline_sampling(np.ascontiguousarray(pts, np.float32), n, h=5, start_idx=0)  # deterministic.astype(np.int64)
 
 
-def downsample(pts: np.ndarray, n: int, voxel_m: float = 0.006) -> np.ndarray:
-    """Indices of exactly n points: voxel grid, then FPS; pads by repetition if too few."""
+def downsample(pts: np.ndarray, n: int, voxel_m: float = 0.006, frame_yaw: float = 0.0) -> np.ndarray:
+    """Indices of exactly n points: voxel grid, then FPS; pads by repetition if too few.
+
+    QuickFPS's kd-tree splits along the coordinate axes, so its choice depends on the
+    frame. Sampling in the layout's own frame (`frame_yaw` = the workspace yaw) makes the
+    selection turn with the scene: the cloud of a yaw-rotated episode is the rotated cloud.
+    """
+    if frame_yaw:
+        c, s = np.cos(frame_yaw), np.sin(frame_yaw)
+        pts = pts @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], np.float32)  # = R(-yaw) applied to rows
     if len(pts) == 0:
         raise SchemaError("points: the workspace crop is empty (camera sees nothing in the workspace)")
     # the voxel grid only pays off for dense clouds (large images): FPS alone is cheaper below
@@ -93,12 +101,12 @@ def downsample(pts: np.ndarray, n: int, voxel_m: float = 0.006) -> np.ndarray:
 
 
 def depth_to_cloud(depth: np.ndarray, rgb: np.ndarray | None, intr: CameraIntrinsics, extr: CameraExtrinsics,
-                   n_points: int, crop: WorkspaceCrop = WorkspaceCrop(), voxel_m: float = 0.006
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   n_points: int, crop: WorkspaceCrop = WorkspaceCrop(), voxel_m: float = 0.006,
+                   frame_yaw: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(points (n, 3) float32 base frame, colors (n, 3) float32 in [0, 1])."""
     pts, pix = backproject(depth, intr, extr)
     m = crop.mask(pts)
     pts, pix = pts[m], pix[m]
-    sel = downsample(pts, n_points, voxel_m)
+    sel = downsample(pts, n_points, voxel_m, frame_yaw)
     colors = np.zeros((n_points, 3), np.float32) if rgb is None else rgb.reshape(-1, 3)[pix[sel]].astype(np.float32) / 255.0
     return pts[sel], colors
