@@ -85,11 +85,12 @@ def test_env_cloud_is_in_the_base_frame_above_the_table():
 
 
 def test_one_pass_rgbd_matches_the_two_pass_renderer():
-    env = TabletopEnv(task="OpenDrawer", image_size=48, n_points=64)
+    env = TabletopEnv(task="OpenDrawer", image_size=96, n_points=64)
     env.reset(seed=5)
     pool = env._pool()
-    fast_rgb, fast_depth = pool.rgbd(env.scene.data, "scene", 48, 48)
-    ref_rgb, ref_depth = pool.rgbd_reference(env.scene.data, "scene", 48, 48)
+    assert not pool.multisampled(96, 96)  # the one-pass path is taken
+    fast_rgb, fast_depth = pool.rgbd(env.scene.data, "scene", 96, 96)
+    ref_rgb, ref_depth = pool.rgbd_reference(env.scene.data, "scene", 96, 96)
     np.testing.assert_array_equal(fast_rgb, ref_rgb)
     np.testing.assert_allclose(fast_depth, ref_depth, rtol=1e-6)
     assert 0.3 < float(np.median(fast_depth)) < 3.0  # metres, not a raw z-buffer
