@@ -31,12 +31,6 @@ def wrap(a: float) -> float:
     return float((a + np.pi) % (2 * np.pi) - np.pi)
 
 
-def nearest_yaw(current: float, base: float, period: float) -> float:
-    """base + k * period closest to current."""
-    k = np.round((current - base) / period)
-    return float(base + k * period)
-
-
 class ScriptedExpert:
     def __init__(self, scene: Scene, facts: FactChecker):
         self.scene = scene
