@@ -2,8 +2,8 @@
 
 Targets (issue 6): >= 5 Hz on the 2-core CPU at the camera resolution, >= 100 Hz on the GPU
 at batch 1. Timed end to end through `WorldModel.predict_batch` (input checks, uint8 ->
-tensor, network, tensor -> uint8 image + depth + latent) with the subtask embedding already
-computed, as in the control loop where it is cached per subtask. The network alone is
+tensor, network, tensor -> uint8 image + depth + latent) with the subtask's sentence and
+word embeddings already computed, as in the control loop where it is cached per subtask. The network alone is
 timed beside it so the overhead of the wrapper shows.
 
     python benchmarks/world_model_speed.py [--checkpoint DIR] [--image-size 128] [--repeats 30]
@@ -29,7 +29,8 @@ def _inputs(size: int, seed: int = 0):
     rgb = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     depth = rng.uniform(0.3, 2.0, (1, size, size)).astype(np.float32)
     emb = rng.normal(size=(1, EMBED_DIM)).astype(np.float32)
-    return rgb, depth, emb / np.linalg.norm(emb)
+    words = (rng.normal(size=(1, 8, EMBED_DIM)) / np.sqrt(EMBED_DIM)).astype(np.float32)  # an 8-word subtask
+    return rgb, depth, emb / np.linalg.norm(emb), words, np.ones((1, 8), bool)
 
 
 def _time(fn, repeats: int, sync) -> list[float]:
@@ -47,17 +48,21 @@ def _time(fn, repeats: int, sync) -> list[float]:
 
 def measure(model: WorldModel, repeats: int) -> dict[str, float]:
     size = model.config.image_size
-    rgb, depth, emb = _inputs(size)
+    rgb, depth, emb, words, mask = _inputs(size)
+    if not model.config.word_tokens:
+        words = mask = None
     cuda = model.device.type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     x = model.encode_images(rgb, depth)
     e = torch.from_numpy(emb).to(model.device)
+    w = None if words is None else torch.from_numpy(words).to(model.device)
+    m = None if mask is None else torch.from_numpy(mask).to(model.device)
 
     def net_only():
         with torch.inference_mode():
-            model.net(x, e)
+            model.net(x, e, w, m)
 
-    e2e = _time(lambda: model.predict_batch(rgb, depth, emb), repeats, sync)
+    e2e = _time(lambda: model.predict_batch(rgb, depth, emb, words, mask), repeats, sync)
     net = _time(net_only, repeats, sync)
     return {"e2e_ms": statistics.median(e2e), "net_ms": statistics.median(net)}
 

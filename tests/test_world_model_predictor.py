@@ -8,6 +8,7 @@ from vla_stack.world_model.config import WorldModelConfig
 from vla_stack.world_model.predictor import WorldModel
 
 TINY = WorldModelConfig(image_size=32, channels=(8, 16, 32), latent_dim=16, cond_dim=32)
+WORDS = (np.random.default_rng(2).normal(size=(1, 5, 384)).astype(np.float32), np.array([[True] * 4 + [False]]))
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def test_untrained_model_predicts_the_current_frame(model, frame):
     # The output head starts at zero: before training, the subgoal *is* the copy baseline.
     rgb, depth = frame
     emb = np.ones((1, 384), np.float32) / np.sqrt(384)
-    goal = model.predict_batch(rgb[None], depth[None], emb)[0]
+    goal = model.predict_batch(rgb[None], depth[None], emb, *WORDS)[0]
     assert goal.rgb.dtype == np.uint8 and goal.rgb.shape == (32, 32, 3)
     assert np.abs(goal.rgb.astype(int) - rgb).max() <= 1
     assert goal.depth.shape == (32, 32) and np.allclose(goal.depth, depth, atol=0.01)
@@ -46,8 +47,8 @@ def test_checkpoint_round_trip_is_exact(model, frame, tmp_path):
     model.save(tmp_path / "ckpt")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["config.json", "model.safetensors"]
     again = WorldModel.load(tmp_path / "ckpt")
-    a = model.predict_batch(rgb[None], depth[None], emb)[0]
-    b = again.predict_batch(rgb[None], depth[None], emb)[0]
+    a = model.predict_batch(rgb[None], depth[None], emb, *WORDS)[0]
+    b = again.predict_batch(rgb[None], depth[None], emb, *WORDS)[0]
     assert again.config == model.config
     assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.latent, b.latent)
 
@@ -78,3 +79,12 @@ def test_corrupt_or_missing_checkpoint_is_named(model, tmp_path):
 def test_bad_input_gets_an_error_naming_the_field(model, rgb, depth, text, message):
     with pytest.raises(schema.SchemaError, match=message):
         model.predict_subgoal(rgb, depth, text)
+
+
+def test_word_tokens_are_required_and_checked(model, frame):
+    rgb, depth = frame
+    emb = np.ones((1, 384), np.float32) / np.sqrt(384)
+    with pytest.raises(schema.SchemaError, match="needs word tokens"):
+        model.predict_batch(rgb[None], depth[None], emb)
+    with pytest.raises(schema.SchemaError, match="at least one word"):
+        model.predict_batch(rgb[None], depth[None], emb, WORDS[0], np.zeros((1, 5), bool))

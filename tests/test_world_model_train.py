@@ -56,13 +56,16 @@ def toy_episodes(n_episodes: int, seed: int, split: str) -> SubgoalEpisodes:
         cu, cv = GOAL_U[t] + 1.5, v + 1.5
         pos.append([(cu - (SIZE - 1) / 2) * 0.95 / F, -(cv - (SIZE - 1) / 2) * 0.95 / F, 0.05])
     emb = np.random.default_rng(99).normal(size=(2, 384)).astype(np.float32)
+    words = np.random.default_rng(98).normal(size=(2, 7, 384)).astype(np.float32)  # 7 words each
+    words[1, :6] = words[0, :6]  # the texts differ in their last word only
     k, ext = _camera()
     return SubgoalEpisodes(
         rgb=np.stack(rgbs), depth_mm=np.stack(depths), seg_first=np.array(first), seg_last=np.array(last),
         seg_text=np.array(text), seg_episode=np.array(episode), seg_object=np.zeros(len(first), np.int32),
         seg_object_pos=np.array(pos, np.float32), texts=TEXTS, text_embeddings=emb / np.linalg.norm(emb, axis=1, keepdims=True),
         object_names=["red block"], object_colors=np.array([[0.82, 0.16, 0.16]], np.float32),
-        intrinsics=k, extrinsics=np.repeat(ext[None], n_episodes, 0), split=split, tasks=[TEXTS[t] for t in text])
+        intrinsics=k, extrinsics=np.repeat(ext[None], n_episodes, 0), split=split, tasks=[TEXTS[t] for t in text],
+        word_embeddings=words, word_mask=np.ones((2, 7), bool))
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +104,8 @@ def test_the_text_decides_where_the_block_goes(trained):
     data = toy_episodes(2, seed=5, split="probe")
     cur = data.rgb[0]  # the first frame of an episode: block in the middle
     depth = data.depth_m([0])
-    left, right = model.predict_batch(np.stack([cur, cur]), np.concatenate([depth, depth]), data.text_embeddings)
+    left, right = model.predict_batch(np.stack([cur, cur]), np.concatenate([depth, depth]), data.text_embeddings,
+                                      data.word_embeddings, data.word_mask)
     red_cols = lambda img: np.nonzero((img[..., 0] > 160) & (img[..., 1] < 100))[1]  # noqa: E731
     assert red_cols(left.rgb).mean() < 12 < red_cols(right.rgb).mean()
 

@@ -30,6 +30,10 @@ class WorldModelConfig:
     """Also predict the subgoal depth (gives a subgoal point cloud and the placement probe)."""
     depth_max_m: float = 2.5
     """Depth is normalised by this and clipped; farther returns carry no task information."""
+    word_tokens: bool = True
+    """Cross-attend from the coarsest image features to per-word embeddings (words.py):
+    lets held-out combinations of known words steer the subgoal."""
+    max_words: int = 16
     camera: str = "scene"
     """The fixed camera the weights were trained on (set by training from the data); feed that camera's images."""
 

@@ -77,7 +77,9 @@ def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) ->
         sl = slice(s, s + cfg.batch_size)
         cur_rgb, true_rgb = data.rgb[cur_f[sl]], data.rgb[end_f[sl]]
         true_depth = data.depth_m(end_f[sl])
-        goals = model.predict_batch(cur_rgb, data.depth_m(cur_f[sl]), data.text_embeddings[data.seg_text[seg[sl]]])
+        t = data.seg_text[seg[sl]]
+        words = (data.word_embeddings[t], data.word_mask[t]) if data.word_embeddings is not None else (None, None)
+        goals = model.predict_batch(cur_rgb, data.depth_m(cur_f[sl]), data.text_embeddings[t], *words)
         pred_rgb = np.stack([g.rgb for g in goals])
         psnr_m.append(metrics.psnr(pred_rgb, true_rgb))
         psnr_c.append(metrics.psnr(cur_rgb, true_rgb))

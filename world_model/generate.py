@@ -24,6 +24,7 @@ from vla_stack.text import default_encoder
 
 from .train import DEFAULT_DATA_DIR
 from .triples import DEPTH_SCALE_MM, SubgoalEpisodes
+from .words import word_tokens
 
 #: "scene" is the camera behind observation["rgb"]; "front" faces the robot across the table
 #: and sees what the arm hides from "scene" (a held or just-placed cube).
@@ -140,7 +141,9 @@ def generate(cfg: GenerateConfig) -> list[Path]:
     # sentence-transformers pulls in through torch._dynamo) after MuJoCo's EGL renderer has
     # started segfaults on this machine (two LLVMs in one process).
     encoder = default_encoder()
-    encoder([st.text for t in tasks for st in sim.get_task(t).subtasks])
+    texts_all = [st.text for t in tasks for st in sim.get_task(t).subtasks]
+    encoder(texts_all)
+    word_tokens(texts_all, encoder)
     per_cam = {c: {"rgb": [], "depth": [], "extrinsics": []} for c in cfg.cameras}
     discs, task_names = [], []
     seg_first, seg_last, seg_text, seg_episode, seg_object, seg_pos = [], [], [], [], [], []
@@ -181,6 +184,7 @@ def generate(cfg: GenerateConfig) -> list[Path]:
         env.close()
     if not seg_first:
         raise RuntimeError(f"split {cfg.split}: the expert completed no subtask at all")
+    word_emb, word_mask = word_tokens(texts, encoder)
     paths = []
     for c in cfg.cameras:
         data = SubgoalEpisodes(
@@ -190,7 +194,7 @@ def generate(cfg: GenerateConfig) -> list[Path]:
             text_embeddings=encoder(texts), object_names=objects,
             object_colors=np.stack([colours[o] for o in objects]).astype(np.float32), intrinsics=intrinsics[c],
             extrinsics=np.stack(per_cam[c]["extrinsics"]), exclude_discs=np.stack(discs), split=cfg.split,
-            tasks=task_names, camera=c)
+            tasks=task_names, camera=c, word_embeddings=word_emb, word_mask=word_mask)
         path = data.save(Path(cfg.out_dir) / c / f"{cfg.split}.npz")
         print(f"wrote {path}: {len(data.rgb)} frames, {len(data.seg_first)} segments, {len(data.pairs())} triples, "
               f"{path.stat().st_size / 1e6:.1f} MB")

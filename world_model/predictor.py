@@ -19,6 +19,7 @@ from vla_stack.text import EMBED_DIM, default_encoder
 
 from .config import WorldModelConfig
 from .unet import SubgoalUNet
+from .words import word_tokens
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -125,8 +126,9 @@ class WorldModel:
 
     # -- prediction --------------------------------------------------------------------------
     @torch.inference_mode()
-    def predict_batch(self, rgb: np.ndarray, depth: np.ndarray | None, text_embeddings: np.ndarray) -> list[Subgoal]:
-        """Batched prediction from precomputed subtask embeddings (training data, eval)."""
+    def predict_batch(self, rgb: np.ndarray, depth: np.ndarray | None, text_embeddings: np.ndarray,
+                      word_embeddings: np.ndarray | None = None, word_mask: np.ndarray | None = None) -> list[Subgoal]:
+        """Batched prediction from precomputed subtask embeddings (training data, eval; words.py for the tokens)."""
         size = self.config.image_size
         rgb = check_rgb(rgb, size)
         if rgb.ndim == 3:
@@ -136,7 +138,15 @@ class WorldModel:
                 raise schema.SchemaError(f"{schema.OBS_DEPTH}: this world model was trained with depth; pass the depth image")
             depth = check_depth(depth, size, rgb.shape[:1])
         emb = schema.check_array("subtask_embedding", text_embeddings, (rgb.shape[0], EMBED_DIM))
-        out, latent = self.net(self.encode_images(rgb, depth), torch.from_numpy(emb).to(self.device))
+        words = mask = None
+        if self.config.word_tokens:
+            if word_embeddings is None or word_mask is None:
+                raise schema.SchemaError("subtask: this world model needs word tokens (words.word_tokens) beside the sentence embedding")
+            words = torch.from_numpy(schema.check_array("word_embeddings", word_embeddings, (rgb.shape[0], None, EMBED_DIM))).to(self.device)
+            mask = torch.from_numpy(np.asarray(word_mask, bool)).to(self.device)
+            if mask.shape != words.shape[:2] or not bool(mask.any(dim=1).all()):
+                raise schema.SchemaError(f"word_mask: expected {tuple(words.shape[:2])} with at least one word per subtask")
+        out, latent = self.net(self.encode_images(rgb, depth), torch.from_numpy(emb).to(self.device), words, mask)
         sub_rgb, sub_depth = self.decode_images(out)
         latent = latent.float().cpu().numpy()
         return [Subgoal(sub_rgb[i], None if sub_depth is None else sub_depth[i], latent[i]) for i in range(len(latent))]
@@ -149,7 +159,8 @@ class WorldModel:
         if depth is not None:
             depth = check_depth(depth, size, ())[None]
         emb = default_encoder()(check_subtask(subtask))[None]
-        return self.predict_batch(rgb[None], depth, emb)[0]
+        words, mask = word_tokens([subtask]) if self.config.word_tokens else (None, None)
+        return self.predict_batch(rgb[None], depth, emb, words, mask)[0]
 
     def predict_subgoal(self, rgb, depth, subtask: str) -> tuple[np.ndarray, np.ndarray]:
         """The interface in docs/interfaces.md: (subgoal_rgb uint8 (H,W,3), latent float32 (D,))."""

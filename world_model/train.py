@@ -70,6 +70,10 @@ class TripleSampler:
         self.seg_last = torch.from_numpy(data.seg_last.astype(np.int64)).to(device)
         self.seg_text = torch.from_numpy(data.seg_text.astype(np.int64)).to(device)
         self.emb = torch.from_numpy(data.text_embeddings).to(device)
+        if model_config.word_tokens and data.word_embeddings is None:
+            raise ValueError(f"triples ({data.split}) carry no word tokens: run `python -m vla_stack.world_model.words FILE`")
+        self.words = None if data.word_embeddings is None else torch.from_numpy(data.word_embeddings).to(device)
+        self.word_mask = None if data.word_mask is None else torch.from_numpy(data.word_mask).to(device)
         self.cfg = model_config
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.device = device
@@ -81,10 +85,14 @@ class TripleSampler:
             x = torch.cat([x, (d / self.cfg.depth_max_m).clamp(0, 1) * 2 - 1], dim=1)
         return x
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(self, n: int):
+        """(current images, sentence embeddings, word tokens, word mask, target images)."""
         idx = torch.randint(len(self.pairs), (n,), generator=self.gen, device=self.device)
         cur, seg = self.pairs[idx, 0], self.pairs[idx, 1]
-        return self._images(cur), self.emb[self.seg_text[seg]], self._images(self.seg_last[seg])
+        t = self.seg_text[seg]
+        words = None if self.words is None else self.words[t]
+        mask = None if self.word_mask is None else self.word_mask[t]
+        return self._images(cur), self.emb[t], words, mask, self._images(self.seg_last[seg])
 
 
 def subgoal_loss(pred: torch.Tensor, current: torch.Tensor, target: torch.Tensor, changed_weight: float,
@@ -129,9 +137,9 @@ def train(cfg: TrainConfig) -> Path:
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        cur, emb, tgt = sampler.batch(cfg.batch_size)
+        cur, emb, words, mask, tgt = sampler.batch(cfg.batch_size)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            pred, _ = net(cur, emb)
+            pred, _ = net(cur, emb, words, mask)
         loss = subgoal_loss(pred.float(), cur, tgt, cfg.changed_weight, cfg.depth_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()

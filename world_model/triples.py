@@ -45,6 +45,8 @@ class SubgoalEpisodes:
     split: str = ""
     tasks: list[str] = field(default_factory=list)  # per episode: the task / instruction
     camera: str = ""  # which fixed camera the frames come from
+    word_embeddings: np.ndarray | None = None  # float32 (T, MAX_WORDS, EMBED_DIM), see words.py
+    word_mask: np.ndarray | None = None  # bool (T, MAX_WORDS)
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -110,8 +112,13 @@ class SubgoalEpisodes:
             object_names=np.array(self.object_names, dtype=str), object_colors=self.object_colors.astype(np.float32),
             intrinsics=self.intrinsics.astype(np.float64), extrinsics=self.extrinsics.astype(np.float64),
             exclude_discs=self.exclude_discs.astype(np.float32), split=np.array(self.split), camera=np.array(self.camera),
-            tasks=np.array(self.tasks, dtype=str))
+            tasks=np.array(self.tasks, dtype=str), **self._word_arrays())
         return path
+
+    def _word_arrays(self) -> dict:
+        if self.word_embeddings is None:
+            return {}
+        return {"word_embeddings": self.word_embeddings.astype(np.float32), "word_mask": self.word_mask.astype(bool)}
 
     @classmethod
     def load(cls, path: Path | str) -> "SubgoalEpisodes":
@@ -129,7 +136,9 @@ class SubgoalEpisodes:
                 seg_object_pos=z["seg_object_pos"], texts=[str(t) for t in z["texts"]],
                 text_embeddings=z["text_embeddings"], object_names=[str(t) for t in z["object_names"]],
                 object_colors=z["object_colors"], intrinsics=z["intrinsics"], extrinsics=z["extrinsics"],
-                exclude_discs=z["exclude_discs"], split=str(z["split"]), camera=str(z["camera"]), tasks=[str(t) for t in z["tasks"]])
+                exclude_discs=z["exclude_discs"], split=str(z["split"]), camera=str(z["camera"]), tasks=[str(t) for t in z["tasks"]],
+                word_embeddings=z["word_embeddings"] if "word_embeddings" in z else None,
+                word_mask=z["word_mask"] if "word_mask" in z else None)
         except (KeyError, ValueError, OSError, EOFError) as e:
             if isinstance(e, schema.SchemaError):
                 raise
@@ -142,6 +151,7 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
     if not parts:
         raise ValueError("concatenate: nothing to join")
     texts: list[str] = []
+    words: list[tuple[np.ndarray, np.ndarray]] = []
     objects: list[str] = []
     colors: list[np.ndarray] = []
     emb: list[np.ndarray] = []
@@ -156,6 +166,8 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
             if t not in texts:
                 texts.append(t)
                 emb.append(p.text_embeddings[i])
+                if p.word_embeddings is not None:
+                    words.append((p.word_embeddings[i], p.word_mask[i]))
             t_map.append(texts.index(t))
         o_map = []
         for i, o in enumerate(p.object_names):
@@ -186,4 +198,6 @@ def concatenate(parts: list[SubgoalEpisodes]) -> SubgoalEpisodes:
         intrinsics=parts[0].intrinsics, extrinsics=np.concatenate(extrinsics),
         exclude_discs=np.concatenate(discs) if len({d.shape[1] for d in discs}) == 1 else None,
         split="+".join(dict.fromkeys(p.split for p in parts)), tasks=tasks,
-        camera="+".join(dict.fromkeys(p.camera for p in parts))).validate()
+        camera="+".join(dict.fromkeys(p.camera for p in parts)),
+        word_embeddings=np.stack([w for w, _ in words]) if len(words) == len(texts) else None,
+        word_mask=np.stack([m for _, m in words]) if len(words) == len(texts) else None).validate()

@@ -58,6 +58,21 @@ class SelfAttention2d(nn.Module):
         return x + out.transpose(1, 2).reshape(b, c, h, w)
 
 
+class WordCrossAttention2d(nn.Module):
+    """Pixels of a small feature map attend to the subtask's word tokens (padding masked)."""
+
+    def __init__(self, channels: int, heads: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor, words: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q = self.norm(x).flatten(2).transpose(1, 2)
+        out, _ = self.attn(q, words, words, key_padding_mask=pad, need_weights=False)
+        return x + out.transpose(1, 2).reshape(b, c, h, w)
+
+
 class SubgoalUNet(nn.Module):
     """(current RGB-D in [-1, 1], subtask embedding) -> (subgoal RGB-D, about [-1, 1], latent).
 
@@ -76,6 +91,10 @@ class SubgoalUNet(nn.Module):
         self.enc = nn.ModuleList(FiLMResBlock(c, c, config.cond_dim) for c in ch)
         self.down = nn.ModuleList(nn.Conv2d(ch[i], ch[i + 1], 3, stride=2, padding=1) for i in range(len(ch) - 1))
         self.mid_attn = SelfAttention2d(ch[-1], config.attention_heads)
+        if config.word_tokens:
+            self.word_proj = nn.Linear(config.text_dim, ch[-1])
+            self.word_pos = nn.Parameter(torch.randn(config.max_words, ch[-1]) * 0.02)
+            self.word_attn = nn.ModuleList(WordCrossAttention2d(ch[-1], config.attention_heads) for _ in range(2))
         self.mid = FiLMResBlock(ch[-1], ch[-1], config.cond_dim)
         self.up = nn.ModuleList(nn.Conv2d(ch[i + 1], ch[i], 3, padding=1) for i in range(len(ch) - 1))
         self.dec = nn.ModuleList(FiLMResBlock(2 * ch[i], ch[i], config.cond_dim) for i in range(len(ch) - 1))
@@ -85,7 +104,9 @@ class SubgoalUNet(nn.Module):
         nn.init.zeros_(self.head.weight)  # start as the copy-current-frame predictor
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, image: torch.Tensor, text_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor, text_embedding: torch.Tensor, word_embeddings: torch.Tensor | None = None,
+                word_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """word_embeddings (B, L, text_dim) and word_mask (B, L) bool are needed when config.word_tokens."""
         b, _, h, w = image.shape
         ys = torch.linspace(-1, 1, h, device=image.device, dtype=image.dtype)
         xs = torch.linspace(-1, 1, w, device=image.device, dtype=image.dtype)
@@ -98,7 +119,15 @@ class SubgoalUNet(nn.Module):
             if i < len(self.down):
                 skips.append(x)
                 x = self.down[i](x)
+        if self.config.word_tokens:
+            if word_embeddings is None or word_mask is None:
+                raise ValueError("this world model cross-attends to word tokens: pass word_embeddings and word_mask")
+            n = word_embeddings.shape[1]
+            words = self.word_proj(word_embeddings) + self.word_pos[:n]
+            x = self.word_attn[0](x, words, ~word_mask)
         x = self.mid(self.mid_attn(x), cond)
+        if self.config.word_tokens:
+            x = self.word_attn[1](x, words, ~word_mask)
         latent = self.to_latent(torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
         for i in reversed(range(len(self.up))):
             x = self.up[i](F.interpolate(x, scale_factor=2.0, mode="nearest"))
