@@ -102,11 +102,20 @@ def main(cfg: EvalPlannerConfig) -> int:
                              for ex in examples) / len(examples)
         jobs += [(split, ex.task, ex.instruction, 5000 + s, cfg) for ex in examples for s in range(cfg.seeds)]
     t0 = time.time()
+    results = []
+
+    def log(r):
+        results.append(r)
+        print(f"[{len(results)}/{len(jobs)}] {r['split']} {r['task']} seed {r['seed']}: "
+              f"{'success' if r['success'] else 'FAIL'} in {r['steps']} steps ({r['instruction']!r})", flush=True)
+
     if cfg.workers > 1:
         with mp.get_context("spawn").Pool(cfg.workers) as pool:
-            results = list(pool.imap_unordered(_episode_job, jobs))
+            for r in pool.imap_unordered(_episode_job, jobs):
+                log(r)
     else:
-        results = [_episode_job(j) for j in jobs]
+        for j in jobs:
+            log(_episode_job(j))
     metrics, details, rows = {}, {}, []
     for split in cfg.splits:
         eps = sorted((r for r in results if r["split"] == split), key=lambda r: (r["task"], r["instruction"], r["seed"]))

@@ -77,7 +77,7 @@ def label_frame(env, facts: list[Fact]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def collect_frames(tasks: list[str], seeds: list[int], cfg: EnvConfig, every: int = 4,
-                   perturb_prob: float = 0.3, log=print) -> dict[str, np.ndarray]:
+                   perturb_prob: float = 0.3, settle_steps: int = 12, log=print) -> dict[str, np.ndarray]:
     """Expert rollouts -> arrays: points, colors, state, truth, positions, start (episode first frame)."""
     facts = suite.all_facts()
     out = {k: [] for k in ("points", "colors", "state", "truth", "positions", "start")}
@@ -88,15 +88,20 @@ def collect_frames(tasks: list[str], seeds: list[int], cfg: EnvConfig, every: in
             obs, info = env.reset(seed=seed, options={"drawer_open_at_reset": bool(rng.random() < 0.25)})
             start = len(out["points"])
             perturb_at = int(rng.integers(20, 150)) if rng.random() < perturb_prob else -1
+            settle = 0
             for t in range(cfg.max_steps):
-                if t % every == 0 or info[schema.INFO_SUBTASK_DONE]:
+                if t % every == 0 or info[schema.INFO_SUBTASK_DONE] or settle:
                     truth, pos = label_frame(env, facts)
                     for k, v in ((("points", obs[schema.OBS_POINTS]), ("colors", obs[schema.OBS_COLORS]),
                                   ("state", obs[schema.OBS_STATE]), ("truth", truth), ("positions", pos),
                                   ("start", start))):
                         out[k].append(v)
                 if info[schema.INFO_SUCCESS]:
-                    break
+                    # keep recording a little after success (the expert holds still): the final
+                    # facts ("red cube on green cube") otherwise get one positive frame per episode
+                    settle += 1
+                    if settle > settle_steps:
+                        break
                 if t == perturb_at and env.unwrapped.scene.drawer_opening() > 0.05:
                     env.unwrapped.set_drawer_opening(0.0)
                 obs, _, _, _, info = env.step(env.unwrapped.expert_action())
