@@ -76,7 +76,7 @@ def farthest_point_sample(pts: np.ndarray, n: int) -> np.ndarray:
         import fpsample
     except ImportError:  # keeps working without the compiled package, just slower
         return farthest_point_sample_reference(pts, n)
-    return fpsample.bucket_fps_kdline_sampling(np.ascontiguousarray(pts, np.float32), n, h=5, start_idx=0)  # deterministic.astype(np.int64)
+    return fpsample.bucket_fps_kdline_sampling(np.ascontiguousarray(pts, np.float32), n, h=5, start_idx=0).astype(np.int64)
 
 
 def downsample(pts: np.ndarray, n: int, voxel_m: float = 0.006, frame_yaw: float = 0.0) -> np.ndarray:
