@@ -59,11 +59,12 @@ def train_decoder(cfg: TrainPlannerConfig, log=print) -> PlanDecoder:
     return model
 
 
-def grounding_loss(net: GroundingNet, batch: dict, fact_idx: torch.Tensor):
+def grounding_loss(net: GroundingNet, batch: dict, fact_idx: torch.Tensor, pos_weight: torch.Tensor | None = None):
     feats, cent, glob = net.encode(batch["points"], batch["colors"], batch["state"])
     _, start_cent, _ = net.encode(batch["start_points"], batch["start_colors"], batch["start_state"])
     logits = net.judge(feats, cent, glob, batch["state"], start_cent, fact_idx)
-    bce = (torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["truth"], reduction="none")
+    bce = (torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["truth"], reduction="none",
+                                                                pos_weight=pos_weight)
            * batch["mask"]).sum() / batch["mask"].sum()
     # centroid supervision only where the entity is visible (>= 2 points within 4 cm of it):
     # the arm hides cubes for much of a grasp, and no attention can find what is not there
@@ -131,6 +132,9 @@ def train_grounding(cfg: TrainPlannerConfig, data: dict, log=print) -> Grounding
     net.set_entity_embeddings()
     fact_idx = net.fact_index(suite.all_facts())
     opt = torch.optim.AdamW(net.parameters(), cfg.lr, weight_decay=1e-4)
+    # rare facts (a cube on another: <1% of frames) would otherwise be learned as "never"
+    rate = torch.from_numpy(data["truth"]).mean(0).clamp(min=1e-3)
+    pos_weight = ((1 - rate) / rate).clamp(1.0, 20.0)
     train_idx, val_idx = split_episodes(data)
     n = len(train_idx)
     steps = cfg.grounding_epochs * max(1, n // cfg.batch)
@@ -140,7 +144,7 @@ def train_grounding(cfg: TrainPlannerConfig, data: dict, log=print) -> Grounding
     for i in range(steps):
         net.train()
         b = make_batch(data, train_idx[rng.integers(0, n, cfg.batch)], cfg.grounding.n_points, gen)
-        bce, aux, logits = grounding_loss(net, b, fact_idx)
+        bce, aux, logits = grounding_loss(net, b, fact_idx, pos_weight)
         loss = bce + aux
         opt.zero_grad()
         loss.backward()
