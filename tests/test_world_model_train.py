@@ -54,7 +54,9 @@ def toy_episodes(n_episodes: int, seed: int, split: str) -> SubgoalEpisodes:
         text.append(t)
         episode.append(e)
         cu, cv = GOAL_U[t] + 1.5, v + 1.5
-        pos.append([(cu - (SIZE - 1) / 2) * 0.95 / F, -(cv - (SIZE - 1) / 2) * 0.95 / F, 0.05])
+        top = np.array([(cu - (SIZE - 1) / 2) * 0.95 / F, -(cv - (SIZE - 1) / 2) * 0.95 / F, 0.05])
+        ray = top - np.array([0.0, 0.0, 1.0])  # the toy block's centre lies 2 cm behind its top face, as for the sim's cubes
+        pos.append(top + 0.02 * ray / np.linalg.norm(ray))
     emb = np.random.default_rng(99).normal(size=(2, 384)).astype(np.float32)
     words = np.random.default_rng(98).normal(size=(2, 7, 384)).astype(np.float32)  # 7 words each
     words[1, :6] = words[0, :6]  # the texts differ in their last word only
