@@ -39,13 +39,10 @@ def encode_frames(path: Path | str, frames: np.ndarray, fps: int, *, codec: str 
             container.mux(packet)
 
 
-def decode_frames(path: Path | str, *, start_s: float = 0.0, end_s: float | None = None,
-                  fps: int | None = None, episode: int | None = None) -> np.ndarray:
-    """All frames with start_s <= pts < end_s as uint8 (T, H, W, 3)."""
-    path = Path(path)
+def _frames_in_range(path: Path, start_s: float, end_s: float | None, fps: int | None, episode: int | None):
+    """Decoded frames with start_s <= pts < end_s (the one decode loop both readers share)."""
     if not path.is_file():
         raise DatasetError("video file is missing", path=path, episode=episode)
-    out = []
     tol = 0.5 / fps if fps else 1e-4
     try:
         with av.open(str(path)) as container:
@@ -56,9 +53,16 @@ def decode_frames(path: Path | str, *, start_s: float = 0.0, end_s: float | None
                     continue
                 if end_s is not None and ts >= end_s - tol:
                     break
-                out.append(frame.to_ndarray(format="rgb24"))
-    except (av.error.FFmpegError, EOFError) as e:
+                yield frame
+    except (av.error.FFmpegError, EOFError, IndexError) as e:
         raise DatasetError(f"video cannot be decoded ({type(e).__name__}: {e})", path=path, episode=episode) from None
+
+
+def decode_frames(path: Path | str, *, start_s: float = 0.0, end_s: float | None = None,
+                  fps: int | None = None, episode: int | None = None) -> np.ndarray:
+    """All frames with start_s <= pts < end_s as uint8 (T, H, W, 3)."""
+    path = Path(path)
+    out = [f.to_ndarray(format="rgb24") for f in _frames_in_range(path, start_s, end_s, fps, episode)]
     if not out:
         raise DatasetError("video holds no frames in the episode's time range", path=path, episode=episode)
     return np.stack(out)
@@ -68,21 +72,4 @@ def count_frames(path: Path | str, *, start_s: float = 0.0, end_s: float | None 
                  episode: int | None = None) -> int:
     """Frames that actually decode in [start_s, end_s) (a container's frame count can lie for
     truncated files; a file may hold several episodes, as LeRobot packs them)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError("video file is missing", path=path, episode=episode)
-    n = 0
-    tol = 0.5 / fps if fps else 1e-4
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                ts = float(frame.pts * stream.time_base) if frame.pts is not None else frame.time
-                if ts < start_s - tol:
-                    continue
-                if end_s is not None and ts >= end_s - tol:
-                    break
-                n += 1
-    except (av.error.FFmpegError, EOFError, IndexError) as e:
-        raise DatasetError(f"video cannot be decoded ({type(e).__name__}: {e})", path=path, episode=episode) from None
-    return n
+    return sum(1 for _ in _frames_in_range(Path(path), start_s, end_s, fps, episode))
