@@ -218,7 +218,8 @@ def test_watchdog_commands_zero_when_sensors_stop(checkpoint, tmp_path):
         g.feeder.js_pub, real = g.probe.publisher("unused_joint_states", JointState, qos.SENSOR), g.feeder.js_pub
         t0 = time.monotonic()
         assert g.seconds_until_zero(t0) <= 2 * TIMEOUT_S
-        assert "joint_states stale" in g.status[-1][1].data
+        # the status message travels on its own topic: it may arrive just after the command
+        assert g.probe.wait_for(lambda: "joint_states stale" in g.status[-1][1].data, 1.0), g.status[-1][1].data
         g.feeder.js_pub = real
     finally:
         assert g.close() == 0
@@ -234,7 +235,7 @@ def test_estop_latches_until_reset(checkpoint, tmp_path):
         g.estop_pub.publish(Bool(data=False))  # releasing the button does not release the latch
         g.probe.wait_for(lambda: False, 0.5)
         assert not any(g.moving(m) for t, m in list(g.cmds) if t > t0 + 2 * TIMEOUT_S)
-        assert g.status[-1][1].data.startswith("STOP: e-stop latched")
+        assert g.probe.wait_for(lambda: g.status[-1][1].data.startswith("STOP: e-stop latched"), 1.0)
         g.reset_pub.publish(Empty())
         assert g.wait_moving(5.0)
         assert "e-stop released" in g.log_text()
