@@ -37,6 +37,7 @@ def test_recorded_bag_holds_the_published_messages(tmp_path):
         for c in clouds:
             pts_pub.publish(convert.numpy_to_pointcloud2(c))
             probe.wait_for(lambda: False, 0.05)
+        probe.wait_for(lambda: False, 1.0)  # let the last message reach the recorder before SIGINT
     finally:
         probe.close()
         rec.send_signal(signal.SIGINT)
