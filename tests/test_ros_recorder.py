@@ -50,9 +50,13 @@ def test_recorded_bag_holds_the_published_messages(tmp_path):
             cls = PointCloud2 if conn.msgtype == "sensor_msgs/msg/PointCloud2" else String
             got.setdefault(conn.topic, []).append(deserialize_message(raw, cls))
     assert [m.data for m in got["/subtask"]] == ["open the drawer"]
-    assert len(got["/cam/points"]) == len(clouds)  # loopback, nothing dropped at this rate
-    for msg, c in zip(got["/cam/points"], clouds):
-        np.testing.assert_array_equal(convert.pointcloud2_to_numpy(msg)[0], c)
+    # Sensor streams use best-effort QoS, which may drop a message on a loaded machine: what
+    # was recorded must be the published clouds, bit for bit and in order, with most present.
+    recorded = [convert.pointcloud2_to_numpy(m)[0] for m in got["/cam/points"]]
+    assert len(recorded) >= len(clouds) - 2, f"only {len(recorded)} of {len(clouds)} clouds recorded"
+    remaining = iter(clouds)
+    for r in recorded:
+        assert any(np.array_equal(r, c) for c in remaining), "a recorded cloud is not a published one (or out of order)"
 
 
 def test_existing_output_is_refused(tmp_path):
