@@ -1,0 +1,57 @@
+"""`AgentConfig`: how the agent composes its parts, and the safety limits it runs under."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+
+from vla_stack import schema
+from vla_stack.ros2_nodes.safety import SafetyConfig
+
+#: full: planner + world model + action expert. no_world_model: no subgoal is predicted.
+#: flat: no planner and no world model, the action expert is conditioned on the instruction.
+Mode = Literal["full", "no_world_model", "flat"]
+
+
+def sim_safety(workspace_yaw: float = 0.0, control_rate_hz: float = 20.0) -> SafetyConfig:
+    """Limits for the simulated arms: the scripted expert's own envelope plus a margin.
+
+    The expert moves up to 3 cm and 0.2 rad per 20 Hz tick and starts at full speed, so the
+    ROS defaults (0.25 m/s, 2.5 m/s^2), sized for a real arm near people, would slow every
+    demonstrated motion. The workspace box is the default one turned with the layout
+    (`workspace_yaw`): exact for multiples of 90 degrees, its bounding box otherwise.
+    """
+    d = SafetyConfig()
+    lo, hi = np.asarray(d.workspace_min_m), np.asarray(d.workspace_max_m)
+    c, s = math.cos(workspace_yaw), math.sin(workspace_yaw)
+    corners = np.array([[x, y] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])])
+    turned = corners @ np.array([[c, s], [-s, c]])  # rows: R @ corner
+    turned = np.round(turned, 9)  # cos(pi/2) is 6e-17, not 0
+    new_lo = (*turned.min(axis=0), lo[2])
+    new_hi = (*turned.max(axis=0), hi[2])
+    return replace(d, control_rate_hz=control_rate_hz, max_linear_speed_mps=0.75, max_angular_speed_radps=5.0,
+                   max_linear_accel_mps2=20.0, max_angular_accel_radps2=120.0,
+                   workspace_min_m=tuple(float(v) for v in new_lo), workspace_max_m=tuple(float(v) for v in new_hi),
+                   input_timeout_s=0.5, required_inputs=("points", "state")).validate()
+
+
+@dataclass
+class AgentConfig:
+    mode: Mode = "full"
+    planner_every_ticks: int = 10  # ask the planner whether the subtask is done every N ticks
+    control_rate_hz: float = 20.0
+    execution: Literal["ensemble", "receding"] = "ensemble"  # how action chunks are executed
+    safety: SafetyConfig = field(default_factory=sim_safety)
+
+    def validate(self) -> "AgentConfig":
+        if self.mode not in ("full", "no_world_model", "flat"):
+            raise schema.SchemaError(f"agent.mode: {self.mode!r}, expected full | no_world_model | flat")
+        if self.planner_every_ticks < 1:
+            raise schema.SchemaError(f"agent.planner_every_ticks: must be >= 1, got {self.planner_every_ticks}")
+        if not (math.isfinite(self.control_rate_hz) and self.control_rate_hz > 0):
+            raise schema.SchemaError(f"agent.control_rate_hz: must be > 0, got {self.control_rate_hz}")
+        self.safety.validate()
+        return self
