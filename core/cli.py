@@ -14,8 +14,9 @@ import typing
 
 #: "words of the command" -> ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("vla_stack.sim.demo:run", "run the scripted expert on a task in simulation, write an MP4 (full stack: see issue 8)"),
+    "demo": ("vla_stack.agent.demo:run", "the full stack (planner, world model, action expert, safety) on a held-out composition in simulation -> MP4"),
     "sim demo": ("vla_stack.sim.demo:run", "run the scripted expert on a task, write an MP4"),
+    "ship": ("vla_stack.agent.weights:pack", "copy planner, world model and action expert checkpoints into one shipped-weights folder with a manifest"),
     "sim tasks": ("vla_stack.sim.demo:list_tasks", "list registered tasks and splits"),
     "record": ("vla_stack.datasets.record:main", "record teleoperated episodes (expert/keyboard/ros) into a LeRobot-v3 dataset"),
     "data info": ("vla_stack.datasets.commands:info", "summarize a dataset: episodes, features, tasks, subtasks"),
