@@ -41,6 +41,7 @@ class EvalConfig:
     out: Path = Path("runs/eval")
     device: str = "auto"
     seed: int = 1000  # different from the data-collection seeds
+    workers: int = 1  # tasks evaluated in parallel processes (each loads the checkpoint)
 
 
 def _reset_rows(state: dict, rows: np.ndarray) -> None:
@@ -153,6 +154,10 @@ def evaluate_model(model: PolicyModel, cfg: EvalConfig) -> dict:
         table["tasks"][task] = run_task(model, task, cfg, device, text.default_encoder())
         row = table["tasks"][task]
         print(f"[eval] {task}: {row['successes']}/{row['episodes']} ({row['success_rate']:.0%})", flush=True)
+    return write_table(table, cfg)
+
+
+def write_table(table: dict, cfg: EvalConfig) -> dict:
     rates = [r["success_rate"] for r in table["tasks"].values()]
     table["mean_success_rate"] = float(np.mean(rates)) if rates else 0.0
     out = Path(cfg.out)
@@ -170,8 +175,35 @@ def markdown_table(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _task_in_worker(cfg: EvalConfig, task: str, device: str) -> dict:
+    import os
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from vla_stack import text
+
+    torch.set_num_threads(1)
+    model, _ = load_checkpoint(cfg.checkpoint, map_location=device)
+    row = run_task(model.eval(), task, cfg, torch.device(device), text.default_encoder())
+    print(f"[eval] {task}: {row['successes']}/{row['episodes']} ({row['success_rate']:.0%})", flush=True)
+    return row
+
+
+def evaluate_parallel(cfg: EvalConfig, device: str) -> dict:
+    """One process per task (spawned: MuJoCo's EGL and CUDA do not survive a fork)."""
+    import multiprocessing as mp
+
+    tasks = _task_list(cfg)
+    with mp.get_context("spawn").Pool(min(cfg.workers, len(tasks))) as pool:
+        rows = pool.starmap(_task_in_worker, [(cfg, t, device) for t in tasks])
+    table = {"tasks": dict(zip(tasks, rows)), "config": {k: str(v) for k, v in vars(cfg).items()}}
+    return write_table(table, cfg)
+
+
 def run(cfg: EvalConfig) -> int:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.workers > 1:
+        evaluate_parallel(cfg, device)
+        return 0
     model, _ = load_checkpoint(cfg.checkpoint, map_location=device)
     evaluate_model(model, cfg)
     return 0

@@ -16,9 +16,9 @@ class TextCacheConfig:
 
 
 def collect_texts(cfg: TextCacheConfig) -> list[str]:
-    from vla_stack.datasets.window import WindowDataset
+    from .multi_dataset import open_windows
 
-    ds = WindowDataset(cfg.dataset, history=1, horizon=1, normalize=False)
+    ds = open_windows(cfg.dataset, history=1, horizon=1)
     texts = set(ds.subtask_texts) | set(ds.task_texts)
     if cfg.include_sim_tasks:
         try:

@@ -35,7 +35,7 @@ SUBGOAL_KEY = "observation.subgoal_latent"  # (T, D) per window, when the datase
 
 @dataclass
 class TrainConfig:
-    dataset: Path = Path("data/demos")  # LeRobot-v3 dataset directory (from `vla data record`)
+    dataset: Path = Path("data/demos")  # LeRobot-v3 dataset, or a folder of them (`vla policy demos`)
     out: Path = Path("runs/policy")
     model: PolicyConfig = field(default_factory=PolicyConfig)
     steps: int = 20_000
@@ -46,6 +46,7 @@ class TrainConfig:
     warmup_steps: int = 200
     grad_clip: float = 1.0
     max_points: int = 0  # random subset of points per frame (0: all): cheaper steps, robust to density
+    time_budget_min: float = 0.0  # >0: stop after this many minutes of training; the LR schedule follows time
     log_every: int = 50
     save_every: int = 1000
     eval_every: int = 0  # ticks between evaluations in simulation (0: off)
@@ -104,10 +105,11 @@ def subgoal_inputs(batch: dict, model: PolicyModel, gen: torch.Generator | None 
     return sub, keep
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, cfg: TrainConfig, time_frac: float = 0.0) -> float:
+    """Warm-up, then cosine to 10% over the steps (or over the time budget, whichever is further)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    frac = max((step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps), time_frac)
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
@@ -123,7 +125,7 @@ def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
 
 def train(cfg: TrainConfig) -> Path:
     """Returns the final checkpoint directory."""
-    from vla_stack.datasets.window import WindowDataset
+    from .multi_dataset import open_windows
 
     rank, world, local_rank = _dist_info()
     if world > 1 and not dist.is_initialized():
@@ -136,7 +138,7 @@ def train(cfg: TrainConfig) -> Path:
     resuming = cfg.resume and (last / "config.json").is_file()
 
     model_horizon = (read_config(cfg.init_from)[0] if cfg.init_from else cfg.model).horizon
-    ds = WindowDataset(cfg.dataset, history=cfg.history, horizon=model_horizon, normalize=False)
+    ds = open_windows(cfg.dataset, cfg.history, model_horizon)
     subgoal_dim = (read_config(cfg.init_from)[0] if cfg.init_from else cfg.model).subgoal_dim
     if subgoal_dim and SUBGOAL_KEY not in ds[0]:
         raise SchemaError(f"model.subgoal_dim={subgoal_dim} needs subgoal latents in the dataset "
@@ -179,10 +181,17 @@ def train(cfg: TrainConfig) -> Path:
                 else contextlib.nullcontext())
     log(f"{len(ds)} windows, {sum(p.numel() for p in model.parameters()):,} parameters, world size {world}, {device}")
     t0, losses = time.perf_counter(), []
+    budget_s = cfg.time_budget_min * 60.0
+    time_frac = 0.0
     while step < cfg.steps:
+        if budget_s:
+            time_frac = shared_time_frac((time.perf_counter() - t0) / budget_s, world, device)
+            if time_frac >= 1.0:
+                log(f"time budget of {cfg.time_budget_min} min reached at step {step}")
+                break
         batch = make_batch(ds, gen.integers(0, len(ds), cfg.batch_size), text_table, device, cfg.max_points, gen)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, cfg, time_frac)
         with autocast:
             pred = net(batch["points"], batch["colors"], batch["state"], batch["text"], *subgoal_inputs(batch, model))
         loss = chunk_loss(pred.float(), model.normalizer.normalize_action(batch["action"]), batch["pad"])
@@ -197,10 +206,13 @@ def train(cfg: TrainConfig) -> Path:
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if bar is None and rank == 0 and step % cfg.log_every == 0:
+            log(f"step {step} loss {np.mean(losses[-cfg.log_every:]):.5f} lr {lr_at(step - 1, cfg, time_frac):.2e} "
+                f"{step / max(1e-9, time.perf_counter() - t0):.2f} steps/s")
         if writer is not None and (step % cfg.log_every == 0 or step == cfg.steps):
             writer.add_scalar("train/loss", float(np.mean(losses[-cfg.log_every:])), step)
             writer.add_scalar("train/grad_norm", float(grad_norm), step)
-            writer.add_scalar("train/lr", lr_at(step - 1, cfg), step)
+            writer.add_scalar("train/lr", lr_at(step - 1, cfg, time_frac), step)
             writer.add_scalar("train/steps_per_s", step / max(1e-9, time.perf_counter() - t0), step)
         if rank == 0 and (step % cfg.save_every == 0 or step == cfg.steps):
             save_checkpoint(last, model, {"step": step, "dataset": str(cfg.dataset)})
@@ -221,6 +233,15 @@ def train(cfg: TrainConfig) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return final
+
+
+def shared_time_frac(frac: float, world: int, device) -> float:
+    """Rank 0's elapsed fraction on every rank: the same LR and the same last step everywhere."""
+    if world == 1:
+        return frac
+    t = torch.tensor([frac], dtype=torch.float64, device=device)
+    dist.broadcast(t, src=0)
+    return float(t.item())
 
 
 def parameter_checksum(model: torch.nn.Module) -> list[float]:

@@ -25,3 +25,16 @@ def test_eval_writes_success_table_and_video(tmp_path):
     assert "| PickRedCube | 3 |" in (out / "success.md").read_text()
     videos = list((out / "videos").glob("PickRedCube_ep0_*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
+
+
+def test_tasks_in_parallel_processes_give_the_same_table_as_one_process(tmp_path):
+    torch.manual_seed(1)
+    ckpt = save_checkpoint(tmp_path / "ckpt", PolicyModel(tiny_config()))
+    common = dict(checkpoint=ckpt, tasks=("CloseDrawer", "PressButton"), episodes=2, n_envs=2, max_steps=3,
+                  n_points=64, image_size=32, videos=0, device="cpu")
+    assert run(EvalConfig(out=tmp_path / "one", **common)) == 0
+    assert run(EvalConfig(out=tmp_path / "two", workers=2, **common)) == 0
+    one, two = (json.loads((tmp_path / d / "success.json").read_text()) for d in ("one", "two"))
+    assert list(two["tasks"]) == ["CloseDrawer", "PressButton"]
+    for task in one["tasks"]:
+        assert one["tasks"][task]["episodes_detail"] == two["tasks"][task]["episodes_detail"]

@@ -97,3 +97,12 @@ def test_subgoal_latent_is_dropped_at_the_configured_rate_and_required_when_conf
     with pytest.raises(ValueError, match="needs subgoal latents"):
         train(TrainConfig(dataset=dataset, out=tmp_path / "sg", model=tiny_config(subgoal_dim=4), steps=1,
                           batch_size=2, history=2, progress=False))
+
+
+def test_time_budget_stops_training_early_and_still_saves_a_final_checkpoint(dataset, tmp_path):
+    cfg = TrainConfig(dataset=dataset, out=tmp_path / "run", model=tiny_config(), steps=100_000, batch_size=2,
+                      history=2, time_budget_min=0.02, progress=False)
+    final = train(cfg)
+    meta = json.loads((final / "config.json").read_text())["meta"]
+    assert 0 < meta["step"] < 100_000
+    ActionExpert.load(final)  # loadable
