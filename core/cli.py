@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("vla_stack.policy.finetune:run", "fine-tune an action-expert checkpoint on a new dataset (encoder optionally frozen)"),
     "eval": ("vla_stack.policy.evaluate:run", "evaluate an action expert in simulation: success table (JSON/Markdown), rollout MP4s"),
     "policy text-cache": ("vla_stack.policy.text_cache:run", "embed a dataset's (and the sim's) subtask texts into a file for VLA_TEXT_CACHE on GPU boxes"),
+    "policy demos": ("vla_stack.policy.demos:run", "scripted-expert demos for policy training, one dataset per task in parallel, optional DART noise"),
 }
 
 
