@@ -124,7 +124,8 @@ def run(config: AgentDemoConfig) -> int:
     agent.close()
     verdict = "SUCCEEDED" if result.success else "did NOT succeed"
     print(f"full stack {verdict} on {task} in {result.steps} steps: {result.subtasks_completed}/{result.n_subtasks} "
-          f"subtasks done (sim); planner said DONE: {result.agent_done}; slowest agent tick {result.max_step_ms:.0f} ms; "
+          f"subtasks done (sim); planner said DONE: {result.agent_done}; agent tick median {result.median_step_ms:.0f} ms, "
+          f"slowest {result.max_step_ms:.0f} ms; "
           f"{time.monotonic() - t_start:.0f} s in all")
     print(f"video written to {config.out.resolve()}")
     return 0

@@ -31,6 +31,7 @@ class EpisodeResult:
     agent_done: bool  # the agent's planner said DONE
     agent_failed: str = ""  # the reason, when the agent stopped for good without DONE
     max_step_ms: float = 0.0  # slowest Agent.step of the episode
+    median_step_ms: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)  # ticks per agent status
     final: tuple[dict, dict] | None = field(default=None, repr=False)  # last (obs, info): chains go on from it
 
@@ -83,13 +84,13 @@ def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: in
     agent.reset(instruction)
     statuses: dict[str, int] = {}
     stopped_for_good = 0
-    max_ms = 0.0
+    step_ms: list[float] = []
     steps = 0
     try:
         for steps in range(1, max_steps + 1):
             full = hook(obs) if hook else obs
             action, ainfo = agent.step(full, now_s=steps / agent.config.control_rate_hz)
-            max_ms = max(max_ms, ainfo.latency_ms)
+            step_ms.append(ainfo.latency_ms)
             statuses[ainfo.status] = statuses.get(ainfo.status, 0) + 1
             obs, _, terminated, _, info = env.step(action)
             if on_tick is not None:
@@ -106,7 +107,8 @@ def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: in
                          subtasks_completed=int(info[schema.INFO_SUBTASK_INDEX]) if not info[schema.INFO_SUCCESS]
                          else int(info["n_subtasks"]), n_subtasks=int(info["n_subtasks"]),
                          agent_done=ainfo.subtask == schema.DONE_TOKEN,
-                         agent_failed=ainfo.reason if ainfo.status == "failed" else "", max_step_ms=max_ms,
+                         agent_failed=ainfo.reason if ainfo.status == "failed" else "",
+                         max_step_ms=max(step_ms, default=0.0), median_step_ms=float(np.median(step_ms)) if step_ms else 0.0,
                          statuses=statuses, final=(obs, info))
 
 

@@ -191,7 +191,7 @@ def run_unit(args: tuple[dict, dict]) -> dict:
             r = run_episode(agent, env, unit["instruction"], seed=unit["seed"], max_steps=steps(len(env.task.subtasks)))
             out.update(success=r.success, steps=r.steps, subtasks_completed=r.subtasks_completed,
                        n_subtasks=r.n_subtasks, agent_done=r.agent_done, agent_failed=r.agent_failed,
-                       max_step_ms=round(r.max_step_ms, 1))
+                       max_step_ms=round(r.max_step_ms, 1), median_step_ms=round(r.median_step_ms, 1))
     except Exception as e:  # noqa: BLE001  (one broken episode is recorded, not the end of the run)
         out["error"] = f"{type(e).__name__}: {e}"
     finally:
