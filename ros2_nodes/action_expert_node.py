@@ -77,6 +77,7 @@ class ActionExpertNode(Node):
                                      crop=(safety_cfg.workspace_min_m, safety_cfg.workspace_max_m))
         self.subtask: str | None = None
         self.subgoal_latent: np.ndarray | None = None
+        self.subgoal_subtask = ""  # the subtask the world model predicted subgoal_latent for
         self.intrinsics: schema.CameraIntrinsics | None = None
         self._last_status = None
         self.ticks = 0
@@ -151,22 +152,34 @@ class ActionExpertNode(Node):
 
     def on_subtask(self, msg: String) -> None:
         text = msg.data.strip()
-        if text != self.subtask:
-            self.get_logger().info(f"subtask: {text!r}")
+        if text != (self.subtask or ""):
+            self.get_logger().info(f"subtask: {text!r}" if text else "subtask withdrawn: holding still")
         self.subtask = text or None
 
     def on_instruction(self, msg: String) -> None:
+        # Only the recurrent state: the subtask and subgoal belong to the planner and the world
+        # model, which react to this same instruction on their own topics, so their answers can
+        # arrive here before it does. Clearing them here wiped the new plan's first subtask
+        # (the integration test's intermittent "no motion"); the planner withdraws the old
+        # subtask itself by publishing an empty one.
         self.policy.reset()
-        self.subtask = None
-        self.subgoal_latent = None
         self.get_logger().info(f"new instruction {msg.data!r}: policy state reset")
 
     def on_subgoal_latent(self, msg: Float32MultiArray) -> None:
         try:
-            self.subgoal_latent = schema.check_array("subgoal_latent", np.asarray(msg.data, np.float32), (None,))
+            latent = schema.check_array("subgoal_latent", np.asarray(msg.data, np.float32), (None,))
         except schema.SchemaError as e:
             self.subgoal_latent = None
             self._reject("subgoal latent", e)
+            return
+        labels = [d.label for d in msg.layout.dim]
+        self.subgoal_latent, self.subgoal_subtask = latent, (labels[0] if labels else "")
+
+    def current_subgoal_latent(self) -> np.ndarray | None:
+        """The latent predicted for the current subtask (an unlabelled one is trusted as current)."""
+        if self.subgoal_latent is None or self.subgoal_subtask not in ("", self.subtask):
+            return None
+        return self.subgoal_latent
 
     def on_estop(self, msg: Bool) -> None:
         if msg.data and not self.safety.estopped:
@@ -186,7 +199,7 @@ class ActionExpertNode(Node):
             return np.array([0, 0, 0, 0, 0, 0, self.safety.held_gripper], np.float32)  # nothing to do: hold
         try:
             return self.policy.step(self.obs.points, self.obs.colors, self.obs.state(), subtask=self.subtask,
-                                    subgoal_latent=self.subgoal_latent)
+                                    subgoal_latent=self.current_subgoal_latent())
         except (schema.SchemaError, ValueError, RuntimeError) as e:
             self._reject("policy step", e)
             return None

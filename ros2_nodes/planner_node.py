@@ -9,7 +9,8 @@ Backends:
   `sim/info`, which tests the control loop with a perfect planner.
 
 Planner calls can be slow (a language model): they run in this process only, so they
-never block the control loop. Out: `subtask` (latched String; `DONE` when finished) and
+never block the control loop. Out: `subtask` (latched String; `DONE` when finished, empty while a new instruction is
+being planned or was refused) and
 `planner_status` (latched String: planning / executing <i>: <text> / done / refused: ... /
 failed: ...).
 """
@@ -84,6 +85,9 @@ class PlannerNode(Node):
 
     def on_instruction(self, msg: String) -> None:
         self.instruction, self.subtask, self.history = msg.data, None, []
+        # Withdraw the old plan's subtask first (empty = nothing to do: the action expert holds),
+        # so it is not executed under the new instruction while planning or after a refusal.
+        self.subtask_pub.publish(String(data=""))
         if self.planner is None:
             self.status("planning (oracle: following the simulator's subtasks)")
             if self.sim_info:

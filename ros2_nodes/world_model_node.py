@@ -3,7 +3,8 @@
 It predicts when the subtask changes and, optionally, at a low rate (`rate_hz`), never at
 the control rate: the action expert keeps using the last subgoal latent meanwhile. In:
 `rgb` (rgb8/bgr8/mono8 Image), `depth` (32FC1/16UC1, when the model uses depth), `subtask`.
-Out: `subgoal` (rgb8 Image) and `subgoal_latent` (Float32MultiArray), both latched.
+Out: `subgoal` (rgb8 Image) and `subgoal_latent` (Float32MultiArray whose one layout dimension
+is labelled with the subtask it was predicted for), both latched.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32MultiArray, String
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension, MultiArrayLayout, String
 
 from vla_stack import schema
 from vla_stack.ros2_nodes import convert, node_util, qos
@@ -62,15 +63,19 @@ class WorldModelNode(Node):
     def maybe_predict(self) -> None:
         if not self.pending or self.rgb is None or not self.subtask or self.subtask == schema.DONE_TOKEN:
             return
-        self.pending = False
+        self.pending, subtask = False, self.subtask
         try:
             depth = self.depth if self.model.config.predict_depth else None
-            rgb, latent = self.model.predict_subgoal(self.rgb, depth, self.subtask)
+            rgb, latent = self.model.predict_subgoal(self.rgb, depth, subtask)
         except schema.SchemaError as e:
             self.get_logger().error(f"world model input rejected: {e}", throttle_duration_sec=1.0)
             return
         self.image_pub.publish(convert.numpy_to_image(rgb, "rgb8", stamp=self.get_clock().now().to_msg()))
-        self.latent_pub.publish(Float32MultiArray(data=latent.astype(np.float32).tolist()))
+        # The subtask rides in the layout label: the action expert uses a latent only while its
+        # subtask is current, whatever order the two topics arrive in.
+        dim = MultiArrayDimension(label=subtask, size=len(latent), stride=len(latent))
+        self.latent_pub.publish(Float32MultiArray(layout=MultiArrayLayout(dim=[dim]),
+                                                  data=latent.astype(np.float32).tolist()))
 
 
 def main(args: list[str] | None = None) -> int:

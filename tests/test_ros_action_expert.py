@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("rclpy")
 from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2, PointField  # noqa: E402
-from std_msgs.msg import Bool, Empty, String  # noqa: E402
+from std_msgs.msg import Bool, Empty, Float32MultiArray, MultiArrayDimension, MultiArrayLayout, String  # noqa: E402
 
 from vla_stack import schema  # noqa: E402
 from vla_stack.ros2_nodes import convert, qos  # noqa: E402
@@ -101,7 +101,8 @@ class Graph:
         self.probe = Probe(domain)
         self.cmds = self.probe.subscribe("cmd_twist", TwistStamped, qos.COMMAND)
         self.status = self.probe.subscribe("safety_status", String, qos.LATCHED)
-        self.probe.publisher("subtask", String, qos.LATCHED).publish(String(data="open the drawer"))
+        self.subtask_pub = self.probe.publisher("subtask", String, qos.LATCHED)
+        self.subtask_pub.publish(String(data="open the drawer"))
         self.estop_pub = self.probe.publisher("estop", Bool, qos.LATCHED)
         self.reset_pub = self.probe.publisher("estop_reset", Empty, qos.COMMAND)
         self.feeder = SensorFeeder(self.probe, source)
@@ -241,6 +242,71 @@ def test_estop_latches_until_reset(checkpoint, tmp_path):
         assert "e-stop released" in g.log_text()
     finally:
         assert g.close() == 0
+
+
+def test_instruction_arriving_after_its_first_subtask_keeps_the_subtask(checkpoint, tmp_path):
+    """The planner answers an instruction on another topic, so its first subtask can reach the
+    node before the instruction itself: the instruction resets the policy state and nothing else."""
+    g = Graph(70, checkpoint, tmp_path)  # the subtask is published first
+    try:
+        assert g.wait_moving(), g.log_text()
+        g.probe.publisher("instruction", String, qos.LATCHED).publish(String(data="open the drawer"))
+        assert g.probe.wait_for(lambda: "policy state reset" in g.log_text(), 10.0), g.log_text()
+        t0 = time.monotonic()
+        g.probe.wait_for(lambda: False, 0.5)
+        after = [m for t, m in list(g.cmds) if t > t0]
+        assert after and all(g.moving(m) for m in after), "the instruction stopped the current subtask"
+        # An empty subtask (the planner withdrawing the old plan) holds still until the next one.
+        t0 = time.monotonic()
+        g.subtask_pub.publish(String(data=""))
+        assert g.seconds_until_zero(t0) <= 2 / RATE_HZ + 0.5
+        assert g.probe.wait_for(lambda: "subtask withdrawn" in g.log_text(), 5.0)
+        g.subtask_pub.publish(String(data="pick up the red cube"))
+        assert g.wait_moving(5.0)
+    finally:
+        assert g.close() == 0
+
+
+class RecordingPolicy:
+    """Stands in for the action expert where only the node's bookkeeping is under test."""
+
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def latent_msg(values, subtask: str | None) -> Float32MultiArray:
+    dims = [] if subtask is None else [MultiArrayDimension(label=subtask, size=len(values), stride=len(values))]
+    return Float32MultiArray(layout=MultiArrayLayout(dim=dims), data=list(values))
+
+
+def test_subgoal_latent_is_used_only_while_its_subtask_is_current():
+    """The world model answers a subtask on its own topic, so its latent can arrive before (or
+    after) the subtask it belongs to; the label it carries decides, not the arrival order."""
+    import rclpy
+
+    from vla_stack.ros2_nodes.action_expert_node import ActionExpertNode
+
+    rclpy.init(args=[], domain_id=76)
+    node = ActionExpertNode(policy=RecordingPolicy())
+    try:
+        node.on_subtask(String(data="open the drawer"))
+        node.on_subgoal_latent(latent_msg([1.0, 2.0], "pick up the red cube"))  # the next subtask's, early
+        assert node.current_subgoal_latent() is None
+        node.on_subtask(String(data="pick up the red cube"))
+        assert node.current_subgoal_latent().tolist() == [1.0, 2.0]
+        node.on_instruction(String(data="pick up the red cube"))  # resets the policy, keeps the plan
+        assert node.policy.resets == 1 and node.subtask == "pick up the red cube"
+        assert node.current_subgoal_latent() is not None
+        node.on_subgoal_latent(latent_msg([3.0], None))  # an unlabelled producer counts as current
+        assert node.current_subgoal_latent().tolist() == [3.0]
+        node.on_subgoal_latent(latent_msg([float("nan")], "pick up the red cube"))
+        assert node.current_subgoal_latent() is None
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
 
 
 @pytest.mark.parametrize("param, message", [
