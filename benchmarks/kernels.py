@@ -113,6 +113,13 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
         torch.autograd.grad(o, params, dout)
 
     t_fb = median_ms(lambda: fwd_bwd(S.selective_scan_triton))
+    # the two halves alone: the training forward (saves a state every CHUNK steps) and the backward kernel
+    kw = dict(softplus_on=True, **{k: v.detach() for k, v in xr.items()})
+    _, _, states = S._fwd(**kw, save_states=True)
+    t_fwd_train = median_ms(lambda: S._fwd(**kw, save_states=True))
+    t_bwd = median_ms(lambda: S._bwd(dout, None, kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"],
+                                     kw["delta_bias"], True, states))
+    metrics.update({f"{tag}_fwd_train_triton_ms": t_fwd_train, f"{tag}_bwd_kernel_triton_ms": t_bwd})
     bf, bfb = scan_bytes(b, L, d, n, es, False), scan_bytes(b, L, d, n, es, True)
     g_f, g_fb = bf / (t_fwd * 1e-3) / GB, bfb / (t_fb * 1e-3) / GB
     metrics.update({f"{tag}_fwd_triton_ms": t_fwd, f"{tag}_fwd_GBps": g_f, f"{tag}_fwd_frac_copy": g_f / copy_gbs,
@@ -139,55 +146,31 @@ def try_ms(fn) -> float | str:
 
 
 def sweeps(details) -> None:
-    """Launch-config sweeps at the target sizes; the defaults in kernels/ come from these."""
+    """Launch-config sweeps of the scan at the target size (and d_state 64); the fastest become
+    the defaults for this run (and, by hand, in kernels/selective_scan_triton.py)."""
     S = selective_scan_triton
-    x = step_inputs(8192)
-    out = torch.empty_like(x["x"])
-    details["sweep_step_b8192_ms"] = {str(c): try_ms(lambda: state_update_triton.selective_state_update_triton(
-        **x, out=out, config=c)) for c in [(128, 8), (64, 4), (32, 4), (32, 2), (256, 8), (128, 4), (16, 1), (64, 2)]}
-    del x, out
-    for dtype in (torch.float32,):
-        x = scan_inputs(16, 1024, 512, 16, dtype)
-        kw = {**x, "softplus_on": True, "save_states": False}
-        details["sweep_scan_fwd_seq_ms"] = {str(c): try_ms(lambda: S._fwd(**kw, config=c, mode="sequential")) for c in
-                                            [(16, 32, 2), (8, 32, 1, 8), (16, 32, 2, 8), (16, 32, 4, 8), (32, 32, 4, 8),
-                                             (8, 32, 2, 8), (4, 32, 1, 8)]}
+    chosen = {}
+    for n, fwd_cfgs, bwd_cfgs in [(16, [(16, 1), (32, 1), (8, 1), (64, 4)], [(16, 1), (8, 1), (32, 2)]),
+                                  (64, [(4, 1), (8, 1), (2, 1)], [(4, 1), (2, 1), (8, 1)])]:
+        x = scan_inputs(16, 1024, 512, n, torch.float32)
+        kw = {**x, "softplus_on": True}
+        fwd = {str(c): try_ms(lambda: S._fwd(**kw, save_states=False, config=c)) for c in fwd_cfgs}
+        fwd_train = {str(c): try_ms(lambda: S._fwd(**kw, save_states=True, config=c)) for c in fwd_cfgs}
         dout = torch.randn_like(x["u"])
-        bres = {}
-        for mode, c in [("sequential", (16, 32, 1)), ("parallel", (2, 16, 2)), ("partials", (16, 32, 1)),
-                        ("registers", (16, 8, 2)), ("registers", (8, 8, 1)), ("registers", (16, 8, 4)),
-                        ("registers", (32, 8, 4)), ("registers", (8, 8, 2)), ("registers", (4, 8, 1))]:
-            _, _, states = S._fwd(**{**kw, "save_states": True}, config=(8, c[1], 1), mode="sequential")
-            bres[f"{mode} {c}"] = try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"],
-                                                        x["z"], x["delta_bias"], True, states, config=c,
-                                                        mode={"partials": "sequential"}.get(mode, mode),
-                                                        atomic_bc=mode != "partials"))
-        details["sweep_scan_bwd_ms"] = bres
-        # the headline figures below run with the fastest configs (the defaults in kernels/ are set from these)
-        fwd_ok = {k: v for k, v in details["sweep_scan_fwd_seq_ms"].items() if isinstance(v, float)}
-        best = eval(min(fwd_ok, key=fwd_ok.get))  # noqa: S307 - our own tuple reprs
-        S.FWD_MODE, S.FWD_CONFIG, S.FWD_UNROLL = "sequential", best[:3], (best[3] if len(best) > 3 else 4)
-        bwd_ok = {k: v for k, v in bres.items() if isinstance(v, float)}
-        mode, cfg = min(bwd_ok, key=bwd_ok.get).split(" ", 1)
-        if mode == "parallel":
-            S.BWD_MODE, S.BWD_PARALLEL_CONFIG = "parallel", eval(cfg)  # noqa: S307
-        elif mode == "registers":
-            S.BWD_MODE, S.BWD_REGISTERS_CONFIG = "registers", eval(cfg)  # noqa: S307
-        else:
-            S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC = "sequential", eval(cfg), mode != "partials"  # noqa: S307
-    pts = torch.rand(16, 8192, 3, device="cuda")
-    q = pts[:, :1024].contiguous()
-    details["sweep_knn_k16_ms"] = {str(c): try_ms(lambda: point_ops_triton.knn_triton(q, pts, 16, config=c)) for c in
-                                   [(16, 256, 4), (16, 512, 4), (16, 512, 8), (8, 512, 4), (32, 256, 4), (8, 1024, 8), (16, 1024, 8)]}
-    knn_ok = {k: v for k, v in details["sweep_knn_k16_ms"].items() if isinstance(v, float)}
-    point_ops_triton.KNN_CONFIG = eval(min(knn_ok, key=knn_ok.get))  # noqa: S307
+        _, _, states = S._fwd(**kw, save_states=True)
+        bwd = {str(c): try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],
+                                             x["delta_bias"], True, states, config=c)) for c in bwd_cfgs}
+        details[f"sweep_scan_n{n}_fwd_ms"], details[f"sweep_scan_n{n}_fwd_train_ms"] = fwd, fwd_train
+        details[f"sweep_scan_n{n}_bwd_ms"] = bwd
+        best = lambda d: eval(min((k for k, v in d.items() if isinstance(v, float)), key=d.get))  # noqa: E731,S307
+        S.FWD_CONFIG[n], S.BWD_CONFIG[n] = best(fwd), best(bwd)
+        chosen[n] = dict(fwd=S.FWD_CONFIG[n], bwd=S.BWD_CONFIG[n])
+        del x, kw, dout, states
     for k, v in details.items():
         if k.startswith("sweep_"):
             print(k, v)
-    details["chosen"] = dict(fwd=(S.FWD_MODE, S.FWD_CONFIG, S.FWD_UNROLL),
-                             bwd=(S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC, S.BWD_PARALLEL_CONFIG, S.BWD_REGISTERS_CONFIG),
-                             knn=point_ops_triton.KNN_CONFIG)
-    print("chosen", details["chosen"])
+    details["chosen"] = chosen
+    print("chosen", chosen)
 
 
 def bench_points(rows, metrics, copy_gbs):
@@ -212,7 +195,8 @@ def bench_points(rows, metrics, copy_gbs):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the slow PyTorch scan references")
-    ap.add_argument("--sweep", action="store_true", help="also time several (BLOCK_D, T, warps) scan configs")
+    ap.add_argument("--sweep", action="store_true", help="first time several (BLOCK_D, warps) scan configs")
+    ap.add_argument("--only-scan", action="store_true", help="scan rows only (no step, FPS, kNN)")
     ap.add_argument("--name", default="kernels")
     args = ap.parse_args()
     assert torch.cuda.is_available(), "benchmarks/kernels.py measures GPU kernels: run it on a CUDA machine"
@@ -221,16 +205,18 @@ def main() -> None:
     copy_gbs = copy_bandwidth_gbs()
     metrics["copy_d2d_GBps"] = copy_gbs
     print(f"device-to-device copy: {copy_gbs:.0f} GB/s")
-    bench_step(copy_gbs, rows, metrics, [1, 64, 1024, 8192])
+    if not args.only_scan:
+        bench_step(copy_gbs, rows, metrics, [1, 64, 1024, 8192])
     if args.sweep:
         sweeps(details)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.float32, not args.quick)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.bfloat16, False)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 64, torch.float32, False)
-    bench_points(rows, metrics, copy_gbs)
+    if not args.only_scan:
+        bench_points(rows, metrics, copy_gbs)
     S = selective_scan_triton
-    details["configs_used"] = dict(fwd=(S.FWD_MODE, S.FWD_CONFIG, S.FWD_UNROLL),
-                                   bwd=(S.BWD_MODE, S.BWD_CONFIG, S.BWD_ATOMIC_BC, S.BWD_PARALLEL_CONFIG, S.BWD_REGISTERS_CONFIG),
+    details["configs_used"] = dict(scan_fwd={str(k): v for k, v in S.FWD_CONFIG.items()},
+                                   scan_bwd={str(k): v for k, v in S.BWD_CONFIG.items()}, scan_chunk=S.CHUNK,
                                    knn=point_ops_triton.KNN_CONFIG,
                                    step_b8192=state_update_triton._launch_config(8192, 512, 16))
     details["table"] = rows
