@@ -150,7 +150,7 @@ def sweeps(details) -> None:
     the defaults for this run (and, by hand, in kernels/selective_scan_triton.py)."""
     S = selective_scan_triton
     chosen = {}
-    for n, fwd_cfgs, bwd_cfgs in [(16, [(16, 1), (32, 1), (8, 1), (64, 4)], [(16, 1), (8, 1), (32, 2)]),
+    for n, fwd_cfgs, bwd_cfgs in [(16, [(16, 1), (32, 1), (8, 1), (64, 4)], [(16, 1), (8, 1), (32, 1), (32, 2)]),
                                   (64, [(4, 1), (8, 1), (2, 1)], [(4, 1), (2, 1), (8, 1)])]:
         x = scan_inputs(16, 1024, 512, n, torch.float32)
         kw = {**x, "softplus_on": True}

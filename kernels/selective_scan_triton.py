@@ -291,7 +291,10 @@ def _scan_bwd_kernel(
         if not EVEN:
             dya = tl.where(m2a, dya, 0.0)
             dyb = tl.where(m2b, dyb, 0.0)
-        # 2) walk back: second half of the chunk, then the first
+        # 2) walk back: second half of the chunk, then the first (B, C read again: an L1 hit
+        # costs less than keeping 8 steps of them in registers)
+        b4, b5, b6, b7 = _cols3(_over_d(_load(b_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
+        c4, c5, c6, c7 = _cols3(_over_d(_load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
         u4, u5, u6, u7 = _cols(ub, BLOCK_D)
         q4, q5, q6, q7 = _cols(dyb, BLOCK_D)
         g, a_next, du7, dd7, ga, db7, dc7 = _adjoint(g, a_next, h6, h7, a2, a_nat, d7, u7, w7, q7, b7, c7)
@@ -302,6 +305,8 @@ def _scan_bwd_kernel(
         dA_acc += ga
         g, a_next, du4, dd4, ga, db4, dc4 = _adjoint(g, a_next, h3, h4, a2, a_nat, d4, u4, w4, q4, b4, c4)
         dA_acc += ga
+        b0, b1, b2, b3 = _cols3(_over_d(_load(b_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
+        c0, c1, c2, c3 = _cols3(_over_d(_load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
         u0, u1, u2, u3 = _cols(ua, BLOCK_D)
         q0, q1, q2, q3 = _cols(dya, BLOCK_D)
         g, a_next, du3, dd3, ga, db3, dc3 = _adjoint(g, a_next, h2, h3, a2, a_nat, d3, u3, w3, q3, b3, c3)
