@@ -109,7 +109,8 @@ def run(config: AgentDemoConfig) -> int:
             subtask = ainfo.subtask or "(waiting for the planner)"
             img = _caption(img, [
                 (f"instruction: {instruction}", (255, 255, 255)),
-                (f"subtask {ainfo.subtasks_done + (0 if subtask == schema.DONE_TOKEN else 1)}: {subtask}", (255, 220, 120)),
+                (("flat policy: conditioned on the instruction, no planner" if config.mode == "flat" else
+                  f"subtask {ainfo.subtasks_done + (0 if subtask == schema.DONE_TOKEN else 1)}: {subtask}"), (255, 220, 120)),
                 (f"agent: {ainfo.status}   safety: {ainfo.safety[:40]}   step {env.steps}", (200, 200, 200)),
                 ("SUCCESS" if success else f"sim: {info[schema.INFO_SUBTASK_INDEX]}/{info['n_subtasks']} subtasks done",
                  (120, 255, 120) if success else (200, 200, 200)),
