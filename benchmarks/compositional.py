@@ -413,12 +413,11 @@ def run(cfg: CompositionalConfig) -> Path:
         ctx = mp.get_context("spawn")  # a forked child would inherit EGL / torch thread state
         with ctx.Pool(cfg.workers, maxtasksperchild=None) as pool:
             pending = [pool.apply_async(run_unit, (a,)) for a in args]
-            for p in pending:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    results.append(p.get(timeout=remaining))
-                except mp.TimeoutError:
+            for p in pending:  # in priority order; at the deadline, keep whatever has finished
+                p.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if not p.ready():
                     break
+            results = [p.get() for p in pending if p.ready()]
             pool.terminate()
     skipped = len(units) - len(results)
     wall = time.monotonic() - t0
