@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vla_stack.text import EMBED_DIM
+
+from .objects import DEFAULT_OBJECT_COLORS, DEFAULT_OBJECT_WORDS
 
 
 @dataclass
@@ -36,9 +38,20 @@ class WorldModelConfig:
     max_words: int = 16
     camera: str = "scene"
     """The fixed camera the weights were trained on (set by training from the data); feed that camera's images."""
+    object_masks: bool = False
+    """Name the subtask's cubes by image masks (objects.py) and feed delexicalised text:
+    held-out colour x destination pairs become trained pairs."""
+    object_words: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_OBJECT_WORDS))
+    """How each maskable object is named in subtask text."""
+    object_colors: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(DEFAULT_OBJECT_COLORS))
+    """RGB in [0, 1] of each maskable object (set by training from the data's scene)."""
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
+        self.object_colors = {k: tuple(float(x) for x in v) for k, v in self.object_colors.items()}
+        if set(self.object_colors) != set(self.object_words):
+            raise ValueError(f"world model config: object_colors {sorted(self.object_colors)} and "
+                             f"object_words {sorted(self.object_words)} must name the same objects")
         factor = 2 ** (len(self.channels) - 1)
         if self.image_size % factor:
             raise ValueError(f"image_size {self.image_size} must be divisible by {factor} for {len(self.channels)} levels")

@@ -78,8 +78,11 @@ def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) ->
         cur_rgb, true_rgb = data.rgb[cur_f[sl]], data.rgb[end_f[sl]]
         true_depth = data.depth_m(end_f[sl])
         t = data.seg_text[seg[sl]]
-        words = (data.word_embeddings[t], data.word_mask[t]) if data.word_embeddings is not None else (None, None)
-        goals = model.predict_batch(cur_rgb, data.depth_m(cur_f[sl]), data.text_embeddings[t], *words)
+        if model.config.object_masks:  # delexicalised text + masks from the frame: made from the plain strings
+            goals = model.predict_subtasks(cur_rgb, data.depth_m(cur_f[sl]), [data.texts[i] for i in t])
+        else:  # the embeddings stored with the data (what the model was trained with)
+            words = (data.word_embeddings[t], data.word_mask[t]) if data.word_embeddings is not None else (None, None)
+            goals = model.predict_batch(cur_rgb, data.depth_m(cur_f[sl]), data.text_embeddings[t], *words)
         pred_rgb = np.stack([g.rgb for g in goals])
         psnr_m.append(metrics.psnr(pred_rgb, true_rgb))
         psnr_c.append(metrics.psnr(cur_rgb, true_rgb))

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from vla_stack import schema
 from vla_stack.text import EMBED_DIM, default_encoder
 
+from . import objects
 from .config import WorldModelConfig
 from .unet import SubgoalUNet
 from .words import word_tokens
@@ -127,8 +128,11 @@ class WorldModel:
     # -- prediction --------------------------------------------------------------------------
     @torch.inference_mode()
     def predict_batch(self, rgb: np.ndarray, depth: np.ndarray | None, text_embeddings: np.ndarray,
-                      word_embeddings: np.ndarray | None = None, word_mask: np.ndarray | None = None) -> list[Subgoal]:
-        """Batched prediction from precomputed subtask embeddings (training data, eval; words.py for the tokens)."""
+                      word_embeddings: np.ndarray | None = None, word_mask: np.ndarray | None = None,
+                      object_masks: np.ndarray | None = None) -> list[Subgoal]:
+        """Batched prediction from precomputed conditioning (embeddings of the text the model reads: the
+        delexicalised one for an object-mask model; words.py for the tokens; objects.py for the masks).
+        `predict_subtasks` computes all of that from plain subtask strings."""
         size = self.config.image_size
         rgb = check_rgb(rgb, size)
         if rgb.ndim == 3:
@@ -146,10 +150,60 @@ class WorldModel:
             mask = torch.from_numpy(np.asarray(word_mask, bool)).to(self.device)
             if mask.shape != words.shape[:2] or not bool(mask.any(dim=1).all()):
                 raise schema.SchemaError(f"word_mask: expected {tuple(words.shape[:2])} with at least one word per subtask")
-        out, latent = self.net(self.encode_images(rgb, depth), torch.from_numpy(emb).to(self.device), words, mask)
+        masks = None
+        if self.config.object_masks:
+            if object_masks is None:
+                raise schema.SchemaError("object_masks: this world model needs the subtask's object masks (objects.object_masks)")
+            size_hw = (rgb.shape[0], objects.N_MASKS, size, size)
+            if isinstance(object_masks, torch.Tensor):  # made on the device by object_masks_on_device
+                if tuple(object_masks.shape) != size_hw:
+                    raise schema.SchemaError(f"object_masks: expected shape {size_hw}, got {tuple(object_masks.shape)}")
+                masks = object_masks.to(self.device)
+            else:
+                masks = torch.from_numpy(schema.check_array("object_masks", np.asarray(object_masks, np.float32), size_hw)).to(self.device)
+        out, latent = self.net(self.encode_images(rgb, depth), torch.from_numpy(emb).to(self.device), words, mask, masks)
         sub_rgb, sub_depth = self.decode_images(out)
         latent = latent.float().cpu().numpy()
         return [Subgoal(sub_rgb[i], None if sub_depth is None else sub_depth[i], latent[i]) for i in range(len(latent))]
+
+    def model_text(self, subtask: str) -> str:
+        """The text the network reads: delexicalised when the objects come as masks."""
+        return objects.delexicalise(subtask, self.config.object_words) if self.config.object_masks else subtask
+
+    def object_masks(self, rgb: np.ndarray, subtasks: list[str]) -> np.ndarray:
+        """float32 (B, N_MASKS, H, W): the cube each subtask moves / puts it on, segmented by colour in `rgb`."""
+        cfg = self.config
+        return np.stack([objects.object_masks(im, objects.mask_colours(t, cfg.object_words, cfg.object_colors))
+                         for im, t in zip(rgb, subtasks)])
+
+    def object_masks_on_device(self, rgb: np.ndarray, subtasks: list[str]) -> torch.Tensor:
+        """Fast path of `object_masks` (same test, batched on the model's device; tests compare the two)."""
+        cfg = self.config
+        cols = [objects.mask_colours(t, cfg.object_words, cfg.object_colors) for t in subtasks]
+        colours = torch.tensor(np.array([[c if c is not None else np.zeros(3, np.float32) for c in row] for row in cols]),
+                               dtype=torch.float32, device=self.device)
+        present = torch.tensor([[c is not None for c in row] for row in cols], dtype=torch.bool, device=self.device)
+        return objects.object_masks_torch(torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device), colours, present)
+
+    def predict_subtasks(self, rgb, depth, subtasks: list[str]) -> list[Subgoal]:
+        """A batch from plain inputs: rgb uint8 (B,H,W,3), depth float32 (B,H,W) metres, one subtask per row.
+
+        The way to compute subgoals (and latents) over a dataset; texts are embedded once per process.
+        """
+        size = self.config.image_size
+        rgb = check_rgb(rgb, size)
+        if rgb.ndim != 4:
+            raise schema.SchemaError(f"{schema.OBS_RGB}: predict_subtasks needs a batch axis (B, {size}, {size}, 3), got {rgb.shape}")
+        if isinstance(subtasks, str) or len(subtasks) != len(rgb):
+            raise schema.SchemaError(f"{schema.INFO_SUBTASK}: expected a list of {len(rgb)} subtask strings, one per image")
+        subtasks = [check_subtask(t) for t in subtasks]
+        if depth is not None:
+            depth = check_depth(depth, size, rgb.shape[:1])
+        texts = [self.model_text(t) for t in subtasks]
+        emb = default_encoder()(texts)
+        words, mask = word_tokens(texts) if self.config.word_tokens else (None, None)
+        masks = self.object_masks_on_device(rgb, subtasks) if self.config.object_masks else None
+        return self.predict_batch(rgb, depth, emb, words, mask, masks)
 
     def predict(self, rgb, depth, subtask: str) -> Subgoal:
         size = self.config.image_size
@@ -158,9 +212,7 @@ class WorldModel:
             raise schema.SchemaError(f"{schema.OBS_RGB}: expected one image ({size}, {size}, 3), got {rgb.shape}")
         if depth is not None:
             depth = check_depth(depth, size, ())[None]
-        emb = default_encoder()(check_subtask(subtask))[None]
-        words, mask = word_tokens([subtask]) if self.config.word_tokens else (None, None)
-        return self.predict_batch(rgb[None], depth, emb, words, mask)[0]
+        return self.predict_subtasks(rgb[None], depth, [check_subtask(subtask)])[0]
 
     def predict_subgoal(self, rgb, depth, subtask: str) -> tuple[np.ndarray, np.ndarray]:
         """The interface in docs/interfaces.md: (subgoal_rgb uint8 (H,W,3), latent float32 (D,))."""

@@ -17,10 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vla_stack.text import default_encoder
+
+from . import objects
 from .config import WorldModelConfig
 from .predictor import DEFAULT_CHECKPOINT, WorldModel
 from .triples import SubgoalEpisodes, concatenate
 from .unet import SubgoalUNet
+from .words import word_tokens
 
 DEFAULT_DATA_DIR = Path("outputs/world_model")  # git-ignored; regenerate with the generator
 
@@ -48,6 +52,12 @@ class TrainConfig:
     log_every: int = 100
     save_fp16: bool = False
     """Store float16 weights (for checkpoints committed to git)."""
+    object_weight: float = 0.0
+    """Object-mask models: extra loss weight on the pixels of the moved cube in the *target* frame
+    (a 4 cm cube is ~16 px of 16k: without this, blurring it away costs almost nothing)."""
+    colour_permute_prob: float = 0.0
+    """Object-mask models: chance to permute the RGB channels of a (current, target) pair, so a cube's
+    colour cannot stand in for its mask (a red cube turns green or blue; greys stay grey)."""
 
 
 def _device(name: str) -> torch.device:
@@ -59,7 +69,8 @@ def _device(name: str) -> torch.device:
 class TripleSampler:
     """Holds every frame on the device; draws random (current, subtask, target) batches."""
 
-    def __init__(self, data: SubgoalEpisodes, model_config: WorldModelConfig, device: torch.device, seed: int) -> None:
+    def __init__(self, data: SubgoalEpisodes, model_config: WorldModelConfig, device: torch.device, seed: int,
+                 colour_permute_prob: float = 0.0) -> None:
         if data.image_size != model_config.image_size:
             raise ValueError(f"triples are {data.image_size}px but the model is configured for {model_config.image_size}px")
         self.pairs = torch.from_numpy(data.pairs()).to(device)
@@ -70,13 +81,30 @@ class TripleSampler:
         self.seg_last = torch.from_numpy(data.seg_last.astype(np.int64)).to(device)
         self.seg_text = torch.from_numpy(data.seg_text.astype(np.int64)).to(device)
         self.emb = torch.from_numpy(data.text_embeddings).to(device)
-        if model_config.word_tokens and data.word_embeddings is None:
+        if model_config.word_tokens and data.word_embeddings is None and not model_config.object_masks:
             raise ValueError(f"triples ({data.split}) carry no word tokens: run `python -m vla_stack.world_model.words FILE`")
         self.words = None if data.word_embeddings is None else torch.from_numpy(data.word_embeddings).to(device)
         self.word_mask = None if data.word_mask is None else torch.from_numpy(data.word_mask).to(device)
+        self.mask_colours = self.mask_present = None
+        if model_config.object_masks:
+            self._object_conditioning(data, model_config, device)
         self.cfg = model_config
+        self.colour_permute_prob = colour_permute_prob
         self.gen = torch.Generator(device=device).manual_seed(seed)
         self.device = device
+
+    def _object_conditioning(self, data: SubgoalEpisodes, cfg: WorldModelConfig, device: torch.device) -> None:
+        """Per subtask text: the delexicalised text's embeddings and the colours of its mask channels."""
+        model_texts = [objects.delexicalise(t, cfg.object_words) for t in data.texts]
+        encoder = default_encoder()
+        self.emb = torch.from_numpy(encoder(model_texts)).to(device)
+        if cfg.word_tokens:
+            w, m = word_tokens(model_texts, encoder)
+            self.words, self.word_mask = torch.from_numpy(w).to(device), torch.from_numpy(m).to(device)
+        cols = [objects.mask_colours(t, cfg.object_words, cfg.object_colors) for t in data.texts]
+        self.mask_colours = torch.tensor(np.array([[c if c is not None else np.zeros(3, np.float32) for c in row] for row in cols]),
+                                         dtype=torch.float32, device=device)
+        self.mask_present = torch.tensor([[c is not None for c in row] for row in cols], dtype=torch.bool, device=device)
 
     def _images(self, frames: torch.Tensor) -> torch.Tensor:
         x = self.rgb[frames].permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -86,19 +114,42 @@ class TripleSampler:
         return x
 
     def batch(self, n: int):
-        """(current images, sentence embeddings, word tokens, word mask, target images)."""
+        """(current images, sentence embeddings, word tokens, word mask, target images, object masks of the
+        current frame, the moved cube's mask in the target frame); the last two are None without object masks."""
         idx = torch.randint(len(self.pairs), (n,), generator=self.gen, device=self.device)
         cur, seg = self.pairs[idx, 0], self.pairs[idx, 1]
         t = self.seg_text[seg]
         words = None if self.words is None else self.words[t]
         mask = None if self.word_mask is None else self.word_mask[t]
-        return self._images(cur), self.emb[t], words, mask, self._images(self.seg_last[seg])
+        last = self.seg_last[seg]
+        current, target = self._images(cur), self._images(last)
+        obj_masks = target_obj = None
+        if self.mask_colours is not None:
+            obj_masks = objects.object_masks_torch(self.rgb[cur], self.mask_colours[t], self.mask_present[t])
+            target_obj = objects.object_masks_torch(self.rgb[last], self.mask_colours[t, :1], self.mask_present[t, :1])
+            if self.colour_permute_prob > 0:
+                current, target = self._permute_colours(current, target)
+        return current, self.emb[t], words, mask, target, obj_masks, target_obj
+
+    def _permute_colours(self, current: torch.Tensor, target: torch.Tensor):
+        """The same random RGB channel order for a pair's two frames (masks were taken before)."""
+        b = current.shape[0]
+        perms = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], device=self.device)
+        pick = torch.randint(1, 6, (b,), generator=self.gen, device=self.device)
+        apply = torch.rand(b, generator=self.gen, device=self.device) < self.colour_permute_prob
+        order = torch.where(apply[:, None], perms[pick], perms[0])  # (B, 3)
+        rest = torch.arange(3, current.shape[1], device=self.device).expand(b, -1)
+        index = torch.cat([order, rest], dim=1)[:, :, None, None].expand_as(current)
+        return current.gather(1, index), target.gather(1, index)
 
 
 def subgoal_loss(pred: torch.Tensor, current: torch.Tensor, target: torch.Tensor, changed_weight: float,
-                 depth_weight: float) -> torch.Tensor:
+                 depth_weight: float, target_object: torch.Tensor | None = None, object_weight: float = 0.0) -> torch.Tensor:
+    """Weighted L1; `target_object` (B, 1, H, W) marks the moved cube in the target frame."""
     changed = ((target - current).abs().amax(dim=1, keepdim=True) > 0.1).float()
     w = 1.0 + changed_weight * changed
+    if target_object is not None and object_weight:
+        w = w + object_weight * target_object
     err = (pred - target).abs()
     ch_w = torch.ones(pred.shape[1], device=pred.device)
     if pred.shape[1] == 4:
@@ -112,7 +163,11 @@ def train(cfg: TrainConfig) -> Path:
     data = concatenate([SubgoalEpisodes.load(p) for p in cfg.data])
     if data.camera:
         cfg.model.camera = data.camera  # the checkpoint says which camera's images it expects
-    sampler = TripleSampler(data, cfg.model, device, cfg.seed)
+    if cfg.model.object_masks:  # the checkpoint carries the scene's true cube colours
+        for name, colour in zip(data.object_names, data.object_colors):
+            if name in cfg.model.object_colors:
+                cfg.model.object_colors[name] = tuple(round(float(c), 4) for c in colour)
+    sampler = TripleSampler(data, cfg.model, device, cfg.seed, cfg.colour_permute_prob)
     net = SubgoalUNet(cfg.model).to(device).train()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
@@ -137,10 +192,10 @@ def train(cfg: TrainConfig) -> Path:
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        cur, emb, words, mask, tgt = sampler.batch(cfg.batch_size)
+        cur, emb, words, mask, tgt, obj_masks, tgt_obj = sampler.batch(cfg.batch_size)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            pred, _ = net(cur, emb, words, mask)
-        loss = subgoal_loss(pred.float(), cur, tgt, cfg.changed_weight, cfg.depth_weight)
+            pred, _ = net(cur, emb, words, mask, obj_masks)
+        loss = subgoal_loss(pred.float(), cur, tgt, cfg.changed_weight, cfg.depth_weight, tgt_obj, cfg.object_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import WorldModelConfig
+from .objects import N_MASKS
 
 
 def _groups(channels: int) -> int:
@@ -85,9 +86,10 @@ class SubgoalUNet(nn.Module):
         self.config = config
         ch = config.channels
         self.in_channels = 4 if config.predict_depth else 3
+        self.mask_channels = N_MASKS if config.object_masks else 0
         self.cond = nn.Sequential(nn.Linear(config.text_dim, config.cond_dim), nn.SiLU(),
                                   nn.Linear(config.cond_dim, config.cond_dim))
-        self.stem = nn.Conv2d(self.in_channels + 2, ch[0], 3, padding=1)  # +2: pixel coordinates
+        self.stem = nn.Conv2d(self.in_channels + self.mask_channels + 2, ch[0], 3, padding=1)  # +2: pixel coordinates
         self.enc = nn.ModuleList(FiLMResBlock(c, c, config.cond_dim) for c in ch)
         self.down = nn.ModuleList(nn.Conv2d(ch[i], ch[i + 1], 3, stride=2, padding=1) for i in range(len(ch) - 1))
         self.mid_attn = SelfAttention2d(ch[-1], config.attention_heads)
@@ -105,14 +107,21 @@ class SubgoalUNet(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, image: torch.Tensor, text_embedding: torch.Tensor, word_embeddings: torch.Tensor | None = None,
-                word_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """word_embeddings (B, L, text_dim) and word_mask (B, L) bool are needed when config.word_tokens."""
+                word_mask: torch.Tensor | None = None, object_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """word_embeddings (B, L, text_dim) and word_mask (B, L) bool are needed when config.word_tokens;
+        object_masks (B, N_MASKS, H, W) in {0, 1} (objects.py) when config.object_masks."""
         b, _, h, w = image.shape
         ys = torch.linspace(-1, 1, h, device=image.device, dtype=image.dtype)
         xs = torch.linspace(-1, 1, w, device=image.device, dtype=image.dtype)
         grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")).expand(b, 2, h, w)
         cond = self.cond(text_embedding)
-        x = self.stem(torch.cat([image, grid], dim=1))
+        inputs = [image, grid]
+        if self.mask_channels:
+            if object_masks is None or object_masks.shape != (b, self.mask_channels, h, w):
+                got = None if object_masks is None else tuple(object_masks.shape)
+                raise ValueError(f"this world model takes object masks of shape {(b, self.mask_channels, h, w)}, got {got}")
+            inputs.append(object_masks.to(image.dtype) * 2 - 1)
+        x = self.stem(torch.cat(inputs, dim=1))
         skips = []
         for i, block in enumerate(self.enc):
             x = block(x, cond)
