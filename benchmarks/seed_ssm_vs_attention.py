@@ -17,7 +17,7 @@ Three measurements, each in fresh subprocesses so one model's memory never count
    symbols, then a query; the model must name the marked symbol. Both backbones are trained
    on distances 1..`--recall-train-max`, then evaluated at distances up to 16x beyond.
 
-    python benchmarks/seed_ssm_vs_attention.py            # full: ~15 min on one core
+    python benchmarks/seed_ssm_vs_attention.py            # full: ~15 CPU-minutes on one core
     python benchmarks/seed_ssm_vs_attention.py --quick    # seconds (what the tests run)
 
 Writes benchmarks/results/seed_ssm_vs_attention.json and .png (or under --out-dir).
@@ -131,14 +131,15 @@ def stream_worker(kind: str, checkpoints: list[int], exact_max: int, timing_step
         last = max(exact)
         x = tokens(last, cfg.d_model, seed=2)
         state = net.init_state(1)
-        times = np.empty(last)
+        times, cpu = np.empty(last), np.empty(last)
         for t in range(last):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             net.step(x[:, t], state)
-            times[t] = time.perf_counter() - t0
+            times[t], cpu[t] = time.perf_counter() - t0, time.thread_time() - c0
             if t + 1 in exact:
                 window = times[max(0, t + 1 - timing_steps):t + 1] * 1e3
                 rows.append({"model": kind, "steps": t + 1, "how": "streamed",
+                             "step_cpu_ms_median": float(np.median(cpu[max(0, t + 1 - timing_steps):t + 1] * 1e3)),
                              "step_ms_median": float(np.median(window)), "step_ms_p90": float(np.percentile(window, 90)),
                              "state_bytes_allocated": state_nbytes(state), "state_bytes_used": used_state_bytes(state),
                              "rss_MiB": rss_bytes() / 2**20})
@@ -151,12 +152,14 @@ def stream_worker(kind: str, checkpoints: list[int], exact_max: int, timing_step
         row = {"model": kind, "steps": length, "how": f"prefilled ({prefill_s:.1f} s)",
                "state_bytes_allocated": state_nbytes(state), "state_bytes_used": used_state_bytes(state),
                "rss_MiB": rss_bytes() / 2**20}
-        times = []
+        times, cpu = [], []
         for t in range(timing_steps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             net.step(x[:, length + t], state)
             times.append((time.perf_counter() - t0) * 1e3)
-        row.update(step_ms_median=float(np.median(times)), step_ms_p90=float(np.percentile(times, 90)))
+            cpu.append((time.thread_time() - c0) * 1e3)
+        row.update(step_cpu_ms_median=float(np.median(cpu)), step_ms_median=float(np.median(times)),
+                   step_ms_p90=float(np.percentile(times, 90)))
         rows.append(row)
         del state, x
     return rows
@@ -174,15 +177,15 @@ def parallel_worker(kind: str, length: int, train: bool) -> dict:
     x = tokens(length, cfg.d_model, seed=3)
     base = peak_rss_bytes()
     rss0 = rss_bytes()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if train:
         out = net(x.requires_grad_())
         out.square().mean().backward()
     else:
         with torch.inference_mode():
             out = net(x)
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "peak_rss_growth_MiB": (max(peak_rss_bytes(), base) - rss0) / 2**20}
+    wall_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall_s": wall_s, "cpu_s": cpu_s, "peak_rss_growth_MiB": (max(peak_rss_bytes(), base) - rss0) / 2**20}
 
 
 def do_work(spec: dict):
@@ -226,16 +229,18 @@ def parallel_scaling(kind: str, train: bool, lengths: list[int], max_s: float, m
         if len(times) >= 2:
             t_pred, m_pred = extrapolate(times, length), extrapolate(mems, length) / 1024
             if t_pred > max_s or m_pred > max_gib:
-                row["status"] = f"skipped: predicted {t_pred:.0f} s, {m_pred:.1f} GiB (limits {max_s:.0f} s, {max_gib} GiB)"
+                row["status"] = (f"skipped: predicted {t_pred:.0f} CPU-s, {m_pred:.1f} GiB "
+                                 f"(limits {max_s:.0f} s, {max_gib} GiB)")
                 rows.append(row)
                 continue
         res = run_worker({"mode": "parallel", "kind": kind, "length": length, "train": train},
-                         timeout_s=3 * max_s + 60)
+                         timeout_s=6 * max_s + 120)  # wall clock: the machine may be shared
         if "error" in res:
             row["status"] = f"failed: {res['error']}"
         else:
-            row.update(status="measured", seconds=res["seconds"], peak_rss_growth_MiB=res["peak_rss_growth_MiB"])
-            times.append((length, res["seconds"]))
+            row.update(status="measured", cpu_s=res["cpu_s"], wall_s=res["wall_s"],
+                       peak_rss_growth_MiB=res["peak_rss_growth_MiB"])
+            times.append((length, res["cpu_s"]))
             mems.append((length, max(res["peak_rss_growth_MiB"], 1.0)))
         rows.append(row)
     return rows
@@ -316,26 +321,28 @@ def plot(stream_rows, par_rows, recall, path: Path) -> None:
     for kind in KINDS:
         rows = [r for r in stream_rows if r["model"] == kind]
         ls = [r["steps"] for r in rows]
-        axes[0].plot(ls, [r["step_ms_median"] for r in rows], "o-", color=colors[kind], label=kind)
+        axes[0].plot(ls, [r["step_cpu_ms_median"] for r in rows], "o-", color=colors[kind], label=f"{kind} (CPU time)")
+        axes[0].plot(ls, [r["step_ms_median"] for r in rows], "x:", color=colors[kind], alpha=0.6,
+                     label=f"{kind} (wall clock)")
         axes[1].plot(ls, [r["state_bytes_used"] / 2**20 for r in rows], "o-", color=colors[kind],
                      label=f"{kind}: state tensors")
         axes[1].plot(ls, [r["rss_MiB"] for r in rows], "x--", color=colors[kind], alpha=0.6, label=f"{kind}: process RSS")
         for form, style in (("inference", "o-"), ("train (fwd+bwd)", "s--")):
             pr = [r for r in par_rows if r["model"] == kind and r["form"] == form and r["status"] == "measured"]
-            axes[2].plot([r["length"] for r in pr], [r["seconds"] for r in pr], style, color=colors[kind],
+            axes[2].plot([r["length"] for r in pr], [r["cpu_s"] for r in pr], style, color=colors[kind],
                          label=f"{kind} {form}")
             skipped = [r for r in par_rows if r["model"] == kind and r["form"] == form and r["status"] != "measured"]
             if skipped and pr:
-                axes[2].annotate(f"{kind} {form.split()[0]}: stops >{pr[-1]['length']:,}", (pr[-1]["length"], pr[-1]["seconds"]),
+                axes[2].annotate(f"{kind} {form.split()[0]}: stops >{pr[-1]['length']:,}", (pr[-1]["length"], pr[-1]["cpu_s"]),
                                  fontsize=7, color=colors[kind])
         if recall:
             acc = recall[kind]["accuracy"]
             axes[3].plot(list(acc), list(acc.values()), "o-", color=colors[kind], label=kind)
-    axes[0].set(xscale="log", yscale="log", xlabel="steps already taken", ylabel="one streaming step (ms)",
+    axes[0].set(xscale="log", yscale="log", xlabel="steps already taken", ylabel="one streaming step (ms, median)",
                 title="per-step latency (batch 1, 1 thread)")
     axes[1].set(xscale="log", yscale="log", xlabel="steps already taken", ylabel="MiB",
                 title="streaming state vs process RSS")
-    axes[2].set(xscale="log", yscale="log", xlabel="sequence length L", ylabel="seconds",
+    axes[2].set(xscale="log", yscale="log", xlabel="sequence length L", ylabel="CPU seconds",
                 title="parallel form over L tokens")
     if recall:
         axes[3].axhline(1 / N_SYMBOLS, color="gray", ls=":", label="chance")
@@ -357,10 +364,10 @@ def main(argv=None) -> Path:
     ap.add_argument("--stream-exact-max", type=int, default=10_000,
                     help="stream the Transformer step by step up to here; prefill its cache beyond")
     ap.add_argument("--timing-steps", type=int, default=30)
-    ap.add_argument("--max-point-s", type=float, default=90.0, help="skip parallel lengths predicted slower")
+    ap.add_argument("--max-point-s", type=float, default=150.0, help="skip parallel lengths predicted slower")
     ap.add_argument("--max-point-gib", type=float, default=6.0, help="skip parallel lengths predicted bigger")
     ap.add_argument("--recall-steps", type=int, default=600)
-    ap.add_argument("--recall-train-max", type=int, default=64)
+    ap.add_argument("--recall-train-max", type=int, default=32)
     ap.add_argument("--no-recall", action="store_true")
     ap.add_argument("--recall-only", action="store_true", help="only train/evaluate the recall task; print, no result file")
     ap.add_argument("--out-dir", default=None)
@@ -423,6 +430,7 @@ def main(argv=None) -> Path:
     for r in stream_rows:
         key = f"{r['model']}_L{r['steps']}"
         metrics[f"stream_{key}_step_ms"] = r["step_ms_median"]
+        metrics[f"stream_{key}_step_cpu_ms"] = r["step_cpu_ms_median"]
         metrics[f"stream_{key}_state_bytes"] = r["state_bytes_used"]
         metrics[f"stream_{key}_state_bytes_allocated"] = r["state_bytes_allocated"]
         metrics[f"stream_{key}_rss_MiB"] = r["rss_MiB"]
@@ -431,10 +439,13 @@ def main(argv=None) -> Path:
                                                                     / top["mamba"]["state_bytes_used"])
     metrics["stream_step_ratio_transformer_over_mamba_at_max"] = (top["transformer"]["step_ms_median"]
                                                                    / top["mamba"]["step_ms_median"])
+    metrics["stream_step_cpu_ratio_transformer_over_mamba_at_max"] = (top["transformer"]["step_cpu_ms_median"]
+                                                                       / top["mamba"]["step_cpu_ms_median"])
     for r in par_rows:
         form = "train" if r["form"].startswith("train") else "infer"
         if r["status"] == "measured":
-            metrics[f"parallel_{form}_{r['model']}_L{r['length']}_s"] = r["seconds"]
+            metrics[f"parallel_{form}_{r['model']}_L{r['length']}_cpu_s"] = r["cpu_s"]
+            metrics[f"parallel_{form}_{r['model']}_L{r['length']}_wall_s"] = r["wall_s"]
             metrics[f"parallel_{form}_{r['model']}_L{r['length']}_peak_rss_growth_MiB"] = r["peak_rss_growth_MiB"]
     for kind in KINDS:
         for form in ("infer", "train"):
