@@ -213,11 +213,7 @@ class ActionExpertNode(Node):
         stamp = self.get_clock().now().to_msg()
         verdict = self.safety.filter(None if self.safety.estopped else self.propose(), self.obs.ee_pos, now)
         a = verdict.action
-        twist = TwistStamped()
-        twist.header.stamp, twist.header.frame_id = stamp, self.base_frame
-        (twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z) = (float(v) / self.dt for v in a[:3])
-        (twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z) = (float(v) / self.dt for v in a[3:6])
-        self.twist_pub.publish(twist)
+        self.twist_pub.publish(convert.numpy_to_twist(a[:6] / self.dt, frame_id=self.base_frame, stamp=stamp))
         self.gripper_pub.publish(Float64(data=float(a[6])))
         if self.joint_commander is not None and self.obs.joints is not None:
             try:

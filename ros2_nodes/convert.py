@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState, PointCloud2, PointField
 
 from vla_stack import schema
@@ -298,4 +298,25 @@ def numpy_to_pose(pos: np.ndarray, quat_wxyz: np.ndarray, *, frame_id: str = "ba
     msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in pos)
     msg.pose.orientation.w, msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z = (
         float(v) for v in q)
+    return msg
+
+
+def twist_to_numpy(msg: TwistStamped) -> np.ndarray:
+    """Linear (3, m/s) then angular (3, rad/s) velocity, finiteness checked."""
+    t, r = msg.twist.linear, msg.twist.angular
+    v = np.array([t.x, t.y, t.z, r.x, r.y, r.z])
+    if not np.isfinite(v).all():
+        raise SchemaError("TwistStamped: non-finite velocity")
+    return v
+
+
+def numpy_to_twist(velocity: np.ndarray, *, frame_id: str = "base", stamp: Time | None = None) -> TwistStamped:
+    schema.check_array("twist velocity", velocity, (6,))
+    v = np.asarray(velocity, np.float64)
+    msg = TwistStamped()
+    msg.header.frame_id = frame_id
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(x) for x in v[:3])
+    msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z = (float(x) for x in v[3:])
     return msg

@@ -5,7 +5,8 @@ the step period, plus the gripper command; zero motion when the command is older
 `command_timeout_s`, as a robot controller would), steps the gymnasium environment once and
 publishes what a robot's drivers would: `rgb` and `depth` Images, `camera_info`,
 `points` (PointCloud2 in the base frame, with colour), `joint_states`, `ee_pose`, plus
-`sim/info` (latched JSON: instruction, subtask, subtask index, success, step), which only a
+`sim/info` (latched JSON: instruction, subtask, subtask index, success, the episode's step,
+`total_steps` since start-up and `overruns` of the step period), which only a
 simulator can know. `sim/reset` (String): empty resets the episode, a task name switches task.
 """
 
@@ -59,7 +60,7 @@ class SimNode(Node):
         self.create_subscription(Float64, "gripper_cmd", self.on_gripper, qos.COMMAND)
         self.create_subscription(String, "sim/reset", self.on_reset, qos.COMMAND)
         self.env = None
-        self.overruns = 0
+        self.overruns = self.total_steps = 0
         self.make_env(self.task)
         self.create_timer(1.0 / self.rate_hz, self.tick)
 
@@ -95,13 +96,11 @@ class SimNode(Node):
 
     # -- commands ------------------------------------------------------------------------
     def on_twist(self, msg: TwistStamped) -> None:
-        t, r = msg.twist.linear, msg.twist.angular
-        v = np.array([t.x, t.y, t.z, r.x, r.y, r.z])
-        if not np.isfinite(v).all():
-            self.get_logger().error("rejected cmd_twist: non-finite value", throttle_duration_sec=1.0)
+        try:
+            self.velocity, self.velocity_time = convert.twist_to_numpy(msg), time.monotonic()
+        except schema.SchemaError as e:
+            self.get_logger().error(f"rejected cmd_twist: {e}", throttle_duration_sec=1.0)
             self.velocity_time = -np.inf
-            return
-        self.velocity, self.velocity_time = v, time.monotonic()
 
     def on_gripper(self, msg: Float64) -> None:
         if np.isfinite(msg.data):
@@ -123,6 +122,7 @@ class SimNode(Node):
             return
         self.obs, _reward, terminated, truncated, self.info = self.env.step(self.action())
         self.step_index += 1
+        self.total_steps += 1
         self.episode_done = bool(terminated or truncated)
         self.publish()
         if time.monotonic() - t0 > 1.0 / self.rate_hz:
@@ -148,7 +148,8 @@ class SimNode(Node):
                                                                  frame_id=self.base_frame, stamp=stamp))
         info = {k: self.info.get(k) for k in (schema.INFO_INSTRUCTION, schema.INFO_SUBTASK, schema.INFO_SUBTASK_INDEX,
                                               schema.INFO_SUCCESS)}
-        info.update(task=self.task, step=self.step_index, episode_done=self.episode_done, overruns=self.overruns)
+        info.update(task=self.task, step=self.step_index, total_steps=self.total_steps, episode_done=self.episode_done,
+                    overruns=self.overruns)
         self.pubs["info"].publish(String(data=json.dumps(info, default=_jsonable)))
 
     def close(self) -> None:

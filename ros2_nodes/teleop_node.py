@@ -51,13 +51,12 @@ class TeleopNode(Node):
         self.create_timer(self.dt, self.tick)
 
     def on_twist(self, msg: TwistStamped) -> None:
-        t, r = msg.twist.linear, msg.twist.angular
-        v = np.array([t.x, t.y, t.z, r.x, r.y, r.z])
-        if not np.isfinite(v).all():
-            self.get_logger().error("rejected teleop twist: non-finite value", throttle_duration_sec=1.0)
+        try:
+            self.velocity = convert.twist_to_numpy(msg)
+        except schema.SchemaError as e:
+            self.get_logger().error(f"rejected teleop twist: {e}", throttle_duration_sec=1.0)
             self.safety.watchdog.invalidate("teleop")
             return
-        self.velocity = v
         self.safety.watchdog.feed("teleop", time.monotonic())
 
     def on_gripper(self, msg: Float64) -> None:
@@ -90,11 +89,8 @@ class TeleopNode(Node):
         action = np.concatenate([self.velocity * self.dt, [self.gripper]])
         verdict = self.safety.filter(action, self.ee_pos, time.monotonic())
         a = verdict.action
-        msg = TwistStamped()
-        msg.header.stamp, msg.header.frame_id = self.get_clock().now().to_msg(), self.base_frame
-        msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(x) / self.dt for x in a[:3])
-        msg.twist.angular.x, msg.twist.angular.y, msg.twist.angular.z = (float(x) / self.dt for x in a[3:6])
-        self.twist_pub.publish(msg)
+        self.twist_pub.publish(convert.numpy_to_twist(a[:6] / self.dt, frame_id=self.base_frame,
+                                                      stamp=self.get_clock().now().to_msg()))
         self.gripper_pub.publish(Float64(data=float(a[6])))
         status = verdict.describe()
         if status != self._last_status:

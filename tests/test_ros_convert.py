@@ -188,3 +188,19 @@ def test_pose_with_unnormalised_quaternion_is_refused():
     msg.pose.orientation.w = 2.0
     with pytest.raises(schema.SchemaError, match="norm 2.0000"):
         convert.pose_to_numpy(msg)
+
+
+@settings(max_examples=30, deadline=None)
+@given(v=arrays(np.float64, 6, elements=st.floats(-1e3, 1e3, allow_nan=False)))
+def test_twist_round_trips_linear_then_angular_velocity(v):
+    msg = convert.numpy_to_twist(v, frame_id="base")
+    assert msg.header.frame_id == "base" and msg.twist.angular.x == v[3]
+    np.testing.assert_array_equal(convert.twist_to_numpy(msg), v)
+
+
+def test_twist_with_nan_is_refused():
+    msg = convert.numpy_to_twist(np.zeros(6))
+    msg.twist.linear.y = float("nan")
+    with pytest.raises(schema.SchemaError, match="TwistStamped: non-finite velocity"):
+        convert.twist_to_numpy(msg)
+

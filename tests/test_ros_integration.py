@@ -73,12 +73,21 @@ def test_sim_graph_runs_instruction_to_actions_and_shuts_down_cleanly(trained_ch
 
         # generous on a loaded 2-core CI box: the first ticks wait for every sensor stream
         assert probe.wait_for(lambda: moving(cmds[-1][1]), 30.0), f"no motion command\n{logs()}"
-        start_step, t0, n0 = json.loads(info[-1][1].data)["step"], time.monotonic(), len(cmds)
+        sim = lambda: json.loads(info[-1][1].data)  # noqa: E731
+        # total_steps, not the episode's step: an episode may reach its time limit and restart meanwhile
+        start, t0, n0 = sim(), time.monotonic(), len(cmds)
         pose0 = np.array([poses[-1][1].pose.position.x, poses[-1][1].pose.position.y, poses[-1][1].pose.position.z])
-        assert probe.wait_for(lambda: json.loads(info[-1][1].data)["step"] >= start_step + STEPS, 3 * STEPS / RATE_HZ), \
-            f"sim stalled at step {json.loads(info[-1][1].data)['step']}\n{logs()}"
-        rate = (len(cmds) - n0) / (time.monotonic() - t0)
-        assert 0.75 * RATE_HZ <= rate <= 1.25 * RATE_HZ, f"actions at {rate:.1f} Hz, configured {RATE_HZ}"
+        assert probe.wait_for(lambda: sim()["total_steps"] >= start["total_steps"] + STEPS, 3 * STEPS / RATE_HZ), \
+            f"sim stalled at step {sim()['total_steps']}\n{logs()}"
+        end, elapsed = sim(), time.monotonic() - t0
+        rate, sim_rate = (len(cmds) - n0) / elapsed, (end["total_steps"] - start["total_steps"]) / elapsed
+        # One command per observation, so the configured rate whenever the simulator keeps it; on a
+        # starved CPU (a shared 2-core box) the simulator itself falls behind its period, and then
+        # the commands must keep up with its observations. Whether the machine can step the whole
+        # graph at 20 Hz is the soak benchmark's measurement (benchmarks/ros_soak.py), not this test's.
+        assert 0.75 * min(RATE_HZ, sim_rate) <= rate <= 1.25 * RATE_HZ, \
+            f"actions at {rate:.1f} Hz, configured {RATE_HZ}, sim stepped at {sim_rate:.1f} Hz " \
+            f"({end['overruns'] - start['overruns']} overruns)"
         pose1 = np.array([poses[-1][1].pose.position.x, poses[-1][1].pose.position.y, poses[-1][1].pose.position.z])
         assert np.linalg.norm(pose1 - pose0) > 1e-3, "commands never moved the simulated arm"
         assert up.poll() is None, f"vla up exited early\n{logs()}"

@@ -4,7 +4,6 @@ latent labelled with that subtask; a malformed camera image is logged and skippe
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
