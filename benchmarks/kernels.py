@@ -145,27 +145,43 @@ def try_ms(fn) -> float | str:
         return f"failed: {type(e).__name__}: {str(e)[:80]}"
 
 
+def rel_diff(a, b) -> float:
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
 def sweeps(details) -> None:
     """Launch-config sweeps of the scan at the target size (and d_state 64); the fastest become
-    the defaults for this run (and, by hand, in kernels/selective_scan_triton.py)."""
+    the defaults for this run (and, by hand, in kernels/selective_scan_triton.py). Every config's
+    output and gradients are compared with the default config's (tested against the reference)."""
     S = selective_scan_triton
-    chosen = {}
-    for n, fwd_cfgs, bwd_cfgs in [(16, [(16, 1), (32, 1), (8, 1), (64, 4)], [(16, 1), (8, 1), (32, 1), (32, 2)]),
-                                  (64, [(4, 1), (8, 1), (2, 1)], [(4, 1), (2, 1), (8, 1)])]:
+    chosen, worst = {}, 0.0
+    grid = {16: ([(16, 1, 3), (16, 1, 4), (16, 1, 6), (8, 1, 4), (8, 1, 6), (32, 1, 4)],
+                 [(8, 1, 3), (8, 1, 2), (8, 1, 1), (16, 1, 3), (16, 2, 3)]),
+            64: ([(4, 1, 4), (4, 1, 6), (8, 1, 4)], [(4, 1, 3), (4, 1, 1), (2, 1, 3)])}
+    for n, (fwd_cfgs, bwd_cfgs) in grid.items():
         x = scan_inputs(16, 1024, 512, n, torch.float32)
         kw = {**x, "softplus_on": True}
+        dout = torch.randn_like(x["u"])
+        want_out, _, states = S._fwd(**kw, save_states=True)
+        bwd_args = lambda: (dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],  # noqa: E731
+                            x["delta_bias"], True, states)
+        want_grads = S._bwd(*bwd_args())
+        for c in fwd_cfgs:
+            worst = max(worst, rel_diff(S._fwd(**kw, save_states=True, config=c)[0], want_out))
+        for c in bwd_cfgs:
+            got = S._bwd(*bwd_args(), config=c)
+            worst = max([worst] + [rel_diff(g, w) for g, w in zip(got, want_grads) if g is not None])
         fwd = {str(c): try_ms(lambda: S._fwd(**kw, save_states=False, config=c)) for c in fwd_cfgs}
         fwd_train = {str(c): try_ms(lambda: S._fwd(**kw, save_states=True, config=c)) for c in fwd_cfgs}
-        dout = torch.randn_like(x["u"])
-        _, _, states = S._fwd(**kw, save_states=True)
-        bwd = {str(c): try_ms(lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],
-                                             x["delta_bias"], True, states, config=c)) for c in bwd_cfgs}
+        bwd = {str(c): try_ms(lambda: S._bwd(*bwd_args(), config=c)) for c in bwd_cfgs}
         details[f"sweep_scan_n{n}_fwd_ms"], details[f"sweep_scan_n{n}_fwd_train_ms"] = fwd, fwd_train
         details[f"sweep_scan_n{n}_bwd_ms"] = bwd
         best = lambda d: eval(min((k for k, v in d.items() if isinstance(v, float)), key=d.get))  # noqa: E731,S307
-        S.FWD_CONFIG[n], S.BWD_CONFIG[n] = best(fwd), best(bwd)
+        S.FWD_CONFIG[n], S.BWD_CONFIG[n] = best(fwd_train), best(bwd)
         chosen[n] = dict(fwd=S.FWD_CONFIG[n], bwd=S.BWD_CONFIG[n])
-        del x, kw, dout, states
+        del x, kw, dout, states, want_out, want_grads
+    details["sweep_max_rel_diff_vs_default_config"] = worst
+    assert worst < 1e-4, f"a swept config disagrees with the default one (relative difference {worst:.2e})"
     for k, v in details.items():
         if k.startswith("sweep_"):
             print(k, v)

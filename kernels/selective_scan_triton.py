@@ -31,13 +31,13 @@ from .triton_utils import LOG2E, next_pow2
 CHUNK = 8   # steps between saved states (training forward) = steps rebuilt per backward chunk
 # (BLOCK_D, num_warps) per padded dstate, from benchmarks/kernels.py --sweep on an H100. Other
 # sizes: BLOCK_D = 256 / dstate, which keeps 8 states per thread (two lanes per channel at 16).
-FWD_CONFIG = {16: (16, 1), 64: (4, 1)}
-BWD_CONFIG = {16: (16, 1), 64: (4, 1)}
+FWD_CONFIG = {16: (8, 1, 4), 64: (4, 1, 4)}   # (BLOCK_D, num_warps, pipeline stages)
+BWD_CONFIG = {16: (8, 1, 3), 64: (4, 1, 3)}
 
 
 def _config(table, dstate: int):
     block_n = next_pow2(dstate)
-    return table.get(block_n, (max(1, 256 // block_n), 1))
+    return table.get(block_n, (max(1, 256 // block_n), 1, 3))
 
 
 @triton.jit
@@ -110,7 +110,7 @@ def _scan_fwd_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_ob, s_od,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    CHUNK: tl.constexpr,
+    CHUNK: tl.constexpr, STAGES: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
@@ -128,26 +128,21 @@ def _scan_fwd_kernel(
     d_p = delta + b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
     z_p = z + b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
     o_p = out + b * s_ob + offs_d[:, None] * s_od + offs_j[None, :]
-    same = offs_d[:, None, None] * 0                                                 # B, C: every lane the same
-    b_p = B + b * s_Bb + same + offs_n[None, :, None] * s_Bn + offs_j[None, None, :]  # (BLOCK_D, BLOCK_N, 4)
-    c_p = C + b * s_Cb + same + offs_n[None, :, None] * s_Cn + offs_j[None, None, :]
-    m3 = (same == 0) & mn[None, :, None] & (offs_j[None, None, :] < L)
-    m2 = md[:, None] & (offs_j[None, :] < L)
-    uv, dlv, bv, cv = _load(u_p, m2, EVEN), _load(d_p, m2, EVEN), _load(b_p, m3, EVEN), _load(c_p, m3, EVEN)
-    if HAS_Z:
-        zv = _load(z_p, m2, EVEN)
+    b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]                  # (BLOCK_N, 4)
+    c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
     h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     st_p = chunk_states + b * tl.cdiv(L, CHUNK) * dim * dstate + offs_n[None, :] * dim + offs_d[:, None] * s_one
-    for t in range(0, L, 4):
+    for t in tl.range(0, L, 4, num_stages=STAGES):   # Triton prefetches STAGES - 1 tiles ahead (cp.async)
         if SAVE_STATES:
             if t % CHUNK == 0:
                 tl.store(st_p + (t // CHUNK) * dim * dstate, h, mask=mdn)
-        # the next 4 steps' inputs load while these compute (clamped in range: the last is unused)
-        nxt = tl.minimum(t + 4, L - 4) if EVEN else t + 4
-        m2n = md[:, None] & (offs_j[None, :] + nxt < L)
-        m3n = (same == 0) & mn[None, :, None] & (offs_j[None, None, :] + nxt < L)
-        uv_n, dlv_n = _load(u_p + nxt, m2n, EVEN), _load(d_p + nxt, m2n, EVEN)
-        bv_n, cv_n = _load(b_p + nxt, m3n, EVEN), _load(c_p + nxt, m3n, EVEN)
+        m2 = md[:, None] & (offs_j[None, :] + t < L)
+        m2n = mn[:, None] & (offs_j[None, :] + t < L)
+        uv, dlv = _load(u_p + t, m2, EVEN), _load(d_p + t, m2, EVEN)
+        bv = _over_d(_load(b_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
+        cv = _over_d(_load(c_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
+        if HAS_Z:
+            zv = _load(z_p + t, m2, EVEN)
         dl = _delta(dlv, bias, HAS_BIAS, SOFTPLUS)
         if not EVEN:
             dl = tl.where(m2, dl, 0.0)               # steps past L: a = 1, no input, h unchanged
@@ -164,12 +159,10 @@ def _scan_fwd_kernel(
             y += uv * dv[:, None]
         if HAS_Z:
             y *= zv * _sigmoid(zv)
-            zv = _load(z_p + nxt, m2n, EVEN)
         if EVEN:
             tl.store(o_p + t, y.to(out.dtype.element_ty))
         else:
             tl.store(o_p + t, y.to(out.dtype.element_ty), mask=m2)
-        uv, dlv, bv, cv, m2 = uv_n, dlv_n, bv_n, cv_n, m2n
     tl.store(last_state + b * dim * dstate + offs_d[:, None] * dstate + offs_n[None, :] * s_one, h, mask=mdn)
 
 
@@ -193,7 +186,7 @@ def _scan_bwd_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_DLAST: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    PAIR: tl.constexpr,
+    PAIR: tl.constexpr, STAGES: tl.constexpr,
 ):
     """Chunks of 8 steps, last first: rebuild h_1..h_8 in registers from the saved state
     (and y, for dz), then walk back over them. dA, dD, d(bias) accumulate per program and
@@ -230,7 +223,7 @@ def _scan_bwd_kernel(
     dA_acc = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     dD_acc = tl.zeros((BLOCK_D, 4), tl.float32)
     dbias_acc = tl.zeros((BLOCK_D, 4), tl.float32)
-    for cc in range(0, n_chunks):
+    for cc in tl.range(0, n_chunks, num_stages=STAGES):
         c = n_chunks - 1 - cc
         t0 = c * 8
         t1 = t0 + 4
@@ -372,7 +365,7 @@ def _strides(u, delta, B, C, z, g):
 def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps = config or _config(FWD_CONFIG, dstate)
+    block_d, warps, stages = config or _config(FWD_CONFIG, dstate)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
     states = (triton_utils.new_output((batch, triton.cdiv(L, CHUNK), dstate, dim), torch.float32, u.device)
@@ -384,7 +377,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
         dim, dstate, L, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
         SAVE_STATES=save_states, EVEN=_even(dim, dstate, L, block_d, 4), BLOCK_D=block_d,
-        BLOCK_N=next_pow2(dstate), CHUNK=CHUNK, num_warps=warps,
+        BLOCK_N=next_pow2(dstate), CHUNK=CHUNK, STAGES=stages, num_warps=warps,
     )
     return out, last, states
 
@@ -392,7 +385,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
 def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps = config or _config(BWD_CONFIG, dstate)
+    block_d, warps, stages = config or _config(BWD_CONFIG, dstate)
     assert CHUNK == 8 and states.shape[1] == triton.cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
     dout = dout.contiguous()
     new = triton_utils.new_output
@@ -413,7 +406,7 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
         dim, dstate, L, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
         HAS_DLAST=dlast is not None, EVEN=_even(dim, dstate, L, block_d, 8), BLOCK_D=block_d,
-        BLOCK_N=next_pow2(dstate), PAIR=max(1, block_d // 8), num_warps=warps,
+        BLOCK_N=next_pow2(dstate), PAIR=max(1, block_d // 8), STAGES=stages, num_warps=warps,
     )
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
     return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
