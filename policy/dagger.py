@@ -94,9 +94,10 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
             o2, _, term, trunc, inf2 = envs[i].step(label if rng.random() < cfg.beta else mine)
             frames[i].append(frame_from_step(obs[i], label, info[i], inf2, spec))
             steps[i] += 1
-            obs[i], info[i] = o2, inf2
             if not (term or trunc or steps[i] >= cfg.max_steps):
+                obs[i], info[i] = o2, inf2
                 continue
+            # an env that stops here keeps its last live observation: a finished one reports subtask "DONE"
             writer.start_episode(instructions[i])
             for f in frames[i]:
                 writer.add_frame(f)
