@@ -31,7 +31,7 @@ from .triton_utils import LOG2E, next_pow2
 CHUNK = 8   # steps between saved states (training forward) = steps rebuilt per backward chunk
 # (BLOCK_D, num_warps) per padded dstate, from benchmarks/kernels.py --sweep on an H100. Other
 # sizes: BLOCK_D = 256 / dstate, which keeps 8 states per thread (two lanes per channel at 16).
-FWD_CONFIG = {16: (8, 1, 4), 64: (4, 1, 4)}   # (BLOCK_D, num_warps, pipeline stages)
+FWD_CONFIG = {16: (16, 1, 4), 64: (8, 1, 4)}   # (BLOCK_D, num_warps, pipeline stages[, 4-step tiles per iteration])
 BWD_CONFIG = {16: (8, 1, 3), 64: (4, 1, 3)}
 
 
@@ -103,6 +103,40 @@ def _step(h, a2, dl, w, bv, cv):
     return h, tl.sum(h * cv, axis=1)
 
 
+@triton.jit
+def _fwd_tile(h, t, L, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
+              HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+              EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Steps t..t+3: load the tile, run the recurrence, write the gated output."""
+    m2 = md[:, None] & (offs_j[None, :] + t < L)
+    m2n = mn[:, None] & (offs_j[None, :] + t < L)
+    uv, dlv = _load(u_p + t, m2, EVEN), _load(d_p + t, m2, EVEN)
+    bv = _over_d(_load(b_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
+    cv = _over_d(_load(c_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
+    dl = _delta(dlv, bias, HAS_BIAS, SOFTPLUS)
+    if not EVEN:
+        dl = tl.where(m2, dl, 0.0)               # steps past L: a = 1, no input, h unchanged
+    d0, d1, d2, d3 = _cols(dl, BLOCK_D)
+    w0, w1, w2, w3 = _cols(dl * uv, BLOCK_D)
+    b0, b1, b2, b3 = _cols3(bv, BLOCK_D, BLOCK_N)
+    c0, c1, c2, c3 = _cols3(cv, BLOCK_D, BLOCK_N)
+    h, y0 = _step(h, a2, d0, w0, b0, c0)
+    h, y1 = _step(h, a2, d1, w1, b1, c1)
+    h, y2 = _step(h, a2, d2, w2, b2, c2)
+    h, y3 = _step(h, a2, d3, w3, b3, c3)
+    y = _join(y0, y1, y2, y3, BLOCK_D)
+    if HAS_D:
+        y += uv * dv[:, None]
+    if HAS_Z:
+        zv = _load(z_p + t, m2, EVEN)
+        y *= zv * _sigmoid(zv)
+    if EVEN:
+        tl.store(o_p + t, y.to(o_p.dtype.element_ty))
+    else:
+        tl.store(o_p + t, y.to(o_p.dtype.element_ty), mask=m2)
+    return h
+
+
 @triton.jit(do_not_specialize=["s_an", "s_one"])
 def _scan_fwd_kernel(
     u, delta, A, B, C, D, z, delta_bias, out, last_state, chunk_states,
@@ -110,7 +144,7 @@ def _scan_fwd_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_ob, s_od,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    CHUNK: tl.constexpr, STAGES: tl.constexpr,
+    CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     b = tl.program_id(1).to(tl.int64)
@@ -122,8 +156,7 @@ def _scan_fwd_kernel(
     mdn = md[:, None] & mn[None, :]
     a2 = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN) * LOG2E   # (BLOCK_D, BLOCK_N)
     bias = _load(delta_bias + offs_d, md, EVEN) if HAS_BIAS else 0.0
-    if HAS_D:
-        dv = _load(D + offs_d, md, EVEN)
+    dv = _load(D + offs_d, md, EVEN) if HAS_D else 0.0
     u_p = u + b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]                 # (BLOCK_D, 4)
     d_p = delta + b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
     z_p = z + b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
@@ -132,37 +165,13 @@ def _scan_fwd_kernel(
     c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
     h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     st_p = chunk_states + b * tl.cdiv(L, CHUNK) * dim * dstate + offs_n[None, :] * dim + offs_d[:, None] * s_one
-    for t in tl.range(0, L, 4, num_stages=STAGES):   # Triton prefetches STAGES - 1 tiles ahead (cp.async)
+    for t in tl.range(0, L, 4 * SUB, num_stages=STAGES):   # Triton prefetches STAGES - 1 iterations ahead
         if SAVE_STATES:
             if t % CHUNK == 0:
                 tl.store(st_p + (t // CHUNK) * dim * dstate, h, mask=mdn)
-        m2 = md[:, None] & (offs_j[None, :] + t < L)
-        m2n = mn[:, None] & (offs_j[None, :] + t < L)
-        uv, dlv = _load(u_p + t, m2, EVEN), _load(d_p + t, m2, EVEN)
-        bv = _over_d(_load(b_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
-        cv = _over_d(_load(c_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
-        if HAS_Z:
-            zv = _load(z_p + t, m2, EVEN)
-        dl = _delta(dlv, bias, HAS_BIAS, SOFTPLUS)
-        if not EVEN:
-            dl = tl.where(m2, dl, 0.0)               # steps past L: a = 1, no input, h unchanged
-        d0, d1, d2, d3 = _cols(dl, BLOCK_D)
-        w0, w1, w2, w3 = _cols(dl * uv, BLOCK_D)
-        b0, b1, b2, b3 = _cols3(bv, BLOCK_D, BLOCK_N)
-        c0, c1, c2, c3 = _cols3(cv, BLOCK_D, BLOCK_N)
-        h, y0 = _step(h, a2, d0, w0, b0, c0)
-        h, y1 = _step(h, a2, d1, w1, b1, c1)
-        h, y2 = _step(h, a2, d2, w2, b2, c2)
-        h, y3 = _step(h, a2, d3, w3, b3, c3)
-        y = _join(y0, y1, y2, y3, BLOCK_D)
-        if HAS_D:
-            y += uv * dv[:, None]
-        if HAS_Z:
-            y *= zv * _sigmoid(zv)
-        if EVEN:
-            tl.store(o_p + t, y.to(out.dtype.element_ty))
-        else:
-            tl.store(o_p + t, y.to(out.dtype.element_ty), mask=m2)
+        for s in tl.static_range(SUB):   # SUB independent tiles' loads and gates overlap the recurrence
+            h = _fwd_tile(h, t + 4 * s, L, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
+                          HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D, BLOCK_N)
     tl.store(last_state + b * dim * dstate + offs_d[:, None] * dstate + offs_n[None, :] * s_one, h, mask=mdn)
 
 
@@ -365,7 +374,9 @@ def _strides(u, delta, B, C, z, g):
 def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages = config or _config(FWD_CONFIG, dstate)
+    block_d, warps, stages, *rest = config or _config(FWD_CONFIG, dstate)
+    sub = rest[0] if rest else 1
+    assert CHUNK % (4 * sub) == 0
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
     states = (triton_utils.new_output((batch, triton.cdiv(L, CHUNK), dstate, dim), torch.float32, u.device)
@@ -376,8 +387,8 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
         dummy if delta_bias is None else delta_bias, out, last, states,
         dim, dstate, L, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
-        SAVE_STATES=save_states, EVEN=_even(dim, dstate, L, block_d, 4), BLOCK_D=block_d,
-        BLOCK_N=next_pow2(dstate), CHUNK=CHUNK, STAGES=stages, num_warps=warps,
+        SAVE_STATES=save_states, EVEN=_even(dim, dstate, L, block_d, 4 * sub), BLOCK_D=block_d,
+        BLOCK_N=next_pow2(dstate), CHUNK=CHUNK, STAGES=stages, SUB=sub, num_warps=warps,
     )
     return out, last, states
 
@@ -391,12 +402,12 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     new = triton_utils.new_output
     du, ddelta = new(u.shape, u.dtype, u.device), new(delta.shape, delta.dtype, u.device)
     dz = new(z.shape, z.dtype, u.device) if z is not None else None
-    f32 = dict(dtype=torch.float32, device=u.device)
-    dA = torch.zeros(dim, dstate, **f32)
-    dB = torch.zeros(batch, dstate, L, **f32)
-    dC = torch.zeros(batch, dstate, L, **f32)
-    dD = torch.zeros(dim, **f32) if D is not None else None
-    dbias = torch.zeros(dim, **f32) if delta_bias is not None else None
+    # everything summed with atomics starts at zero: one buffer, one launch
+    sizes = [dim * dstate, batch * dstate * L, batch * dstate * L, dim, dim]
+    dA, dB, dC, dD, dbias = torch.zeros(sum(sizes), dtype=torch.float32, device=u.device).split(sizes)
+    dA, dB, dC = dA.view(dim, dstate), dB.view(batch, dstate, L), dC.view(batch, dstate, L)
+    dD = dD if D is not None else None
+    dbias = dbias if delta_bias is not None else None
     dummy = u
     _scan_bwd_kernel[(triton.cdiv(dim, block_d), batch)](
         u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
