@@ -81,6 +81,8 @@ class CompositionalConfig:
     policy_pointnet: Path | None = None  # same data and recipe, PointNet encoder
     policy_transformer: Path | None = None  # same, Transformer backbone
     policy_flat: Path | None = None  # same, conditioned on the instruction (agent/flat_data.py)
+    policy_extra: Path | None = None  # any other action expert to run in the full stack on the held-out split
+    policy_extra_n_points: int = 1024  # the points per cloud it was trained with
     episodes: int = 2  # per task: the held-out split, full stack and ablations
     episodes_other: int = 1  # per task: the other splits, the yaw sweep, the other embodiment
     ablation_split: str = "heldout_compositions"
@@ -107,7 +109,7 @@ def variants(cfg: CompositionalConfig) -> dict[str, tuple[str, Path | None]]:
     """variant -> (agent mode, policy checkpoint); a variant without its checkpoint is skipped."""
     return {"full": ("full", cfg.policy), "no_world_model": ("no_world_model", cfg.policy),
             "flat": ("flat", cfg.policy_flat), "pointnet": ("full", cfg.policy_pointnet),
-            "transformer": ("full", cfg.policy_transformer)}
+            "transformer": ("full", cfg.policy_transformer), "extra_policy": ("full", cfg.policy_extra)}
 
 
 def _split_items(split: str, limit: int) -> dict[str, list[str]]:
@@ -146,6 +148,11 @@ def work_units(cfg: CompositionalConfig) -> list[dict]:
     for v in ("flat", "no_world_model", "pointnet", "transformer"):
         if v in avail:
             episodes("ablations", v, cfg.ablation_split, held)
+    if "extra_policy" in avail:
+        start = len(units)
+        episodes("ablations", "extra_policy", cfg.ablation_split, held)
+        for u in units[start:]:
+            u["n_points"] = cfg.policy_extra_n_points
     yaw_tasks = {t: [get_task(t).instruction] for t in (cfg.yaw_tasks[: cfg.tasks_per_split or None])}
     for deg in cfg.yaw_degrees:
         for v in ("full", "pointnet"):
@@ -219,7 +226,7 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     mode, wm, policy = _parts(cfg, unit["variant"])
     yaw = math.radians(unit["yaw"])
     first_task = unit["chain"][0]["task"] if "chain" in unit else unit["task"]
-    env = make_env(first_task, unit["robot"], cfg.n_points, cfg.image_size, yaw)
+    env = make_env(first_task, unit["robot"], unit.get("n_points", cfg.n_points), cfg.image_size, yaw)
     planner = _planner(cfg, unit["planner"], env) if mode != "flat" else None
     camera = wm.config.camera if wm is not None else "scene"
     agent = Agent(planner, wm, policy, AgentConfig(mode=mode, safety=sim_safety(yaw)), world_model_camera=camera)
@@ -248,7 +255,7 @@ def _config_from_dict(d: dict) -> CompositionalConfig:
     for k, v in d.items():
         if k == "train":
             continue  # workers only evaluate
-        if k in ("world_model", "policy", "policy_pointnet", "policy_transformer", "policy_flat", "out_dir"):
+        if k in ("world_model", "policy", "policy_pointnet", "policy_transformer", "policy_flat", "policy_extra", "out_dir"):
             v = None if v is None else Path(v)
         elif isinstance(v, list):
             v = tuple(v)
@@ -269,7 +276,7 @@ def summarize(cfg: CompositionalConfig, results: list[dict], skipped: int) -> tu
         rows = sel(section="splits", variant="full", split=split)
         if rows:
             metrics[f"success_{split}_full"] = _rate(rows)
-    for v in ("flat", "no_world_model", "pointnet", "transformer"):
+    for v in ("flat", "no_world_model", "pointnet", "transformer", "extra_policy"):
         rows = sel(section="ablations", variant=v)
         if rows:
             metrics[f"success_{cfg.ablation_split}_{v}"] = _rate(rows)
@@ -462,8 +469,11 @@ def markdown(record: dict) -> str:
         lines.append(f"| {s} | {fmt(f'success_{s}_full')} | {count(section='splits', split=s)} |")
     lines += ["", f"## Ablations on {held}", "", "| variant | success | episodes |", "| --- | --- | --- |",
               f"| full stack | {fmt(f'success_{held}_full')} | {count(section='splits', split=held)} |"]
-    for v in ("flat", "no_world_model", "pointnet", "transformer"):
-        lines.append(f"| {v} | {fmt(f'success_{held}_{v}')} | {count(section='ablations', variant=v)} |")
+    for v in ("flat", "no_world_model", "pointnet", "transformer", "extra_policy"):
+        if v == "extra_policy" and not cfg.get("policy_extra"):
+            continue
+        label = f"extra_policy (`{cfg['policy_extra']}`)" if v == "extra_policy" else v
+        lines.append(f"| {label} | {fmt(f'success_{held}_{v}')} | {count(section='ablations', variant=v)} |")
     lines += ["", "## CALVIN-style chains (average completed length of 5)", "", "| variant | length | chains |",
               "| --- | --- | --- |"]
     for v in cfg["chain_variants"]:
@@ -504,9 +514,10 @@ def report(path: Path) -> None:
     m, cfg = record["metrics"], record["details"]["config"]
     held = cfg["ablation_split"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    names = ["full"] + ["flat", "no_world_model", "pointnet", "transformer"]
+    names = ["full", "flat", "no_world_model", "pointnet", "transformer"]
+    names += ["extra_policy"] if f"success_{held}_extra_policy" in m else []
     vals = [m.get(f"success_{held}_{v}", float("nan")) for v in names]
-    axes[0].bar(names, vals, color=["tab:blue"] + ["tab:gray"] * 4)
+    axes[0].bar(names, vals, color=["tab:blue"] + ["tab:gray"] * (len(names) - 1))
     axes[0].axhline(TARGETS["heldout_success"], color="tab:red", ls="--", label="target")
     axes[0].set_title(f"success on {held}")
     axes[0].set_ylim(0, 1)

@@ -36,7 +36,7 @@ def test_compositional_benchmark_tiny_end_to_end(tmp_path):
                                      word_tokens=False, camera="front")).save(tmp_path / "wm")
     cfg = bench.CompositionalConfig(
         planner="oracle", world_model=wm, policy=policies["eq"], policy_pointnet=policies["pointnet"],
-        policy_transformer=policies["transformer"], policy_flat=policies["flat"], episodes=1, tasks_per_split=1,
+        policy_transformer=policies["transformer"], policy_flat=policies["flat"], policy_extra=policies["eq"], policy_extra_n_points=96, episodes=1, tasks_per_split=1,
         n_chains=1, yaw_degrees=(0, 180), yaw_tasks=("PressButton",), max_steps=3, n_points=64, image_size=32,
         out_dir=tmp_path, name="comp_tiny")
     units = bench.work_units(cfg)
@@ -51,12 +51,13 @@ def test_compositional_benchmark_tiny_end_to_end(tmp_path):
     for key in ("success_train_full", "success_heldout_compositions_full", "success_heldout_paraphrases_full",
                 "success_heldout_compositions_flat", "success_heldout_compositions_no_world_model",
                 "success_heldout_compositions_pointnet", "success_heldout_compositions_transformer",
-                "success_yaw0_equivariant", "success_yaw180_pointnet", "success_heldout_compositions_full_ur5e"):
+                "success_heldout_compositions_extra_policy", "success_yaw0_equivariant", "success_yaw180_pointnet", "success_heldout_compositions_full_ur5e"):
         assert 0.0 <= m[key] <= 1.0, key
     assert 0 <= m["chain_avg_len_full"] <= 5 and "yaw_max_drop_points_equivariant" in m
     episodes = record["details"]["episodes"]
     assert all(e["steps"] <= 3 for e in episodes if "steps" in e)  # the tiny step limit was applied
     assert {e["robot"] for e in episodes} == {"panda", "ur5e"}
+    assert all(e.get("n_points") == 96 for e in episodes if e["variant"] == "extra_policy")
     # an untrained policy solves nothing in 3 steps: the targets must say so, not claim success
     assert record["details"]["targets"]["full stack on held-out compositions >= 70%"] == "NOT met"
     md = path.with_suffix(".md").read_text()
