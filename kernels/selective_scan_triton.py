@@ -1,22 +1,23 @@
 """Mamba-1 selective scan in Triton, forward and backward, wrapped in an autograd Function.
 
-Layout: one program owns (batch b, BLOCK_D channels) and walks time sequentially, four steps
-per iteration, with the (BLOCK_D, dstate) state in float32 registers. Channels go across
-lanes first and what is left of the 32 lanes across dstate (BLOCK_D 16 with one warp: two
-lanes per channel, 8 states each), so the reductions over dstate are in-thread plus at most
-one shuffle. Two things keep Triton's layout there: A is read through a stride it cannot
-see (so its tile takes the default channel-major layout), and B, C come in as (BLOCK_D,
-dstate, 4) tiles whose address does not depend on the channel (every lane loads the same
-values, a broadcast from L1), so a step's B and C are already where the state is.
+Layout: one program owns (batch b, BLOCK_D channels) and walks time sequentially in tiles of
+four steps, with the (BLOCK_D, dstate) state in float32 registers. Forward: channels go
+across lanes first and what is left of the 32 lanes across dstate (BLOCK_D 16, one warp: two
+lanes per channel, 8 states each), so the reduction over dstate for y is in-thread plus one
+shuffle. Triton picks layouts from the loads, so A is read through a stride it cannot see
+(`s_an`, not specialized: its tile takes the default channel-major layout), and the (dstate,
+4) tiles of B and C are broadcast over the channels. The tile loads are pipelined by Triton
+(`num_stages`, cp.async into shared memory).
 
 Per step and state element: one exp2 (A pre-scaled by log2 e) and three FMAs; the
-special-function units (16 exp2 per clock per SM) set the floor, so the per-(channel, step)
-softplus and gates use approximate division.
+per-(channel, step) softplus and gates use approximate division.
 
 The training forward also saves the state every CHUNK = 8 steps. The backward walks the
 chunks last first: it rebuilds the chunk's 8 states in registers from the saved one, then
-runs the adjoint g_t = C_t dy_t + a_{t+1} g_{t+1} back over them. dB and dC sum over
-channels: each program adds its (dstate, 4) partials with atomics.
+runs the adjoint g_t = C_t dy_t + a_{t+1} g_{t+1} back over them. A backward step reduces
+over both axes (d(delta), du over dstate; dB, dC over channels), so its layout puts 8 lanes
+over channels and 4 over dstate (a contiguity hint on the saved states steers it). dB and dC
+leave each program through atomics. kernels/README.md has the byte counts and timings.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from . import triton_utils
 from .triton_utils import LOG2E, next_pow2
 
 CHUNK = 8   # steps between saved states (training forward) = steps rebuilt per backward chunk
-# (BLOCK_D, num_warps) per padded dstate, from benchmarks/kernels.py --sweep on an H100. Other
-# sizes: BLOCK_D = 256 / dstate, which keeps 8 states per thread (two lanes per channel at 16).
-FWD_CONFIG = {16: (16, 1, 4), 64: (8, 1, 4)}   # (BLOCK_D, num_warps, pipeline stages[, 4-step tiles per iteration])
-BWD_CONFIG = {16: (8, 1, 3), 64: (4, 1, 3)}
+# (BLOCK_D, num_warps, pipeline stages[, 4-step tiles per iteration]) per padded dstate, the
+# fastest in benchmarks/kernels.py --sweep on an H100. Other sizes: BLOCK_D = 256 / dstate.
+FWD_CONFIG = {16: (16, 1, 4, 2), 64: (8, 1, 4, 2)}
+BWD_CONFIG = {16: (8, 1, 4), 64: (4, 1, 3)}
 
 
 def _config(table, dstate: int):
