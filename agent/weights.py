@@ -1,8 +1,8 @@
-"""The shipped weights: planner, world model and action expert copied into one folder, with a
+"""The shipped weights: planner, world model and action expert gathered in one folder, with a
 manifest (sizes, SHA-256, where each came from, the sim settings they expect) and loading that
 checks all of it before anything runs.
 
-    vla ship --planner DIR --world-model DIR --policy DIR --out shipped   # pack (copies)
+    vla ship --planner DIR --world-model DIR --policy DIR --out shipped   # pack (links into the repo, else copies)
     agent = load_agent("shipped")                                         # validate + load
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ FORMAT = "vla_stack.shipped/1"
 MANIFEST = "manifest.json"
 COMPONENTS = ("planner", "world_model", "policy")
 MAX_TOTAL_BYTES = 50 * 1024 * 1024
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "shipped"
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = REPO / "shipped"
 
 
 def _sha256(path: Path) -> str:
@@ -101,6 +103,7 @@ class PackConfig:
     n_points: int = 512  # points per cloud the action expert was trained on
     image_size: int = 128
     notes: dict[str, str] = field(default_factory=dict)  # component -> where it came from (recipe)
+    link: bool = True  # relative symlinks to checkpoints inside this repository (no duplicate bytes in git)
 
 
 def pack(cfg: PackConfig) -> int:
@@ -116,7 +119,11 @@ def pack(cfg: PackConfig) -> int:
         files = {}
         for f in sorted(src.iterdir()):
             if f.is_file() and f.suffix in (".json", ".safetensors"):
-                shutil.copyfile(f, dst / f.name)
+                target = f.resolve()
+                if cfg.link and target.is_relative_to(REPO):  # committed elsewhere: link, do not duplicate
+                    (dst / f.name).symlink_to(os.path.relpath(target, dst.resolve()))
+                else:
+                    shutil.copyfile(f, dst / f.name)
                 files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
         comps[comp] = {"source": str(src), "files": files, "notes": cfg.notes.get(comp, "")}
     manifest = {"format": FORMAT, "git_revision": bench.git_revision(), "components": comps,
