@@ -62,7 +62,7 @@ def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]], sc
     return np.concatenate([header, *tiles], axis=0)
 
 
-def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) -> tuple[dict[str, float], list]:
+def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) -> tuple[dict[str, float], list, list[dict]]:
     pairs = data.pairs()
     rng = np.random.default_rng(cfg.seed)
     if len(pairs) > cfg.max_pairs:
@@ -70,7 +70,7 @@ def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) ->
     cur_f, seg = pairs[:, 0], pairs[:, 1]
     end_f = data.seg_last[seg]
     psnr_m, psnr_c, ssim_m, ssim_c = [], [], [], []
-    err_model, err_copy, err_floor = [], [], []
+    err_model, err_copy, err_floor, err_text = [], [], [], []
     sheet_pick = set(rng.choice(len(pairs), min(cfg.sheet_rows, len(pairs)), replace=False).tolist())
     sheet = []
     for s in range(0, len(pairs), cfg.batch_size):
@@ -103,6 +103,7 @@ def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) ->
             if floor is None:  # not visible at the end even in reality: no placement information
                 continue
             err_floor.append(_cm(floor, truth))
+            err_text.append(data.texts[data.seg_text[seg[k]]])
             err_model.append(_cm(where(g.rgb, g.depth), truth))
             cur_depth = data.depth_m(cur_f[k])
             err_copy.append(_cm(where(cur_rgb[j], cur_depth), truth))
@@ -126,7 +127,17 @@ def evaluate_split(model: WorldModel, data: SubgoalEpisodes, cfg: EvalConfig) ->
             "placement_model_within_3cm_frac": float(np.mean(em <= 3.0)),
             "placement_model_found_frac": float(np.mean(np.isfinite(em))),
         })
-    return out, sheet
+    return out, sheet, _per_subtask(err_text, err_model)
+
+
+def _per_subtask(texts: list[str], errors: list[float]) -> list[dict]:
+    """Placement per subtask text: which compositions fail (for the result file's details)."""
+    rows = []
+    for t in sorted(set(texts)):
+        e = np.array([x for x, y in zip(errors, texts) if y == t])
+        rows.append({"subtask": t, "probe_pairs": len(e), "median_cm": float(np.median(e)),
+                     "within_3cm_frac": float(np.mean(e <= 3.0)), "found_frac": float(np.mean(np.isfinite(e)))})
+    return rows
 
 
 def evaluate(cfg: EvalConfig) -> Path:
@@ -134,12 +145,14 @@ def evaluate(cfg: EvalConfig) -> Path:
     out_dir = Path(cfg.out_dir or bench.RESULTS_DIR)
     flat: dict[str, float] = {}
     rows = []
+    by_subtask: dict[str, list[dict]] = {}
     for split in cfg.splits:
         data_dir = Path(cfg.data_dir) if cfg.data_dir else DEFAULT_DATA_DIR / model.config.camera
         data = SubgoalEpisodes.load(data_dir / f"{split}.npz")
-        res, sheet = evaluate_split(model, data, cfg)
+        res, sheet, per_subtask = evaluate_split(model, data, cfg)
         flat.update({f"{split}_{k}": v for k, v in res.items()})
         rows.append({"split": split, **res})
+        by_subtask[split] = per_subtask
         if sheet:
             png = out_dir / f"{cfg.name}_sheet_{split}.png"
             png.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +161,7 @@ def evaluate(cfg: EvalConfig) -> Path:
     bench.print_table(rows, title=f"world model {cfg.checkpoint}")
     path = bench.write_results(cfg.name, flat, out_dir=out_dir, details={
         "checkpoint": str(cfg.checkpoint), "rows": rows, "max_pairs": cfg.max_pairs, "seed": cfg.seed,
+        "data_dir": str(cfg.data_dir or DEFAULT_DATA_DIR / model.config.camera), "placement_by_subtask": by_subtask,
         "placement": "median over pairs whose object the probe finds in the true end frame; "
                      "not found in the prediction counts as infinite error"})
     print(f"wrote {path}")
