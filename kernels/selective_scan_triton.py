@@ -98,10 +98,41 @@ def _delta(dl, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
 
 
 @triton.jit
+def _store(p, x, mask, EVEN: tl.constexpr):
+    if EVEN:
+        tl.store(p, x.to(p.dtype.element_ty))
+    else:
+        tl.store(p, x.to(p.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _add(p, x, mask, EVEN: tl.constexpr):
+    if EVEN:
+        tl.atomic_add(p, x, sem="relaxed")
+    else:
+        tl.atomic_add(p, x, mask=mask, sem="relaxed")
+
+
+@triton.jit
 def _step(h, a2, dl, w, bv, cv):
     """h_t = exp2(a2 dl) h_{t-1} + B_t (dl u); returns h_t and <h_t, C_t>."""
     h = h * tl.exp2(a2 * dl[:, None]) + bv * w[:, None]
     return h, tl.sum(h * cv, axis=1)
+
+
+@triton.jit
+def _rebuild4(h, a2, dl, w, bt, ct, R: tl.constexpr, N: tl.constexpr):
+    """Four steps from state h with the tile's (R, 4) delta and delta*u and (N, 4) B, C:
+    the four states and the (R, 4) tile of <h_t, C_t>."""
+    d0, d1, d2, d3 = _cols(dl, R)
+    w0, w1, w2, w3 = _cols(w, R)
+    b0, b1, b2, b3 = _cols3(_over_d(bt, R, N), R, N)
+    c0, c1, c2, c3 = _cols3(_over_d(ct, R, N), R, N)
+    h0, y0 = _step(h, a2, d0, w0, b0, c0)
+    h1, y1 = _step(h0, a2, d1, w1, b1, c1)
+    h2, y2 = _step(h1, a2, d2, w2, b2, c2)
+    h3, y3 = _step(h2, a2, d3, w3, b3, c3)
+    return h0, h1, h2, h3, _join(y0, y1, y2, y3, R)
 
 
 @triton.jit
@@ -112,29 +143,17 @@ def _fwd_tile(h, t, L, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_
     m2 = md[:, None] & (offs_j[None, :] + t < L)
     m2n = mn[:, None] & (offs_j[None, :] + t < L)
     uv, dlv = _load(u_p + t, m2, EVEN), _load(d_p + t, m2, EVEN)
-    bv = _over_d(_load(b_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
-    cv = _over_d(_load(c_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
     dl = _delta(dlv, bias, HAS_BIAS, SOFTPLUS)
     if not EVEN:
         dl = tl.where(m2, dl, 0.0)               # steps past L: a = 1, no input, h unchanged
-    d0, d1, d2, d3 = _cols(dl, BLOCK_D)
-    w0, w1, w2, w3 = _cols(dl * uv, BLOCK_D)
-    b0, b1, b2, b3 = _cols3(bv, BLOCK_D, BLOCK_N)
-    c0, c1, c2, c3 = _cols3(cv, BLOCK_D, BLOCK_N)
-    h, y0 = _step(h, a2, d0, w0, b0, c0)
-    h, y1 = _step(h, a2, d1, w1, b1, c1)
-    h, y2 = _step(h, a2, d2, w2, b2, c2)
-    h, y3 = _step(h, a2, d3, w3, b3, c3)
-    y = _join(y0, y1, y2, y3, BLOCK_D)
+    _, _, _, h, y = _rebuild4(h, a2, dl, dl * uv, _load(b_p + t, m2n, EVEN), _load(c_p + t, m2n, EVEN),
+                              BLOCK_D, BLOCK_N)
     if HAS_D:
         y += uv * dv[:, None]
     if HAS_Z:
         zv = _load(z_p + t, m2, EVEN)
         y *= zv * _sigmoid(zv)
-    if EVEN:
-        tl.store(o_p + t, y.to(o_p.dtype.element_ty))
-    else:
-        tl.store(o_p + t, y.to(o_p.dtype.element_ty), mask=m2)
+    _store(o_p + t, y, m2, EVEN)
     return h
 
 
@@ -186,6 +205,30 @@ def _adjoint(g, a_next, h_prev, h, a2, a_nat, dl, uf, w, dy, bv, cv):
     gb = tl.sum(g * bv, axis=1)
     ddl = tl.sum(gdec * a_nat, axis=1) + gb * uf
     return g, a, gb * dl, ddl, gdec * dl[:, None], tl.sum(g * w[:, None], axis=0), tl.sum(h * dy[:, None], axis=0)
+
+
+@triton.jit
+def _back4(g, a_next, dA_acc, h_prev, h0, h1, h2, h3, a2, a_nat, dl, uf, w, dy, bt, ct,
+           R: tl.constexpr, N: tl.constexpr):
+    """The adjoint over one 4-step tile, last step first, given the state before the tile and
+    its four states. Returns g, a_next, dA_acc and the tile's du (without D), d(delta) (before
+    the softplus), dB and dC partial sums."""
+    d0, d1, d2, d3 = _cols(dl, R)
+    u0, u1, u2, u3 = _cols(uf, R)
+    w0, w1, w2, w3 = _cols(w, R)
+    q0, q1, q2, q3 = _cols(dy, R)
+    b0, b1, b2, b3 = _cols3(_over_d(bt, R, N), R, N)
+    c0, c1, c2, c3 = _cols3(_over_d(ct, R, N), R, N)
+    g, a_next, du3, dd3, ga, db3, dc3 = _adjoint(g, a_next, h2, h3, a2, a_nat, d3, u3, w3, q3, b3, c3)
+    dA_acc += ga
+    g, a_next, du2, dd2, ga, db2, dc2 = _adjoint(g, a_next, h1, h2, a2, a_nat, d2, u2, w2, q2, b2, c2)
+    dA_acc += ga
+    g, a_next, du1, dd1, ga, db1, dc1 = _adjoint(g, a_next, h0, h1, a2, a_nat, d1, u1, w1, q1, b1, c1)
+    dA_acc += ga
+    g, a_next, du0, dd0, ga, db0, dc0 = _adjoint(g, a_next, h_prev, h0, a2, a_nat, d0, u0, w0, q0, b0, c0)
+    dA_acc += ga
+    return (g, a_next, dA_acc, _join(du0, du1, du2, du3, R), _join(dd0, dd1, dd2, dd3, R),
+            _join(db0, db1, db2, db3, N), _join(dc0, dc1, dc2, dc3, N))
 
 
 @triton.jit(do_not_specialize=["s_an", "s_one"])
@@ -256,38 +299,19 @@ def _scan_bwd_kernel(
         wa, wb = dla * ua, dlb * ub
         # 1) rebuild h over the chunk (and y where the gate needs it)
         h_s = tl.load(st_p + c * dim * dstate, mask=mdn, other=0.0)
-        d0, d1, d2, d3 = _cols(dla, BLOCK_D)
-        w0, w1, w2, w3 = _cols(wa, BLOCK_D)
-        b0, b1, b2, b3 = _cols3(_over_d(_load(b_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        c0, c1, c2, c3 = _cols3(_over_d(_load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        h0, y0 = _step(h_s, a2, d0, w0, b0, c0)
-        h1, y1 = _step(h0, a2, d1, w1, b1, c1)
-        h2, y2 = _step(h1, a2, d2, w2, b2, c2)
-        h3, y3 = _step(h2, a2, d3, w3, b3, c3)
-        d4, d5, d6, d7 = _cols(dlb, BLOCK_D)
-        w4, w5, w6, w7 = _cols(wb, BLOCK_D)
-        b4, b5, b6, b7 = _cols3(_over_d(_load(b_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        c4, c5, c6, c7 = _cols3(_over_d(_load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        h4, y4 = _step(h3, a2, d4, w4, b4, c4)
-        h5, y5 = _step(h4, a2, d5, w5, b5, c5)
-        h6, y6 = _step(h5, a2, d6, w6, b6, c6)
-        h7, y7 = _step(h6, a2, d7, w7, b7, c7)
+        h0, h1, h2, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
+                                       BLOCK_D, BLOCK_N)
+        h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN),
+                                       BLOCK_D, BLOCK_N)
         goa, gob = _load(dout + g_off + t0, m2a, EVEN), _load(dout + g_off + t1, m2b, EVEN)
         if HAS_Z:
             za, zb = _load(z + z_off + t0, m2a, EVEN), _load(z + z_off + t1, m2b, EVEN)
             sa, sb = _sigmoid(za), _sigmoid(zb)
-            ya, yb = _join(y0, y1, y2, y3, BLOCK_D), _join(y4, y5, y6, y7, BLOCK_D)
             if HAS_D:
                 ya += ua * dv[:, None]
                 yb += ub * dv[:, None]
-            dza = goa * ya * sa * (1.0 + za * (1.0 - sa))
-            dzb = gob * yb * sb * (1.0 + zb * (1.0 - sb))
-            if EVEN:
-                tl.store(dz + z_off + t0, dza.to(dz.dtype.element_ty))
-                tl.store(dz + z_off + t1, dzb.to(dz.dtype.element_ty))
-            else:
-                tl.store(dz + z_off + t0, dza.to(dz.dtype.element_ty), mask=m2a)
-                tl.store(dz + z_off + t1, dzb.to(dz.dtype.element_ty), mask=m2b)
+            _store(dz + z_off + t0, goa * ya * sa * (1.0 + za * (1.0 - sa)), m2a, EVEN)
+            _store(dz + z_off + t1, gob * yb * sb * (1.0 + zb * (1.0 - sb)), m2b, EVEN)
             dya, dyb = goa * za * sa, gob * zb * sb
         else:
             dya, dyb = goa, gob
@@ -296,32 +320,12 @@ def _scan_bwd_kernel(
             dyb = tl.where(m2b, dyb, 0.0)
         # 2) walk back: second half of the chunk, then the first (B, C read again: an L1 hit
         # costs less than keeping 8 steps of them in registers)
-        b4, b5, b6, b7 = _cols3(_over_d(_load(b_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        c4, c5, c6, c7 = _cols3(_over_d(_load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        u4, u5, u6, u7 = _cols(ub, BLOCK_D)
-        q4, q5, q6, q7 = _cols(dyb, BLOCK_D)
-        g, a_next, du7, dd7, ga, db7, dc7 = _adjoint(g, a_next, h6, h7, a2, a_nat, d7, u7, w7, q7, b7, c7)
-        dA_acc += ga
-        g, a_next, du6, dd6, ga, db6, dc6 = _adjoint(g, a_next, h5, h6, a2, a_nat, d6, u6, w6, q6, b6, c6)
-        dA_acc += ga
-        g, a_next, du5, dd5, ga, db5, dc5 = _adjoint(g, a_next, h4, h5, a2, a_nat, d5, u5, w5, q5, b5, c5)
-        dA_acc += ga
-        g, a_next, du4, dd4, ga, db4, dc4 = _adjoint(g, a_next, h3, h4, a2, a_nat, d4, u4, w4, q4, b4, c4)
-        dA_acc += ga
-        b0, b1, b2, b3 = _cols3(_over_d(_load(b_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        c0, c1, c2, c3 = _cols3(_over_d(_load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
-        u0, u1, u2, u3 = _cols(ua, BLOCK_D)
-        q0, q1, q2, q3 = _cols(dya, BLOCK_D)
-        g, a_next, du3, dd3, ga, db3, dc3 = _adjoint(g, a_next, h2, h3, a2, a_nat, d3, u3, w3, q3, b3, c3)
-        dA_acc += ga
-        g, a_next, du2, dd2, ga, db2, dc2 = _adjoint(g, a_next, h1, h2, a2, a_nat, d2, u2, w2, q2, b2, c2)
-        dA_acc += ga
-        g, a_next, du1, dd1, ga, db1, dc1 = _adjoint(g, a_next, h0, h1, a2, a_nat, d1, u1, w1, q1, b1, c1)
-        dA_acc += ga
-        g, a_next, du0, dd0, ga, db0, dc0 = _adjoint(g, a_next, h_s, h0, a2, a_nat, d0, u0, w0, q0, b0, c0)
-        dA_acc += ga
-        dua, dub = _join(du0, du1, du2, du3, BLOCK_D), _join(du4, du5, du6, du7, BLOCK_D)
-        dda, ddb = _join(dd0, dd1, dd2, dd3, BLOCK_D), _join(dd4, dd5, dd6, dd7, BLOCK_D)
+        g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
+            g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
+            _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
+        g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
+            g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
+            _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
         if HAS_D:
             dua += dya * dv[:, None]
             dub += dyb * dv[:, None]
@@ -333,28 +337,14 @@ def _scan_bwd_kernel(
             dda = tl.where(m2a, dda, 0.0)
             ddb = tl.where(m2b, ddb, 0.0)
         dbias_acc += dda + ddb
-        dBa, dBb = _join(db0, db1, db2, db3, BLOCK_N), _join(db4, db5, db6, db7, BLOCK_N)
-        dCa, dCb = _join(dc0, dc1, dc2, dc3, BLOCK_N), _join(dc4, dc5, dc6, dc7, BLOCK_N)
-        if EVEN:
-            tl.store(du + u_off + t0, dua.to(du.dtype.element_ty))
-            tl.store(du + u_off + t1, dub.to(du.dtype.element_ty))
-            tl.store(ddelta + d_off + t0, dda.to(ddelta.dtype.element_ty))
-            tl.store(ddelta + d_off + t1, ddb.to(ddelta.dtype.element_ty))
-            tl.atomic_add(dB + bc_off + t0, dBa, sem="relaxed")
-            tl.atomic_add(dB + bc_off + t1, dBb, sem="relaxed")
-            tl.atomic_add(dC + bc_off + t0, dCa, sem="relaxed")
-            tl.atomic_add(dC + bc_off + t1, dCb, sem="relaxed")
-        else:
-            mna = mn[:, None] & (offs_j[None, :] + t0 < L)
-            mnb = mn[:, None] & (offs_j[None, :] + t1 < L)
-            tl.store(du + u_off + t0, dua.to(du.dtype.element_ty), mask=m2a)
-            tl.store(du + u_off + t1, dub.to(du.dtype.element_ty), mask=m2b)
-            tl.store(ddelta + d_off + t0, dda.to(ddelta.dtype.element_ty), mask=m2a)
-            tl.store(ddelta + d_off + t1, ddb.to(ddelta.dtype.element_ty), mask=m2b)
-            tl.atomic_add(dB + bc_off + t0, dBa, mask=mna, sem="relaxed")
-            tl.atomic_add(dB + bc_off + t1, dBb, mask=mnb, sem="relaxed")
-            tl.atomic_add(dC + bc_off + t0, dCa, mask=mna, sem="relaxed")
-            tl.atomic_add(dC + bc_off + t1, dCb, mask=mnb, sem="relaxed")
+        _store(du + u_off + t0, dua, m2a, EVEN)
+        _store(du + u_off + t1, dub, m2b, EVEN)
+        _store(ddelta + d_off + t0, dda, m2a, EVEN)
+        _store(ddelta + d_off + t1, ddb, m2b, EVEN)
+        _add(dB + bc_off + t0, dBa, m3a, EVEN)
+        _add(dB + bc_off + t1, dBb, m3b, EVEN)
+        _add(dC + bc_off + t0, dCa, m3a, EVEN)
+        _add(dC + bc_off + t1, dCb, m3b, EVEN)
     tl.atomic_add(dA + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, dA_acc, mask=mdn, sem="relaxed")
     if HAS_D:
         tl.atomic_add(dD + offs_d, tl.sum(dD_acc, axis=1), mask=md, sem="relaxed")
