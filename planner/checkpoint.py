@@ -59,3 +59,20 @@ def load(ckpt_dir: str | Path) -> tuple[PlanDecoder, GroundingNet, dict]:
     except RuntimeError as e:
         raise schema.SchemaError(f"planner checkpoint {d}: weights do not match config.json ({e})") from None
     return decoder.eval(), grounding.eval(), cfg
+
+
+def load_segmenter_into(ckpt_dir: str | Path, grounding: GroundingNet) -> dict:
+    """Copy a checkpoint's point segmenter into `grounding` (fact heads left as they are, so
+    they can be retrained with other inputs); returns the checkpoint's config."""
+    d = Path(ckpt_dir)
+    for name in ("config.json", "model.safetensors"):
+        if not (d / name).is_file():
+            raise schema.SchemaError(f"planner checkpoint {d}: missing {name}")
+    cfg = json.loads((d / "config.json").read_text())
+    prefix = "grounding.segmenter."
+    seg = {k[len(prefix):]: v for k, v in load_file(str(d / "model.safetensors")).items() if k.startswith(prefix)}
+    try:
+        grounding.segmenter.load_state_dict(seg)
+    except RuntimeError as e:
+        raise schema.SchemaError(f"planner checkpoint {d}: segmenter does not match this configuration ({e})") from None
+    return cfg

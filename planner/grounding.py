@@ -1,20 +1,18 @@
 """Scene grounding: which facts of the skill grammar hold, judged from the point cloud.
 
 The planner never reads simulator state. It sees the observation (coloured point cloud in
-the base frame + proprioception) and a small network estimates the facts the skill grammar
-talks about ("drawer open", "holding red cube", "blue cube in bowl"...). The simulator's
-privileged predicates only *label* the training frames.
+the base frame + proprioception). A point segmenter (objects.py) labels the points with
+segments (each cube, bowl, drawer, button, cabinet, background) and summarises each segment
+(count, centroid, spread, top/bottom height); one small head per relation type (held,
+lifted, in, on, pushed toward, open, closed, pressed) judges a fact from the summaries of
+its one or two entities now and at the episode start, the end effector and the gripper.
+The simulator's privileged predicates and geometry only *label* the training frames.
 
-Structure, for compositional generalisation: an entity is found by attention over points
-with a query computed from the MiniLM embedding of its name; a fact is judged by a head
-shared across entities of its relation type (held, lifted, in, on, pushed toward, open,
-closed, pressed) from the *geometry* of its one or two entities (attention centroids now and
-at the episode start, end-effector, gripper) and a scene-global feature. The head never sees
-which entity it judges (no colour/identity features), so it cannot learn "the red cube is
-never in the drawer" from training data where that never happened. So
-"green cube in drawer" uses the same "in" head as "red cube in drawer", even when no
-training frame had the green cube in the drawer. An auxiliary loss ties each entity's
-attention centroid to its true position (training only).
+Structure, for compositional generalisation: the heads never see *which* entity they judge
+(no identity, no colour: colour is passed only to "pressed", where the lit button is the
+evidence), so "green cube in drawer" is judged by the same function as "red cube in
+drawer", even when no training frame had the green cube in the drawer. Segmentation does
+know identities, but every entity is in every training scene, whatever the task.
 """
 
 from __future__ import annotations
@@ -24,15 +22,21 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vla_stack import schema, text
+from vla_stack import schema
+
+from .objects import (COLOUR_SLICE, FEATURE_DIM, GEOMETRY_SCALE, SEGMENTS, PointSegmenter, SegmenterConfig,
+                      hand_weights, segment_features)
 
 RELATIONS = ("hand_empty", "held", "lifted", "in", "on", "pushed_toward", "open", "closed", "pressed")
+COLOUR_RELATIONS = ("pressed",)  # the button lights up when pressed: colour is the evidence
+HAND = len(SEGMENTS)  # row of the "cube at the hand" pseudo-segment in encode()'s output
+CABINET = SEGMENTS.index("cabinet")  # context for every head: the drawer slides out of it
 
 
 @dataclass(frozen=True)
 class Fact:
     relation: str  # one of RELATIONS
-    a: str = ""  # entity (display name, e.g. "red cube"); "" for hand_empty
+    a: str = ""  # entity (display name, e.g. "red cube"); "" for hand_empty / held / lifted
     b: str = ""  # second entity for in / on / pushed_toward
 
     @property
@@ -42,8 +46,10 @@ class Fact:
 
 @dataclass
 class GroundingConfig:
-    width: int = 64
-    n_points: int = 512  # points used per frame (random subset while training, strided at inference)
+    width: int = 48  # segmenter width
+    k: int = 16  # segmenter neighbours per point
+    head_width: int = 64
+    n_points: int = 1024  # points per frame (the env's whole cloud by default)
 
 
 def hidden_by_closed_drawer(f: Fact) -> bool:
@@ -51,75 +57,94 @@ def hidden_by_closed_drawer(f: Fact) -> bool:
     return f.relation == "in" and f.b == "drawer"
 
 
+HEAD_INPUT = 4 * FEATURE_DIM + 6 * 3 + 3 + 1
+MIN_VISIBLE_POINTS = 4.0  # fewer points of an entity than this: it is occluded, its facts cannot be judged
+
+
 class GroundingNet(nn.Module):
     def __init__(self, entities: list[str], cfg: GroundingConfig) -> None:
         super().__init__()
+        unknown = [e for e in entities if e not in SEGMENTS]
+        if unknown:
+            raise schema.SchemaError(f"grounding entities {unknown} are not segments the planner sees {SEGMENTS}")
         self.entities = list(entities)
         self.cfg = cfg
-        w = cfg.width
-        self.point_mlp = nn.Sequential(nn.Linear(9, w), nn.GELU(), nn.Linear(w, w), nn.GELU(), nn.Linear(w, w))
-        self.query = nn.Linear(text.EMBED_DIM, w)
-        # extra attention keys from colour and height alone: finding "the blue cube" is a colour match
-        self.key_mlp = nn.Sequential(nn.Linear(4, w), nn.GELU(), nn.Linear(w, w))
-        # MiniLM embeddings of the entity names: fixed buffers (saved with the weights)
-        self.register_buffer("entity_emb", torch.zeros(len(entities), text.EMBED_DIM))
-        n_in = len(RELATIONS) + 3 * 6 + 1 + w
-        self.head = nn.Sequential(nn.LayerNorm(n_in), nn.Linear(n_in, 128), nn.GELU(), nn.Linear(128, 128), nn.GELU(),
-                                  nn.Linear(128, 1))
-
-    def set_entity_embeddings(self, encoder=None) -> None:
-        encoder = encoder or text.default_encoder()
-        self.entity_emb.copy_(torch.from_numpy(encoder(self.entities)))
+        self.segmenter = PointSegmenter(SegmenterConfig(cfg.width, cfg.k))
+        w = cfg.head_width
+        self.heads = nn.ModuleList(
+            nn.Sequential(nn.Linear(HEAD_INPUT, w), nn.GELU(), nn.Linear(w, w), nn.GELU(), nn.Linear(w, 1))
+            for _ in RELATIONS)
 
     def encode(self, points, colors, state):
-        """Per-entity pooled features (B, E, w), centroids (B, E, 3) and a global feature (B, w)."""
-        ee = state[:, schema.STATE_EE_POS]
-        x = torch.cat([points, colors, points - ee[:, None]], dim=-1)
-        phi = self.point_mlp(x)  # (B, N, w)
-        q = self.query(self.entity_emb)  # (E, w)
-        keys = self.key_mlp(torch.cat([colors, points[..., 2:3] * 10.0], dim=-1))
-        # colour keys find cubes and the lit button; point features (with position) the grey drawer
-        logits = torch.einsum("bnw,ew->ben", keys + phi, q)  # unscaled: an entity is a few sharp points
-        attn = logits.softmax(dim=-1)
-        feats = attn @ phi  # (B, E, w)
-        cent = attn @ points  # (B, E, 3)
-        return feats, cent, phi.max(dim=1).values
+        """Segment summaries (B, S + 1, FEATURE_DIM); the last row is the cube at the hand."""
+        probs = self.segmenter(points, colors).softmax(-1)
+        w = torch.cat([probs, hand_weights(points, probs, state[:, schema.STATE_EE_POS])], dim=-1)
+        return segment_features(points, colors, w)
 
-    def judge(self, feats, cent, glob, state, start_cent, facts_idx):
-        """Logits for facts. facts_idx: (F, 3) long = (relation, entity a, entity b), -1 = none."""
-        B, F = feats.shape[0], facts_idx.shape[0]
-        rel = nn.functional.one_hot(facts_idx[:, 0], len(RELATIONS)).float()[None].expand(B, F, -1)
+    def judge(self, seg, state, start_seg, facts_idx):
+        """Logits (B, F) for facts. facts_idx: (F, 3) long = (relation, segment a, segment b), -1 = none."""
+        B, F = seg.shape[0], facts_idx.shape[0]
 
         def pick(t, idx):
             z = torch.zeros_like(t[:, :1]).expand(-1, F, *t.shape[2:])
             return torch.where((idx >= 0)[None, :, None], t[:, idx.clamp(min=0)], z)
 
-        ca, cb = pick(cent, facts_idx[:, 1]), pick(cent, facts_idx[:, 2])
-        sa = pick(start_cent, facts_idx[:, 1])
-        ee = state[:, None, schema.STATE_EE_POS].expand(-1, F, -1)
-        grip = (state[:, None, schema.STATE_GRIPPER].expand(-1, F, -1) - 0.04) * 50.0  # cube width ~ 0
-        geo = torch.cat([ca, cb, ca - cb, ca - sa, cb - sa, ee - ca], dim=-1) * 5.0
-        x = torch.cat([rel, geo, grip, glob[:, None].expand(-1, F, -1)], dim=-1)
-        return self.head(x).squeeze(-1)  # (B, F)
+        colour_ok = torch.tensor([RELATIONS[r] in COLOUR_RELATIONS for r in facts_idx[:, 0].tolist()])
+        keep = torch.ones(FEATURE_DIM)
+        keep[COLOUR_SLICE] = 0.0
+        no_colour = torch.where(colour_ok[:, None], torch.ones(FEATURE_DIM), keep)  # (F, D)
+        fa, fb = pick(seg, facts_idx[:, 1]) * no_colour, pick(seg, facts_idx[:, 2]) * no_colour
+        sa, sb = pick(start_seg, facts_idx[:, 1])[..., 2:5], pick(start_seg, facts_idx[:, 2])[..., 2:5]
+        ca, cb = fa[..., 2:5], fb[..., 2:5]
+        hand, cab = seg[:, None, HAND] * keep, seg[:, None, CABINET] * keep
+        ee = (state[:, None, schema.STATE_EE_POS] * GEOMETRY_SCALE).expand(-1, F, -1)
+        grip = (state[:, None, schema.STATE_GRIPPER].expand(-1, F, -1) - 0.04) * 50.0
+        x = torch.cat([fa, fb, hand.expand(-1, F, -1), cab.expand(-1, F, -1), ca - cb, ca - sa, cb - sa, sb - sa,
+                       ee - ca, ee, pair_geometry(ca, cb, sa), grip], dim=-1)
+        out = torch.stack([h(x).squeeze(-1) for h in self.heads], dim=-1)  # (B, F, R)
+        return out.gather(-1, facts_idx[None, :, :1].expand(B, -1, -1)).squeeze(-1)
+
+    @staticmethod
+    def judgeable(seg, facts_idx) -> torch.Tensor:
+        """(B, F) bool: every entity of the fact is visible enough to be judged now."""
+        count = torch.expm1(seg[..., 0])  # (B, S + 1)
+        ok = torch.ones(seg.shape[0], facts_idx.shape[0], dtype=torch.bool)
+        for col in (1, 2):
+            idx = facts_idx[:, col]
+            seen = count[:, idx.clamp(min=0)] >= MIN_VISIBLE_POINTS
+            ok &= seen | (idx < 0)[None]
+        return ok
 
     def fact_index(self, facts: list[Fact]) -> torch.Tensor:
-        ent = {e: i for i, e in enumerate(self.entities)}
         rows = []
         for f in facts:
             for e in (f.a, f.b):
-                if e and e not in ent:
+                if e and e not in self.entities:
                     raise schema.SchemaError(f"fact {f.text!r}: entity {e!r} unknown to the grounding model {self.entities}")
-            rows.append((RELATIONS.index(f.relation), ent.get(f.a, -1) if f.a else -1, ent.get(f.b, -1) if f.b else -1))
+            rows.append((RELATIONS.index(f.relation), SEGMENTS.index(f.a) if f.a else -1,
+                         SEGMENTS.index(f.b) if f.b else -1))
         return torch.tensor(rows, dtype=torch.long).reshape(-1, 3)
 
 
-def subsample(points, colors, n: int, generator: torch.Generator | None = None):
+def pair_geometry(ca, cb, sa):
+    """Relational features of a pair, in the table plane: distance of a to b, and how far a
+    moved from its start along (and across) the direction from its start to b."""
+    dist = (ca - cb)[..., :2].norm(dim=-1, keepdim=True)
+    moved, toward = (ca - sa)[..., :2], (cb - sa)[..., :2]
+    unit = toward / toward.norm(dim=-1, keepdim=True).clamp(min=1e-3)
+    along = (moved * unit).sum(-1, keepdim=True)
+    across = (moved[..., :1] * unit[..., 1:] - moved[..., 1:] * unit[..., :1]).abs()
+    return torch.cat([dist, along, across], dim=-1)
+
+
+def subsample(points, colors, n: int, generator: torch.Generator | None = None, labels=None):
     """n points: random while training (generator given), evenly strided otherwise."""
     N = points.shape[-2]
     if N <= n:
-        return points, colors
+        return (points, colors) if labels is None else (points, colors, labels)
     if generator is None:
         idx = torch.linspace(0, N - 1, n).long()
     else:
         idx = torch.randperm(N, generator=generator)[:n]
-    return points[..., idx, :], colors[..., idx, :]
+    out = (points[..., idx, :], colors[..., idx, :])
+    return out if labels is None else (*out, labels[..., idx])

@@ -77,34 +77,61 @@ def label_frame(env, facts: list[Fact]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def collect_frames(tasks: list[str], seeds: list[int], cfg: EnvConfig, every: int = 4,
-                   perturb_prob: float = 0.3, settle_steps: int = 12, log=print) -> dict[str, np.ndarray]:
-    """Expert rollouts -> arrays: points, colors, state, truth, positions, start (episode first frame)."""
+                   perturb_prob: float = 0.3, settle_steps: int = 12, workers: int = 1, log=print) -> dict[str, np.ndarray]:
+    """Expert rollouts -> arrays: points, colors, labels (per-point segment), state, truth,
+    positions, start (index of the episode's first frame). One task per worker process."""
+    jobs = [(task, seeds, cfg, every, perturb_prob, settle_steps) for task in tasks]
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            parts = pool.map(_collect_task_job, jobs)
+    else:
+        parts = [_collect_task(*j, log=log) for j in jobs]
+    out, offset = {}, 0
+    for part in parts:
+        part["start"] = part["start"] + offset
+        offset += len(part["start"])
+        for k, v in part.items():
+            out.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def _collect_task_job(job: tuple) -> dict[str, np.ndarray]:
+    return _collect_task(*job)
+
+
+def _collect_task(task: str, seeds: list[int], cfg: EnvConfig, every: int, perturb_prob: float, settle_steps: int,
+                  log=print) -> dict[str, np.ndarray]:
+    from .point_labels import point_labels
+
     facts = suite.all_facts()
-    out = {k: [] for k in ("points", "colors", "state", "truth", "positions", "start")}
-    for task in tasks:
-        env = make_env(task, cfg)
-        for seed in seeds:
-            rng = np.random.default_rng(seed)
-            obs, info = env.reset(seed=seed, options={"drawer_open_at_reset": bool(rng.random() < 0.25)})
-            start = len(out["points"])
-            perturb_at = int(rng.integers(20, 150)) if rng.random() < perturb_prob else -1
-            settle = 0
-            for t in range(cfg.max_steps):
-                if t % every == 0 or info[schema.INFO_SUBTASK_DONE] or settle:
-                    truth, pos = label_frame(env, facts)
-                    for k, v in ((("points", obs[schema.OBS_POINTS]), ("colors", obs[schema.OBS_COLORS]),
-                                  ("state", obs[schema.OBS_STATE]), ("truth", truth), ("positions", pos),
-                                  ("start", start))):
-                        out[k].append(v)
-                if info[schema.INFO_SUCCESS]:
-                    # keep recording a little after success (the expert holds still): the final
-                    # facts ("red cube on green cube") otherwise get one positive frame per episode
-                    settle += 1
-                    if settle > settle_steps:
-                        break
-                if t == perturb_at and env.unwrapped.scene.drawer_opening() > 0.05:
-                    env.unwrapped.set_drawer_opening(0.0)
-                obs, _, _, _, info = env.step(env.unwrapped.expert_action())
-            log(f"  {task} seed {seed}: {t + 1} steps, success={info[schema.INFO_SUCCESS]}, frames={len(out['points'])}")
-        env.close()
+    out = {k: [] for k in ("points", "colors", "labels", "state", "truth", "positions", "start")}
+    env = make_env(task, cfg)
+    u = env.unwrapped
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        obs, info = env.reset(seed=seed, options={"drawer_open_at_reset": bool(rng.random() < 0.25)})
+        start = len(out["points"])
+        perturb_at = int(rng.integers(20, 150)) if rng.random() < perturb_prob else -1
+        settle = 0
+        for t in range(cfg.max_steps):
+            if t % every == 0 or info[schema.INFO_SUBTASK_DONE] or settle:
+                truth, pos = label_frame(env, facts)
+                labels = point_labels(u.scene.model, u.scene.data, obs[schema.OBS_POINTS])
+                for k, v in ((("points", obs[schema.OBS_POINTS]), ("colors", obs[schema.OBS_COLORS]),
+                              ("labels", labels), ("state", obs[schema.OBS_STATE]), ("truth", truth),
+                              ("positions", pos), ("start", start))):
+                    out[k].append(v)
+            if info[schema.INFO_SUCCESS]:
+                # keep recording a little after success (the expert holds still): the final
+                # facts ("red cube on green cube") otherwise get one positive frame per episode
+                settle += 1
+                if settle > settle_steps:
+                    break
+            if t == perturb_at and u.scene.drawer_opening() > 0.05:
+                u.set_drawer_opening(0.0)
+            obs, _, _, _, info = env.step(u.expert_action())
+        log(f"  {task} seed {seed}: {t + 1} steps, success={info[schema.INFO_SUCCESS]}, frames={len(out['points'])}")
+    env.close()
     return {k: np.stack(v) if k != "start" else np.array(v, np.int64) for k, v in out.items()}

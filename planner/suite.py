@@ -86,6 +86,20 @@ def expected_facts(plan: list[str]) -> list[list[Fact]]:
     return [[fact_of(k, v) for k, v in m.items()] for m in merged]
 
 
+def kept_facts(plan: list[str], i: int) -> list[Fact]:
+    """Facts established by steps 0..i that step i+1 does not itself change: while step i+1
+    runs they must keep holding, else earlier work was undone (the rule of sim/progress.py)."""
+    skills, _ = _sim()
+    merged = skills.expected_facts([sim_subtask(t) for t in plan])[i]
+    changed = set(sim_subtask(plan[i + 1]).effects())
+    return [fact_of(k, v) for k, v in merged.items() if k not in changed]
+
+
+def preconditions(subtask_text: str) -> list[Fact]:
+    """Facts that must hold while a subtask runs (placing needs the cube in the hand)."""
+    return [fact_of(k, v) for k, v in sim_subtask(subtask_text).preconditions().items()]
+
+
 def effects(subtask_text: str) -> list[Fact]:
     return [fact_of(k, v) for k, v in sim_subtask(subtask_text).effects().items()]
 

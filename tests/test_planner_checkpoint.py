@@ -15,8 +15,7 @@ def tiny_models():
     torch.manual_seed(0)
     dec = PlanDecoder(["open the drawer", "pick up the cube A"], PlanDecoderConfig(hidden=16))
     dec.memory, dec.memory_texts = torch.randn(2, text.EMBED_DIM), ["open the drawer", "pick up the cube A"]
-    g = GroundingNet(["red cube", "drawer"], GroundingConfig(width=8, n_points=32))
-    g.entity_emb.normal_()
+    g = GroundingNet(["red cube", "drawer"], GroundingConfig(width=8, k=4, head_width=8, n_points=32))
     return dec, g
 
 
@@ -29,8 +28,8 @@ def test_round_trip_gives_identical_judgements(tmp_path):
     idx = g.fact_index([Fact("in", "red cube", "drawer"), Fact("open", "drawer")])
     outs = []
     for net in (g, g2):
-        f, c, gl = net.encode(pts, cols, state)
-        outs.append(net.judge(f, c, gl, state, c, idx))
+        seg = net.encode(pts, cols, state)
+        outs.append(net.judge(seg, state, seg, idx))
     torch.testing.assert_close(outs[0], outs[1])
     assert not (tmp_path / "model.pt").exists()  # no pickle anywhere
 

@@ -1,5 +1,7 @@
 """The progress rule of the learned planner, with the grounding's judgements scripted:
-the next subtask follows the last plan step whose expected facts hold in the scene."""
+the next subtask follows the last plan step whose expected facts hold in the scene, the
+subtask in progress stays current while it changes the scene, and a fact must be judged
+true on several frames in a row before it counts."""
 
 from pathlib import Path
 
@@ -11,11 +13,16 @@ from vla_stack.planner.grounding import Fact
 from vla_stack.planner.learned import LearnedPlanner
 
 CHECKPOINT = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "planner_checkpoint"
-OBS = {schema.OBS_POINTS: np.zeros((64, 3)), schema.OBS_COLORS: np.zeros((64, 3)),
-       schema.OBS_STATE: np.zeros(schema.STATE_DIM)}
 OPEN, CLOSED = Fact("open", "drawer"), Fact("closed", "drawer")
 HELD, LIFTED, EMPTY = Fact("held"), Fact("lifted"), Fact("hand_empty")
 IN_DRAWER = Fact("in", "green cube", "drawer")
+
+
+def frame(i: int) -> dict:
+    """A distinct (dummy) observation: the planner judges each new frame once."""
+    state = np.zeros(schema.STATE_DIM)
+    state[0] = i
+    return {schema.OBS_POINTS: np.zeros((64, 3)), schema.OBS_COLORS: np.zeros((64, 3)), schema.OBS_STATE: state}
 
 
 @pytest.fixture()
@@ -34,13 +41,21 @@ def planner(monkeypatch):
 
     monkeypatch.setattr(p, "fact_probabilities", judged)
     p.reset("put the green cube in the drawer")
-    p.scene = scene
+    p.hold_checks = 1  # judge every frame on its own, except where a test says otherwise
+    p.scene, p.frames = scene, 0
     return p
 
 
 def step(planner, *facts, history=()):
     planner.scene["true"] = set(facts)
-    return planner.next_subtask(OBS, list(history))
+    planner.frames += 1
+    return planner.next_subtask(frame(planner.frames), list(history))
+
+
+def done(planner, subtask, *facts):
+    planner.scene["true"] = set(facts)
+    planner.frames += 1
+    return planner.subtask_done(frame(planner.frames), subtask)
 
 
 def test_put_in_drawer_progresses_and_finishes(planner):
@@ -61,8 +76,40 @@ def test_undone_work_is_reissued_and_done_work_skipped(planner):
     assert step(planner, OPEN, EMPTY, history=hist) == "pick up the green cube"  # cube dropped
 
 
+def test_subtask_in_progress_stays_current_while_it_changes_the_scene(planner):
+    step(planner, CLOSED, EMPTY)
+    step(planner, OPEN, EMPTY)
+    step(planner, OPEN, HELD, LIFTED)
+    assert step(planner, OPEN, EMPTY, IN_DRAWER) == "close the drawer"
+    # half-way shut: neither open nor closed. Closing did that: not "open the drawer" again
+    assert step(planner, EMPTY) == "close the drawer"
+    assert step(planner, CLOSED, EMPTY) == schema.DONE_TOKEN
+
+
+def test_placing_survives_a_flicker_of_the_grip_but_not_a_lost_cube(planner):
+    planner.hold_checks = 3
+    for _ in range(3):
+        step(planner, OPEN, EMPTY)
+    for _ in range(3):
+        sub = step(planner, OPEN, HELD, LIFTED)
+    assert sub == "put the green cube in the drawer"
+    assert step(planner, OPEN, LIFTED) == "put the green cube in the drawer"  # grip misjudged once
+    step(planner, OPEN, EMPTY)
+    assert step(planner, OPEN, EMPTY) == "pick up the green cube"  # no cube in hand for 3 frames
+
+
+def test_one_frame_misjudgement_does_not_end_the_task(planner):
+    planner.hold_checks = 3
+    planner.reset("close the drawer")
+    assert step(planner, OPEN, EMPTY) == "close the drawer"
+    assert step(planner, CLOSED, EMPTY) == "close the drawer"  # judged closed once: not yet DONE
+    assert not done(planner, "close the drawer", EMPTY)
+    assert not done(planner, "close the drawer", CLOSED, EMPTY)
+    assert not done(planner, "close the drawer", CLOSED, EMPTY)
+    assert done(planner, "close the drawer", CLOSED, EMPTY)  # three frames in a row
+    assert step(planner, CLOSED, EMPTY) == schema.DONE_TOKEN
+
+
 def test_done_judgement_is_all_effects_of_the_subtask(planner):
-    planner.scene["true"] = {OPEN, HELD}
-    assert not planner.subtask_done(OBS, "pick up the green cube")  # held but not lifted yet
-    planner.scene["true"] = {OPEN, HELD, LIFTED}
-    assert planner.subtask_done(OBS, "pick up the green cube")
+    assert not done(planner, "pick up the green cube", OPEN, HELD)  # held but not lifted yet
+    assert done(planner, "pick up the green cube", OPEN, HELD, LIFTED)
