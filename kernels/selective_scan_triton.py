@@ -27,7 +27,7 @@ import triton
 import triton.language as tl
 
 from . import triton_utils
-from .triton_utils import LOG2E, next_pow2
+from .triton_utils import LOG2E, cdiv, next_pow2
 
 CHUNK = 8   # steps between saved states (training forward) = steps rebuilt per backward chunk
 # (BLOCK_D, num_warps, pipeline stages[, 4-step tiles per iteration]) per padded dstate, the
@@ -370,10 +370,10 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     assert CHUNK % (4 * sub) == 0
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
-    states = (triton_utils.new_output((batch, triton.cdiv(L, CHUNK), dstate, dim), torch.float32, u.device)
+    states = (triton_utils.new_output((batch, cdiv(L, CHUNK), dstate, dim), torch.float32, u.device)
               if save_states else last)
     dummy = u
-    _scan_fwd_kernel[(triton.cdiv(dim, block_d), batch)](
+    _scan_fwd_kernel[(cdiv(dim, block_d), batch)](
         u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
         dummy if delta_bias is None else delta_bias, out, last, states,
         dim, dstate, L, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
@@ -388,7 +388,7 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     batch, dim, L = u.shape
     dstate = A.shape[1]
     block_d, warps, stages = config or _config(BWD_CONFIG, dstate)
-    assert CHUNK == 8 and states.shape[1] == triton.cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
+    assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
     dout = dout.contiguous()
     new = triton_utils.new_output
     du, ddelta = new(u.shape, u.dtype, u.device), new(delta.shape, delta.dtype, u.device)
@@ -400,7 +400,7 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     dD = dD if D is not None else None
     dbias = dbias if delta_bias is not None else None
     dummy = u
-    _scan_bwd_kernel[(triton.cdiv(dim, block_d), batch)](
+    _scan_bwd_kernel[(cdiv(dim, block_d), batch)](
         u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
         dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast,
         du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
