@@ -32,12 +32,14 @@ def test_plans_held_out_compositions(planner):
 
 def test_drawer_closed_again_mid_task_is_reissued(planner):
     env = make_env("PutGreenInDrawer", EnvConfig())
-    reissued = []
+    reissued, picking = [], []
 
     def perturb(env, step):
         u = env.unwrapped
-        # once the planner moved on to picking, shut the drawer behind its back
-        if not reissued and u.scene.drawer_opening() > 0.12 and u.current_subtask == "pick up the green cube":
+        picking.append(u.scene.drawer_opening() > 0.12 and u.current_subtask == "pick up the green cube")
+        # a few steps after the drawer opened (the planner has moved on to picking: a fact
+        # must hold on 3 frames in a row), shut the drawer behind its back
+        if not reissued and picking[-6:] == [True] * 6:
             u.set_drawer_opening(0.0)
             obs = u._observation()
             reissued.append(planner.next_subtask(obs, ["open the drawer"]))
