@@ -316,7 +316,8 @@ def plot(stream_rows, par_rows, recall, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
+    axes = axes.ravel()
     colors = {"mamba": "tab:blue", "transformer": "tab:red"}
     for kind in KINDS:
         rows = [r for r in stream_rows if r["model"] == kind]
@@ -333,10 +334,11 @@ def plot(stream_rows, par_rows, recall, path: Path) -> None:
                          label=f"{kind} {form}")
             skipped = [r for r in par_rows if r["model"] == kind and r["form"] == form and r["status"] != "measured"]
             if skipped and pr:
-                axes[2].annotate(f"{kind} {form.split()[0]}: stops >{pr[-1]['length']:,}", (pr[-1]["length"], pr[-1]["cpu_s"]),
-                                 fontsize=7, color=colors[kind])
+                axes[2].annotate(f"{form.split()[0]}: last feasible L={pr[-1]['length']:,}",
+                                 (pr[-1]["length"], pr[-1]["cpu_s"]), xytext=(-150 if kind == "mamba" else 5, -3),
+                                 textcoords="offset points", fontsize=7, color=colors[kind])
         if recall:
-            acc = recall[kind]["accuracy"]
+            acc = {int(d): a for d, a in recall[kind]["accuracy"].items()}  # (json keys are strings)
             axes[3].plot(list(acc), list(acc.values()), "o-", color=colors[kind], label=kind)
     axes[0].set(xscale="log", yscale="log", xlabel="steps already taken", ylabel="one streaming step (ms, median)",
                 title="per-step latency (batch 1, 1 thread)")
@@ -372,8 +374,13 @@ def main(argv=None) -> Path:
     ap.add_argument("--recall-only", action="store_true", help="only train/evaluate the recall task; print, no result file")
     ap.add_argument("--out-dir", default=None)
     ap.add_argument("--name", default="seed_ssm_vs_attention")
+    ap.add_argument("--plot-only", default=None, help="redraw the PNG of this result JSON, measure nothing")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.plot_only:  # redraw the figure of a result file (no measuring)
+        record = json.loads(Path(args.plot_only).read_text())["details"]
+        plot(record["stream"], record["parallel"], record["recall"], Path(args.plot_only).with_suffix(".png"))
+        return None
     if args.recall_only:
         out = {k: train_recall(k, args.recall_steps, args.recall_train_max, [1, 4, 16, 64, 256], 64, 256, 64)
                for k in KINDS}
