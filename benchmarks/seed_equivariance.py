@@ -40,6 +40,9 @@ from vla_stack.policy.encoder_pointnet import PointNetEncoder
 
 CLASSES = ("cube", "cylinder", "cone", "torus", "pyramid", "l_bracket")
 MODELS = ("equivariant", "pointnet", "serialized_transformer")
+#: The standard models again, trained with a random 3D rotation per training cloud (full mode only):
+#: the usual way to buy robustness without equivariance, for comparison.
+AUGMENTED = ("pointnet_rot_aug", "serialized_transformer_rot_aug")
 #: Every classifier sees points / 5 cm: objects span about +-1, where the encoders' layers and radii work well.
 UNIT_M = 0.05
 
@@ -189,6 +192,7 @@ class SerializedTransformer(nn.Module):
 
 
 def build(name: str, n_points: int, quick: bool) -> nn.Module:
+    name = name.removesuffix("_rot_aug")
     cfg = encoder_config(quick)
     if name == "equivariant":
         return EncoderClassifier(EquivariantEncoder(cfg, cond_dim=1), len(CLASSES))
@@ -196,12 +200,21 @@ def build(name: str, n_points: int, quick: bool) -> nn.Module:
         return EncoderClassifier(PointNetEncoder(cfg, cond_dim=1), len(CLASSES))
     if name == "serialized_transformer":
         return SerializedTransformer(n_points, len(CLASSES), d_model=32 if quick else 64)
-    raise KeyError(f"unknown model {name!r}; known: {MODELS}")
+    raise KeyError(f"unknown model {name!r}; known: {MODELS + AUGMENTED}")
 
 
 # ----------------------------------------------------------------------------- training and evaluation
-def train(model: nn.Module, clouds, labels, epochs: int, batch: int, lr: float, seed: int) -> dict:
-    """Plain AdamW on canonical-orientation clouds only (no rotation augmentation)."""
+def random_rotations(n: int, gen: torch.Generator) -> torch.Tensor:
+    """(n, 3, 3) rotations uniform on SO(3) (normalised Gaussian quaternions)."""
+    w, x, y, z = nn.functional.normalize(torch.randn(n, 4, generator=gen), dim=-1).unbind(-1)
+    return torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], dim=-1).unflatten(-1, (3, 3))
+
+
+def train(model: nn.Module, clouds, labels, epochs: int, batch: int, lr: float, seed: int,
+          augment: bool = False) -> dict:
+    """AdamW on canonical-orientation clouds; `augment` rotates each cloud at random every time it is drawn."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(clouds) / batch)
@@ -212,7 +225,10 @@ def train(model: nn.Module, clouds, labels, epochs: int, batch: int, lr: float, 
         perm = torch.randperm(len(clouds), generator=gen)
         for i in range(0, len(clouds), batch):
             idx = perm[i:i + batch]
-            loss = nn.functional.cross_entropy(model(clouds[idx]), labels[idx])
+            x = clouds[idx]
+            if augment:
+                x = x @ random_rotations(len(idx), gen).transpose(1, 2)
+            loss = nn.functional.cross_entropy(model(x), labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -250,11 +266,13 @@ def plot(results: dict, angles, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     colors = {"equivariant": "tab:green", "pointnet": "tab:orange", "serialized_transformer": "tab:purple"}
     for ax, kind, title in zip(axes, ("gravity", "so3"), ("rotation about gravity (z)", "rotation about a random axis (SO(3))")):
-        for name in MODELS:
+        for name in results:
             acc = results[name]["accuracy"][kind]
-            ax.plot(angles, [acc[a] for a in angles], "o-", color=colors[name], label=name)
+            base = name.removesuffix("_rot_aug")
+            ax.plot(angles, [acc[a] for a in angles], "o-" if base == name else "s--", color=colors[base],
+                    alpha=1.0 if base == name else 0.6, label=name.replace("_rot_aug", " + rotation augmentation"))
         ax.axhline(1 / len(CLASSES), color="gray", ls=":", label="chance")
-        ax.set(xlabel="test rotation (degrees); trained at 0 only", title=title, ylim=(0, 1.05), xticks=angles[::2])
+        ax.set(xlabel="test rotation (degrees); training clouds all at 0", title=title, ylim=(0, 1.05), xticks=angles[::2])
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"accuracy ({len(CLASSES)} classes)")
     axes[1].legend(fontsize=8)
@@ -289,18 +307,20 @@ def main(argv=None) -> Path:
                     "so3": rng.normal(size=(len(test_x), 3))}
     angles = list(range(0, 181, args.angle_step))
     results = {}
-    for name in MODELS:
+    models = MODELS if args.quick else MODELS + AUGMENTED
+    for name in models:
         torch.manual_seed(args.seed)
         model = build(name, args.n_points, args.quick)
-        results[name] = train(model, train_x, train_y, args.epochs, args.batch, args.lr, args.seed)
+        results[name] = train(model, train_x, train_y, args.epochs, args.batch, args.lr, args.seed,
+                              augment=name in AUGMENTED)
         results[name].update(evaluate(model, test_x, test_y, angles, axes_by_kind))
         print(f"{name}: {results[name]['params']} params, trained {results[name]['train_s']:.0f} s, "
               f"loss {results[name]['loss_first']:.2f} -> {results[name]['loss_last']:.3f}")
     for kind in axes_by_kind:
-        rows = [{"angle_deg": a, **{m: results[m]["accuracy"][kind][a] for m in MODELS}} for a in angles]
+        rows = [{"angle_deg": a, **{m: results[m]["accuracy"][kind][a] for m in models}} for a in angles]
         bench.print_table(rows, f"\naccuracy, rotation about {'gravity (z)' if kind == 'gravity' else 'random axes (SO(3))'}")
     metrics = {}
-    for name in MODELS:
+    for name in models:
         for kind in axes_by_kind:
             acc = results[name]["accuracy"][kind]
             for a in angles:
