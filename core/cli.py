@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy text-cache": ("vla_stack.policy.text_cache:run", "embed a dataset's (and the sim's) subtask texts into a file for VLA_TEXT_CACHE on GPU boxes"),
     "policy demos": ("vla_stack.policy.demos:run", "scripted-expert demos for policy training, one dataset per task in parallel, optional DART noise"),
     "policy dagger": ("vla_stack.policy.dagger:run", "DAgger data: roll a policy checkpoint out, label its states with the scripted expert"),
+    "policy diagnose": ("vla_stack.policy.diagnose:run", "does a policy checkpoint find the subtask's object? first-action agreement, attention on the target"),
 }
 
 
