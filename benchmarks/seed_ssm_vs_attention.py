@@ -84,7 +84,8 @@ def tokens(length: int, d_model: int, seed: int = 0) -> torch.Tensor:
 @torch.inference_mode()
 def prefill_transformer(net: Backbone, x: torch.Tensor, spare: int = 0) -> dict:
     """The KV cache that streaming x (B, L, d) would leave, computed in one parallel pass per layer.
-    `spare` extra capacity so the next `spare` steps do not trigger the cache's doubling."""
+    `spare` extra capacity so the next `spare` steps do not trigger the cache's doubling.
+    (Uses TransformerBlock's private `_heads`: the policy package has no prefill API.)"""
     b, length, d = x.shape
     state = net.init_state(b, x.device, x.dtype)
     h = x + sinusoidal_position(torch.arange(length, device=x.device), d).to(x.dtype)
@@ -101,7 +102,8 @@ def prefill_transformer(net: Backbone, x: torch.Tensor, spare: int = 0) -> dict:
 
 @torch.inference_mode()
 def check_prefill(length: int = 48) -> dict:
-    """Prefilled cache == streamed cache, and the next step's outputs agree (float64)."""
+    """Prefilled cache == streamed cache, the next step's outputs agree, and the parallel form equals
+    streaming (float64): the long-length Transformer figures rest on these."""
     net, cfg = make_backbone("transformer")
     net = net.double()
     x = tokens(length + 1, cfg.d_model, seed=1).double()
@@ -463,7 +465,8 @@ def main(argv=None) -> Path:
         for kind in KINDS:
             for d, a in recall[kind]["accuracy"].items():
                 metrics[f"recall_{kind}_D{d}_acc"] = a
-    details = {"config": PolicyConfig().to_dict(), "cpu_threads": 1, "workers_in_fresh_processes": not IN_PROCESS, "load_average_at_start": os.getloadavg(),
+    details = {"config": PolicyConfig().to_dict(), "cpu_threads": 1, "workers_in_fresh_processes": not IN_PROCESS,
+               "load_average_at_start": os.getloadavg(),
                "stream": stream_rows, "parallel": par_rows, "recall": recall, "quick": args.quick,
                "total_s": time.perf_counter() - t_start}
     path = bench.write_results(args.name, metrics, details=details, out_dir=args.out_dir)
