@@ -58,6 +58,29 @@ def hidden_by_closed_drawer(f: Fact) -> bool:
 
 
 HEAD_INPUT = 4 * FEATURE_DIM + 6 * 3 + 3 + 1
+# what each relation's head may look at (slices of the head input, in judge()'s order): only
+# the evidence its definition names, so no head can lean on a correlate of its training
+# scenes (the hand happened to be far away whenever a cube lay in the bowl)
+_D = FEATURE_DIM
+_PARTS = {"a": (0, _D), "b": (_D, 2 * _D), "hand": (2 * _D, 3 * _D), "cabinet": (3 * _D, 4 * _D),
+          "pair": (4 * _D, 4 * _D + 12), "ee": (4 * _D + 12, 4 * _D + 18), "pair_plane": (4 * _D + 18, 4 * _D + 21),
+          "gripper": (4 * _D + 21, 4 * _D + 22)}
+HEAD_EVIDENCE = {
+    "hand_empty": ("hand", "ee", "gripper"), "held": ("hand", "ee", "gripper"), "lifted": ("hand", "ee", "gripper"),
+    "in": ("a", "b", "pair", "pair_plane"), "on": ("a", "b", "pair", "pair_plane"),
+    "pushed_toward": ("a", "b", "pair", "pair_plane"),
+    "open": ("a", "cabinet"), "closed": ("a", "cabinet"), "pressed": ("a",),
+}
+
+
+def evidence_mask() -> torch.Tensor:
+    """(R, HEAD_INPUT) 0/1: the inputs each relation's head sees."""
+    m = torch.zeros(len(RELATIONS), HEAD_INPUT)
+    for r, rel in enumerate(RELATIONS):
+        for part in HEAD_EVIDENCE[rel]:
+            lo, hi = _PARTS[part]
+            m[r, lo:hi] = 1.0
+    return m
 MIN_VISIBLE_POINTS = 4.0  # fewer points of an entity than this: it is occluded, its facts cannot be judged
 
 
@@ -101,6 +124,7 @@ class GroundingNet(nn.Module):
         grip = (state[:, None, schema.STATE_GRIPPER].expand(-1, F, -1) - 0.04) * 50.0
         x = torch.cat([fa, fb, hand.expand(-1, F, -1), cab.expand(-1, F, -1), ca - cb, ca - sa, cb - sa, sb - sa,
                        ee - ca, ee, pair_geometry(ca, cb, sa), grip], dim=-1)
+        x = x * evidence_mask()[facts_idx[:, 0]]  # (F, HEAD_INPUT): each head sees its own evidence
         out = torch.stack([h(x).squeeze(-1) for h in self.heads], dim=-1)  # (B, F, R)
         return out.gather(-1, facts_idx[None, :, :1].expand(B, -1, -1)).squeeze(-1)
 
