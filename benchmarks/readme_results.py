@@ -41,6 +41,11 @@ ROWS = [
     ("world_model_eval_front_objects", "heldout_compositions_placement_model_within_3cm_frac", "world model: held-out pairs with the cube within 3 cm", "", "{:.2f}"),
     ("world_model_speed", "predict_rate_cpu_hz", "world model predictions/s, CPU, 128x128", ">= 5", "{:.1f}"),
     ("world_model_speed_gpu", "predict_rate_cuda_hz", "world model predictions/s, H100, batch 1", ">= 100", "{:.0f}"),
+    ("compositional", "success_heldout_compositions_full", "full stack (planner + world model + action expert) success, heldout_compositions", ">= 0.70", "{:.2f}"),
+    ("compositional", "success_heldout_compositions_flat", "flat policy (instruction-conditioned, no planner) success, heldout_compositions", "", "{:.2f}"),
+    ("compositional", "chain_avg_len_full", "full stack: average completed chain length (of 5)", ">= 3.0", "{:.2f}"),
+    ("compositional", "success_yaw0_equivariant", "equivariant-encoder policy success at workspace yaw 0 (true subtask given)", "", "{:.2f}"),
+    ("compositional", "yaw_max_drop_points_pointnet", "PointNet-encoder policy: largest success drop at yaw 90/180/270 vs 0 (points)", "", "{:.0f}"),
     ("ros_soak", "control_latency_p99_ms", "ROS soak, 10 min at 20 Hz: control latency p99 (ms)", "<= 50", "{:.0f}"),
     ("ros_soak", "dropped_ticks_pct", "ROS soak: dropped ticks (%)", "", "{:.1f}"),
 ]
