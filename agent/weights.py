@@ -2,7 +2,7 @@
 manifest (sizes, SHA-256, where each came from, the sim settings they expect) and loading that
 checks all of it before anything runs.
 
-    vla ship --planner DIR --world-model DIR --policy DIR --out shipped   # pack (links into the repo, else copies)
+    vla ship --planner DIR --world-model DIR --policy DIR --out shipped   # pack (copies; the world model linked)
     agent = load_agent("shipped")                                         # validate + load
 """
 
@@ -103,7 +103,9 @@ class PackConfig:
     n_points: int = 512  # points per cloud the action expert was trained on
     image_size: int = 128
     notes: dict[str, str] = field(default_factory=dict)  # component -> where it came from (recipe)
-    link: bool = True  # relative symlinks to checkpoints inside this repository (no duplicate bytes in git)
+    link: tuple[str, ...] = ("world_model",)  # parts linked (relative symlink) rather than copied, when inside
+    # this repository: the large world model, whose committed checkpoints are never overwritten; the
+    # planner and the action expert are retrained in place, so they are copied (frozen)
 
 
 def pack(cfg: PackConfig) -> int:
@@ -120,7 +122,7 @@ def pack(cfg: PackConfig) -> int:
         for f in sorted(src.iterdir()):
             if f.is_file() and f.suffix in (".json", ".safetensors"):
                 target = f.resolve()
-                if cfg.link and target.is_relative_to(REPO):  # committed elsewhere: link, do not duplicate
+                if comp in cfg.link and target.is_relative_to(REPO):  # committed elsewhere: link, no duplicate
                     (dst / f.name).symlink_to(os.path.relpath(target, dst.resolve()))
                 else:
                     shutil.copyfile(f, dst / f.name)
