@@ -69,8 +69,11 @@ HEAD_EVIDENCE = {
     "hand_empty": ("hand", "ee", "gripper"), "held": ("hand", "ee", "gripper"), "lifted": ("hand", "ee", "gripper"),
     "in": ("a", "b", "pair", "pair_plane"), "on": ("a", "b", "pair", "pair_plane"),
     "pushed_toward": ("a", "b", "pair", "pair_plane"),
-    "open": ("a", "cabinet"), "closed": ("a", "cabinet"), "pressed": ("a",),
+    "open": ("a", "b", "pair", "pair_plane"), "closed": ("a", "b", "pair", "pair_plane"), "pressed": ("a",),
 }
+# relations judged against a reference entity the fact does not name: a drawer is open
+# relative to its cabinet (the layout turns the cabinet, so absolute positions say little)
+REFERENCE = {"open": "cabinet", "closed": "cabinet"}
 
 
 def evidence_mask() -> torch.Tensor:
@@ -145,8 +148,9 @@ class GroundingNet(nn.Module):
             for e in (f.a, f.b):
                 if e and e not in self.entities:
                     raise schema.SchemaError(f"fact {f.text!r}: entity {e!r} unknown to the grounding model {self.entities}")
+            b = f.b or REFERENCE.get(f.relation, "")
             rows.append((RELATIONS.index(f.relation), SEGMENTS.index(f.a) if f.a else -1,
-                         SEGMENTS.index(f.b) if f.b else -1))
+                         SEGMENTS.index(b) if b else -1))
         return torch.tensor(rows, dtype=torch.long).reshape(-1, 3)
 
 
