@@ -19,6 +19,9 @@ RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
 
 
 def git_revision() -> str:
+    """VLA_GIT_REVISION wins: a copied tree (e.g. on a GPU box) may carry a stale .git."""
+    if os.environ.get("VLA_GIT_REVISION"):
+        return os.environ["VLA_GIT_REVISION"]
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                              cwd=Path(__file__).parent).stdout.strip()
@@ -26,7 +29,7 @@ def git_revision() -> str:
                                text=True, cwd=Path(__file__).parent).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("VLA_GIT_REVISION", "unknown")
+        return "unknown"
 
 
 def describe_device() -> str:
