@@ -22,13 +22,13 @@ from .rollouts import EnvConfig, collect_frames
 @dataclass
 class TrainPlannerConfig:
     out: str = "runs/planner"  # checkpoint directory (model.safetensors + config.json)
-    seeds: int = 8  # expert episodes per train task for the grounding data
+    seeds: int = 12  # expert episodes per train task for the grounding data
     frame_every: int = 3  # record every k-th control step
     max_frames_per_episode: int = 80
     decoder_steps: int = 600
-    segmenter_steps: int = 1500
+    segmenter_steps: int = 1200
     segmenter_batch: int = 8  # frames per segmenter step (each ~870 points)
-    head_steps: int = 4000
+    head_steps: int = 1500
     batch: int = 256  # frames per fact-head step
     lr: float = 2e-3
     seed: int = 0
