@@ -46,6 +46,11 @@ ROWS = [
     ("compositional", "chain_avg_len_full", "full stack: average completed chain length (of 5)", ">= 3.0", "{:.2f}"),
     ("compositional", "success_yaw0_equivariant", "equivariant-encoder policy success at workspace yaw 0 (true subtask given)", "", "{:.2f}"),
     ("compositional", "yaw_max_drop_points_pointnet", "PointNet-encoder policy: largest success drop at yaw 90/180/270 vs 0 (points)", "", "{:.0f}"),
+    ("seed_ssm_vs_attention", "stream_mamba_L100000_step_cpu_ms", "seed article: Mamba streaming step at 100,000 steps, CPU (ms of CPU time)", "", "{:.2f}"),
+    ("seed_ssm_vs_attention", "stream_transformer_L100000_step_cpu_ms", "seed article: Transformer+KV-cache step at 100,000 steps, CPU (ms of CPU time)", "", "{:.1f}"),
+    ("seed_ssm_vs_attention", "stream_transformer_L100000_state_bytes", "seed article: Transformer KV cache at 100,000 steps (bytes; Mamba state: 40,960 at every length)", "", "{:,.0f}"),
+    ("seed_equivariance", "equivariant_so3_min_acc", "seed article: e3nn classifier trained at 0 deg, worst accuracy over SO(3) rotations", "", "{:.3f}"),
+    ("seed_equivariance", "pointnet_so3_min_acc", "seed article: PointNet trained at 0 deg, worst accuracy over SO(3) rotations (chance 0.17)", "", "{:.2f}"),
     ("ros_soak", "control_latency_p99_ms", "ROS soak, 10 min at 20 Hz: control latency p99 (ms)", "<= 50", "{:.0f}"),
     ("ros_soak", "dropped_ticks_pct", "ROS soak: dropped ticks (%)", "", "{:.1f}"),
 ]
