@@ -4,8 +4,9 @@ The planner never reads simulator state. It sees the observation (coloured point
 the base frame + proprioception). A point segmenter (objects.py) labels the points with
 segments (each cube, bowl, drawer, button, cabinet, background) and summarises each segment
 (count, centroid, spread, top/bottom height); one small head per relation type (held,
-lifted, in, on, pushed toward, open, closed, pressed) judges a fact from the summaries of
-its one or two entities now and at the episode start, the end effector and the gripper.
+lifted, in, on, pushed toward, open, closed, pressed) judges a fact from the evidence its
+definition names (HEAD_EVIDENCE): the summaries of its entities now and at the episode
+start and their relative geometry, or the hand, end effector and gripper.
 The simulator's privileged predicates and geometry only *label* the training frames.
 
 Structure, for compositional generalisation: the heads never see *which* entity they judge
