@@ -45,6 +45,9 @@ class PolicyConfig:
     text_dim: int = 384  # MiniLM
     subgoal_dim: int = 0  # 0: no subgoal latent input
     subgoal_dropout: float = 0.5  # training: drop the subgoal so the expert also runs without it
+    # Two invariant per-point input channels: "belongs to the object the subtask names" and "to its
+    # reference/destination" (object_channels.py). Off in checkpoints from before the flag existed.
+    object_channels: bool = False
 
     def validate(self) -> "PolicyConfig":
         for name in ("n_centers", "k_points", "k_centers", "min_points", "point_channels", "scalars", "vectors",

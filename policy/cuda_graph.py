@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from .model import PolicyModel
+from .object_channels import CODE_DIM, N_CHANNELS
 
 
 class GraphedStep:
@@ -22,26 +23,34 @@ class GraphedStep:
         self.inputs = [z(batch, n_points, 3), z(batch, n_points, 3), z(batch, 15), z(batch, model.cfg.text_dim)]
         self.inputs[0].normal_()
         self.inputs[2][:, 3] = 1.0  # identity quaternion
+        if model.cfg.object_channels:
+            self.inputs.append(z(batch, N_CHANNELS, CODE_DIM))  # object codes (object_channels.object_codes)
         with torch.inference_mode():
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 for _ in range(warmup):
-                    model.step(*self.inputs, self.bstate)
+                    self._step()
             torch.cuda.current_stream().wait_stream(side)
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
-                self.out = model.step(*self.inputs, self.bstate)
+                self.out = self._step()
         self.reset()
+
+    def _step(self) -> torch.Tensor:
+        objects = self.inputs[4] if len(self.inputs) > 4 else None
+        return self.model.step(*self.inputs[:4], self.bstate, objects=objects)
 
     def reset(self) -> None:
         for layer in self.bstate["layers"]:
             layer.conv.zero_()
             layer.ssm.zero_()
 
-    def __call__(self, points, colors, state, text) -> torch.Tensor:
+    def __call__(self, points, colors, state, text, objects=None) -> torch.Tensor:
         """Inputs as for `PolicyModel.step`; returns the static output (copy it to keep it)."""
-        for dst, src in zip(self.inputs, (points, colors, state, text)):
+        if (objects is None) != (len(self.inputs) == 4):
+            raise ValueError("GraphedStep: pass objects exactly when the model has object channels")
+        for dst, src in zip(self.inputs, (points, colors, state, text, objects)):
             dst.copy_(src)
         self.graph.replay()
         return self.out

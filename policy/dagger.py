@@ -58,6 +58,7 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
     from .checkpoint import load_checkpoint
     from .chunking import ChunkExecutor
     from .evaluate import _reset_rows
+    from .object_channels import object_codes
 
     torch.set_num_threads(1)
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -83,10 +84,12 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
     dtype = next(model.parameters()).dtype
     while active.any():
         stack = lambda k: torch.from_numpy(np.stack([o[k] for o in obs])).to(device, dtype)  # noqa: E731
-        texts = torch.from_numpy(encoder([str(inf[schema.INFO_SUBTASK]) for inf in info])).to(device, dtype)
+        subtasks = [str(inf[schema.INFO_SUBTASK]) for inf in info]
+        texts = torch.from_numpy(encoder(subtasks)).to(device, dtype)
+        codes = torch.from_numpy(object_codes(subtasks)).to(device, dtype)
         with torch.inference_mode():
             chunks = model.step(stack(schema.OBS_POINTS), stack(schema.OBS_COLORS), stack(schema.OBS_STATE), texts,
-                                states)
+                                states, objects=codes)
             chunks = model.normalizer.unnormalize_action(chunks).float().cpu().numpy()
         for i in np.flatnonzero(active):
             label = schema.validate_action(np.asarray(envs[i].unwrapped.expert_action(), np.float32))

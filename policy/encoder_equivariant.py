@@ -24,6 +24,7 @@ from vla_stack import kernels
 
 from .config import PolicyConfig
 from .geometry import gather_points
+from .object_channels import N_CHANNELS
 
 SH_IRREPS = o3.Irreps.spherical_harmonics(2)  # 0e + 1o + 2e
 
@@ -60,7 +61,8 @@ class EquivariantEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         s, v, t = cfg.scalars, cfg.vectors, cfg.tensors2
-        self.point_mlp = nn.Sequential(nn.Linear(3, cfg.point_channels), nn.SiLU(),
+        n_obj = N_CHANNELS if cfg.object_channels else 0
+        self.point_mlp = nn.Sequential(nn.Linear(3 + n_obj, cfg.point_channels), nn.SiLU(),
                                        nn.Linear(cfg.point_channels, cfg.point_channels))
         self.film = nn.Linear(cond_dim, 2 * cfg.point_channels)
         self.gate1 = _gate(s, f"{v}x1o + {t}x2e")
@@ -76,19 +78,31 @@ class EquivariantEncoder(nn.Module):
         # invariant weights (colour, subtask, distance): centimetre-precise "where is the target",
         # which the FPS-centre graph blurs. Their norms and alignments with the gripper axes are
         # invariant scalars for the backbone (how far, so when to close the gripper).
-        self.attn = nn.Sequential(nn.Linear(cfg.point_channels + 1, cfg.point_channels), nn.SiLU(),
+        # With object channels the masks also enter the logits directly (no FiLM in between).
+        self.attn = nn.Sequential(nn.Linear(cfg.point_channels + 1 + n_obj, cfg.point_channels), nn.SiLU(),
                                   nn.Linear(cfg.point_channels, v))
         self.out_scalars = s + 3 * v
         self.out_odd = 2 * v
 
-    def forward(self, points, colors, ee_pos, ee_axes, cond):
-        """points, colors (B, N, 3); ee_pos (B, 3); ee_axes (B, 2, 3); cond (B, cond_dim).
+    def point_features(self, colors, cond, masks=None):
+        """Invariant per-point features (B, N, C): colour (+ object masks), FiLM'd by the subtask."""
+        gamma, beta = self.film(cond).chunk(2, dim=-1)
+        x = colors if masks is None else torch.cat([colors, masks], dim=-1)
+        return self.point_mlp(x) * (1 + gamma[:, None]) + beta[:, None]
+
+    def attention(self, feat, dist, masks=None):
+        """Pooling weights (B, N, V), softmax over the points."""
+        x = torch.cat([feat, dist] + ([] if masks is None else [masks]), dim=-1)
+        return torch.softmax(self.attn(x), dim=1)
+
+    def forward(self, points, colors, ee_pos, ee_axes, cond, masks=None):
+        """points, colors (B, N, 3); ee_pos (B, 3); ee_axes (B, 2, 3); cond (B, cond_dim);
+        masks (B, N, N_CHANNELS) object channels when the config has them, else None.
 
         Returns scalars (B, S), odd vectors (B, V, 3), even vectors (B, V, 3)."""
         cfg = self.cfg
         b = points.shape[0]
-        gamma, beta = self.film(cond).chunk(2, dim=-1)
-        feat = self.point_mlp(colors) * (1 + gamma[:, None]) + beta[:, None]
+        feat = self.point_features(colors, cond, masks)
         centre_idx = kernels.farthest_point_sample(points.detach(), cfg.n_centers)
         centres = torch.gather(points, 1, centre_idx[..., None].expand(-1, -1, 3))
         x = self.gate1(self.conv1(feat, points, centres, kernels.knn(centres.detach(), points.detach(), cfg.k_points)))
@@ -101,7 +115,7 @@ class EquivariantEncoder(nn.Module):
         s, v = cfg.scalars, cfg.vectors
         rel = points - ee_pos[:, None, :]                                                # (B, N, 3)
         dist = rel.norm(dim=-1, keepdim=True)
-        weights = torch.softmax(self.attn(torch.cat([feat, dist], dim=-1)), dim=1)          # (B, N, V)
+        weights = self.attention(feat, dist, masks)                                         # (B, N, V)
         centroids = torch.einsum("bnv,bnc->bvc", weights, rel)                              # (B, V, 3), 1o
         align = torch.einsum("bvc,bac->bva", centroids, ee_axes).flatten(1)                # (B, 2V)
         scalars = torch.cat([g[:, :s], centroids.norm(dim=-1), align], dim=-1)

@@ -21,6 +21,7 @@ from vla_stack import bench, schema
 from .checkpoint import load_checkpoint
 from .chunking import ChunkExecutor
 from .model import PolicyModel
+from .object_channels import object_codes
 
 
 @dataclass
@@ -88,14 +89,18 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
     videos_done = 0
     t0 = time.perf_counter()
     while active.any():
-        texts = torch.from_numpy(text_encoder([str(s) for s in info[schema.INFO_SUBTASK]])).to(device, dtype)
+        subtasks = [str(s) for s in info[schema.INFO_SUBTASK]]
+        texts = torch.from_numpy(text_encoder(subtasks)).to(device, dtype)
+        codes = torch.from_numpy(object_codes(subtasks)).to(device, dtype)
         t = lambda k: torch.from_numpy(np.ascontiguousarray(obs[k])).to(device, dtype)  # noqa: E731
         with torch.inference_mode():
             if recurrent:
-                chunks = model.step(t(schema.OBS_POINTS), t(schema.OBS_COLORS), t(schema.OBS_STATE), texts, states)
+                chunks = model.step(t(schema.OBS_POINTS), t(schema.OBS_COLORS), t(schema.OBS_STATE), texts, states,
+                                    objects=codes)
             else:
                 chunks = torch.cat([model.step(t(schema.OBS_POINTS)[i:i + 1], t(schema.OBS_COLORS)[i:i + 1],
-                                               t(schema.OBS_STATE)[i:i + 1], texts[i:i + 1], states[i])
+                                               t(schema.OBS_STATE)[i:i + 1], texts[i:i + 1], states[i],
+                                               objects=codes[i:i + 1])
                                     for i in range(n)])
             chunks = model.normalizer.unnormalize_action(chunks).float().cpu().numpy()
         actions = np.stack([schema.validate_action(execs[i](chunks[i])) if active[i] else np.zeros(7, np.float32)

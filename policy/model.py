@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vla_stack.schema import SchemaError
+
 from .backbone import Backbone
 from .config import PolicyConfig
 from .encoder_equivariant import EquivariantEncoder
@@ -19,6 +21,7 @@ from .encoder_pointnet import PointNetEncoder
 from .geometry import ee_frame
 from .heads import EquivariantChunkHead, PlainChunkHead
 from .normalization import Normalizer
+from .object_channels import CODE_DIM, N_CHANNELS, object_masks
 
 
 class PolicyModel(nn.Module):
@@ -52,22 +55,36 @@ class PolicyModel(nn.Module):
         m = subgoal_mask.to(text.dtype)[..., None]
         return self.cond(torch.cat([text, subgoal * m, m], dim=-1))
 
-    def encode(self, points, colors, state, text, subgoal=None, subgoal_mask=None):
-        """One token per cloud. points, colors (B, N, 3); state (B, STATE_DIM); text (B, text_dim).
+    def masks(self, colors, objects):
+        """Object channels (B, N, N_CHANNELS) from the subtask's object codes, or None when the
+        config has none (then `objects` is ignored: older checkpoints run unchanged)."""
+        if not self.cfg.object_channels:
+            return None
+        if objects is None:
+            raise SchemaError("policy: this checkpoint has object channels (config object_channels=true) and needs "
+                              "the subtask's object codes: objects=object_channels.object_codes(subtask_texts)")
+        if objects.shape[-2:] != (N_CHANNELS, CODE_DIM):
+            raise SchemaError(f"policy: object codes must end in ({N_CHANNELS}, {CODE_DIM}), got {tuple(objects.shape)}")
+        return object_masks(colors, objects.to(colors.dtype))
+
+    def encode(self, points, colors, state, text, subgoal=None, subgoal_mask=None, objects=None):
+        """One token per cloud. points, colors (B, N, 3); state (B, STATE_DIM); text (B, text_dim);
+        objects (B, N_CHANNELS, CODE_DIM) object codes (needed when the config has object channels).
 
         Returns token (B, d), odd vectors (B, V, 3) | None, even vectors (B, V, 3) | None."""
         cond = self.condition(text, subgoal, subgoal_mask)
         ee_pos, ee_axes, opening = ee_frame(state)
-        scalars, v_odd, v_even = self.encoder(points, colors, ee_pos, ee_axes, cond)
+        scalars, v_odd, v_even = self.encoder(points, colors, ee_pos, ee_axes, cond, self.masks(colors, objects))
         token = self.token(torch.cat([scalars, self.normalizer.normalize_opening(opening), cond], dim=-1))
         return token, v_odd, v_even
 
-    def forward(self, points, colors, state, text, subgoal=None, subgoal_mask=None):
-        """Windows: points, colors (B, T, N, 3); state (B, T, S); text (B, T, E) -> chunks (B, T, H, 7)."""
+    def forward(self, points, colors, state, text, subgoal=None, subgoal_mask=None, objects=None):
+        """Windows: points, colors (B, T, N, 3); state (B, T, S); text (B, T, E); objects (B, T, 2, 4)
+        -> chunks (B, T, H, 7)."""
         b, t = points.shape[:2]
         flat = lambda x: None if x is None else x.flatten(0, 1)  # noqa: E731
         token, v_odd, v_even = self.encode(flat(points), flat(colors), flat(state), flat(text), flat(subgoal),
-                                           flat(subgoal_mask))
+                                           flat(subgoal_mask), flat(objects))
         h = self.backbone(token.unflatten(0, (b, t)))
         unflat = lambda x: None if x is None else x.unflatten(0, (b, t))  # noqa: E731
         return self.head(h, unflat(v_odd), unflat(v_even))
@@ -76,9 +93,9 @@ class PolicyModel(nn.Module):
         p = next(self.parameters())
         return self.backbone.init_state(batch, device or p.device, dtype or p.dtype)
 
-    def step(self, points, colors, state, text, backbone_state: dict, subgoal=None, subgoal_mask=None):
+    def step(self, points, colors, state, text, backbone_state: dict, subgoal=None, subgoal_mask=None, objects=None):
         """One tick for B robots: points (B, N, 3) ... -> normalized chunk (B, H, 7)."""
-        token, v_odd, v_even = self.encode(points, colors, state, text, subgoal, subgoal_mask)
+        token, v_odd, v_even = self.encode(points, colors, state, text, subgoal, subgoal_mask, objects)
         return self.head(self.backbone.step(token, backbone_state), v_odd, v_even)
 
 

@@ -28,6 +28,7 @@ from .checkpoint import load_checkpoint, read_config, save_checkpoint
 from .config import PolicyConfig
 from .model import PolicyModel, chunk_loss
 from .normalization import stats_from_dataset
+from .object_channels import object_codes
 from .trainer_state import load_trainer_state, save_trainer_state
 
 SUBGOAL_KEY = "observation.subgoal_latent"  # (T, D) per window, when the dataset carries world-model latents
@@ -81,7 +82,9 @@ def embed_texts(texts: list[str]) -> torch.Tensor:
     return torch.from_numpy(text.default_encoder()(list(texts)))
 
 
-def make_batch(ds, idx: np.ndarray, text_table: torch.Tensor, device, max_points: int, gen: np.random.Generator):
+def make_batch(ds, idx: np.ndarray, text_table: torch.Tensor, device, max_points: int, gen: np.random.Generator,
+               code_table: torch.Tensor | None = None):
+    """A batch of windows; `code_table` (subtasks, 2, 4): each subtask's object codes (object channels)."""
     b = ds[idx]
     pts, cols = b["observation.points"], b["observation.colors"]
     if max_points and pts.shape[2] > max_points:
@@ -90,6 +93,8 @@ def make_batch(ds, idx: np.ndarray, text_table: torch.Tensor, device, max_points
     pad = b["action_is_pad"] | b["observation_is_pad"][..., None]
     out = {"points": pts, "colors": cols, "state": b["observation.state"], "text": text_table[b["subtask_index"]],
            "action": b["action"], "pad": pad}
+    if code_table is not None:
+        out["objects"] = code_table[b["subtask_index"]]
     if SUBGOAL_KEY in b:
         out["subgoal"] = b[SUBGOAL_KEY]
     return {k: v.to(device, non_blocking=True) for k, v in out.items()}
@@ -164,6 +169,10 @@ def train(cfg: TrainConfig) -> Path:
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else None
     net = ddp or model
     text_table = embed_texts(ds.subtask_texts)
+    code_table = torch.from_numpy(object_codes(ds.subtask_texts)) if model.cfg.object_channels else None
+    if code_table is not None:
+        log("object channels: " + "; ".join(f"{t!r} -> {int(c[:, 3].sum())} object(s)"
+                                             for t, c in zip(ds.subtask_texts, code_table.numpy())))
     gen = np.random.default_rng([cfg.seed, rank, step])  # each rank its own windows; resumes reproducibly
     writer = None
     if rank == 0:
@@ -189,11 +198,13 @@ def train(cfg: TrainConfig) -> Path:
             if time_frac >= 1.0:
                 log(f"time budget of {cfg.time_budget_min} min reached at step {step}")
                 break
-        batch = make_batch(ds, gen.integers(0, len(ds), cfg.batch_size), text_table, device, cfg.max_points, gen)
+        batch = make_batch(ds, gen.integers(0, len(ds), cfg.batch_size), text_table, device, cfg.max_points, gen,
+                           code_table)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, time_frac)
         with autocast:
-            pred = net(batch["points"], batch["colors"], batch["state"], batch["text"], *subgoal_inputs(batch, model))
+            pred = net(batch["points"], batch["colors"], batch["state"], batch["text"], *subgoal_inputs(batch, model),
+                       batch.get("objects"))
         loss = chunk_loss(pred.float(), model.normalizer.normalize_action(batch["action"]), batch["pad"])
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step}: loss is {loss.item()}")

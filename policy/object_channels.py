@@ -1,0 +1,73 @@
+"""Per-point "this is the subtask's object" channels, from the subtask text and the point colours.
+
+Why: learned from demos alone, the encoder's attention does not find a randomly placed cube
+(<= 9 % of its weight on the cube's points; "red" averages cube and button). Naming the
+object structurally, as the world model does with its image masks, turns "find the blue
+cube" into "go to the marked points". Channel 0 marks the object the subtask acts on,
+channel 1 the reference/destination where it names one ("on the red cube", "toward the
+button"). Each is one invariant scalar per point (a colour test), so the encoder's E(3)
+equivariance is untouched.
+
+Two steps: `object_codes` (text -> per channel RGB + present flag, at the API boundary and
+per subtask in training) and `object_masks` (codes + point colours -> (B, N, 2), inside the
+model, so training and inference compute the masks identically).
+
+Known limit (the scene's colours): the button cap is as red as the red cube, so "red cube"
+also marks the cap and "button" also marks the red cube (the world model's probe excludes
+the button by position; here the encoder sees the geometry and has to tell them apart).
+The drawer has no colour of its own (blue-grey like the cabinet, dark handle): never marked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vla_stack.world_model.objects import DEFAULT_OBJECT_COLORS, DEFAULT_OBJECT_WORDS, named_objects
+from vla_stack.world_model.probe import MAX_CHROMA_DISTANCE, MIN_SATURATION
+
+N_CHANNELS = 2  # the object acted on, the reference / destination
+CODE_DIM = 4  # RGB + present
+#: Objects with a distinctive colour (RGB in [0, 1], the scene's rgba): the world model's cubes
+#: plus the fixtures a subtask can name as a destination.
+OBJECT_COLORS = {**DEFAULT_OBJECT_COLORS, "bowl": (0.95, 0.75, 0.3), "button": (0.9, 0.15, 0.15)}
+OBJECT_WORDS = {**DEFAULT_OBJECT_WORDS, "bowl": "bowl", "button": "button"}
+
+
+def object_codes(texts: list[str]) -> np.ndarray:
+    """float32 (B, N_CHANNELS, CODE_DIM): per channel the named object's colour and 1, zeros if none.
+
+    Objects in order of mention: "push the red cube toward the button" -> red cube, button."""
+    out = np.zeros((len(texts), N_CHANNELS, CODE_DIM), np.float32)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"object_codes: subtask text must be a string, got {type(text).__name__}")
+        for c, name in enumerate(named_objects(text.lower(), OBJECT_WORDS)[:N_CHANNELS]):
+            out[i, c, :3] = OBJECT_COLORS[name]
+            out[i, c, 3] = 1.0
+    return out
+
+
+def object_masks(colors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """colors (B, N, 3) in [0, 1], codes (B, N_CHANNELS, CODE_DIM) -> (B, N, N_CHANNELS) in {0, 1}.
+
+    The world model's colour test (world_model.probe.colour_mask) per point: chromaticity cosine
+    distance below MAX_CHROMA_DISTANCE and saturation above MIN_SATURATION (shading changes
+    brightness, not colour direction)."""
+    if codes.shape[-2:] != (N_CHANNELS, CODE_DIM) or codes.shape[0] != colors.shape[0]:
+        raise ValueError(f"object codes: expected ({colors.shape[0]}, {N_CHANNELS}, {CODE_DIM}), "
+                         f"got {tuple(codes.shape)}")
+    rgb, present = codes[..., :3], codes[..., 3] > 0.5
+    sat = colors.amax(-1) - colors.amin(-1)  # (B, N)
+    cos = torch.einsum("bnc,bmc->bnm", colors, rgb) / (colors.norm(dim=-1)[..., None] * rgb.norm(dim=-1)[:, None] + 1e-6)
+    hit = ((1.0 - cos) < MAX_CHROMA_DISTANCE) & (sat[..., None] > MIN_SATURATION) & present[:, None]
+    return hit.to(colors.dtype)
+
+
+def object_masks_reference(colors: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Reference path (one cloud, numpy, via the world model's own colour test): (N, 3), (M, 4) -> (N, M)."""
+    from vla_stack.world_model.probe import colour_mask
+
+    rgb8 = np.clip(np.round(colors * 255.0), 0, 255).astype(np.uint8)[None]  # colour_mask reads uint8 images
+    cols = [colour_mask(rgb8, code[:3])[0] if code[3] > 0.5 else np.zeros(len(colors), bool) for code in codes]
+    return np.stack(cols, axis=-1).astype(np.float32)

@@ -1,0 +1,123 @@
+"""Object channels: the subtask text names which points are "the object" and "the destination";
+the masks match the world model's colour test, keep the encoder's symmetry, reach the
+attention, and leave checkpoints from before the flag loading unchanged."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from e3nn import o3
+
+from vla_stack import schema
+from vla_stack.policy import ActionExpert, PolicyModel, load_checkpoint, save_checkpoint, tiny_config
+from vla_stack.policy.object_channels import OBJECT_COLORS, object_codes, object_masks, object_masks_reference
+from vla_stack.policy.train import TrainConfig, train
+
+from test_policy_equivariance import STATS, actions, random_inputs, transform
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_codes_name_the_object_then_the_destination_in_order_of_mention():
+    codes = object_codes(["pick up the blue cube", "push the red cube toward the button",
+                          "stack the green cube on the red cube", "open the drawer", "Put the Red Cube in the bowl"])
+    assert codes.shape == (5, 2, 4)
+    np.testing.assert_allclose(codes[0, 0], [*OBJECT_COLORS["blue_cube"], 1.0])
+    assert codes[0, 1].tolist() == [0, 0, 0, 0]  # pick has no destination
+    np.testing.assert_allclose(codes[1, :, :3], [OBJECT_COLORS["red_cube"], OBJECT_COLORS["button"]])
+    np.testing.assert_allclose(codes[2, :, :3], [OBJECT_COLORS["green_cube"], OBJECT_COLORS["red_cube"]])
+    assert codes[3].sum() == 0  # the drawer has no colour of its own: never marked
+    np.testing.assert_allclose(codes[4, :, :3], [OBJECT_COLORS["red_cube"], OBJECT_COLORS["bowl"]])
+    with pytest.raises(TypeError, match="must be a string"):
+        object_codes([None])
+
+
+def test_masks_match_the_world_model_colour_test_and_mark_the_shaded_cube():
+    g = np.random.default_rng(0)
+    colors = g.integers(0, 256, (1, 400, 3)) / 255.0
+    blue = np.asarray(OBJECT_COLORS["blue_cube"])
+    colors[0, :20] = np.round(blue * g.uniform(0.3, 1.0, (20, 1)) * 255) / 255  # the blue cube, shaded
+    codes = object_codes(["push the blue cube toward the bowl"])
+    fast = object_masks(torch.from_numpy(colors).float(), torch.from_numpy(codes)).numpy()[0]
+    ref = object_masks_reference(colors[0], codes[0])
+    assert fast[:20, 0].all() and not fast[:20, 1].any()
+    assert (fast == ref).mean() > 0.995  # float32 vs the uint8 image path: only points on the threshold may differ
+    assert fast[20:, 0].mean() < 0.05  # random colours are rarely "blue cube"
+    none = object_masks(torch.from_numpy(colors).float(), torch.from_numpy(object_codes(["open the drawer"])))
+    assert none.sum() == 0
+
+
+def test_object_channels_keep_the_encoder_equivariant():
+    torch.manual_seed(0)
+    model = PolicyModel(tiny_config(object_channels=True), STATS).double().eval()
+    pts, cols, state, text = random_inputs()
+    cols[..., :12, :] = torch.tensor(OBJECT_COLORS["red_cube"], dtype=torch.float64)  # some marked points
+    objects = torch.from_numpy(object_codes(["pick up the red cube"])).double()[:, None].expand(2, 3, 2, 4)
+    a = model.normalizer.unnormalize_action(model(pts, cols, state, text, objects=objects))
+    unmarked = model.normalizer.unnormalize_action(model(pts, cols, state, text, objects=torch.zeros_like(objects)))
+    assert (a - unmarked).abs().max() > 1e-4  # the channel changes the output, so it is really an input
+    torch.manual_seed(7)
+    R = o3.rand_matrix(dtype=torch.float64)
+    pts2, state2 = transform(pts, state, R, torch.tensor([0.3, -0.8, 1.1], dtype=torch.float64))
+    b = model.normalizer.unnormalize_action(model(pts2, cols, state2, text, objects=objects))
+    assert torch.allclose(b[..., :3], a[..., :3] @ R.T, atol=1e-4, rtol=0)
+    assert torch.allclose(b[..., 3:6], a[..., 3:6] @ R.T, atol=1e-4, rtol=0)
+    assert torch.allclose(b[..., 6], a[..., 6], atol=1e-4, rtol=0)
+
+
+def test_a_model_with_object_channels_refuses_to_run_without_codes():
+    model = PolicyModel(tiny_config(object_channels=True), STATS).eval()
+    pts, cols, state, text = (x.float() for x in random_inputs())
+    with pytest.raises(schema.SchemaError, match="object_channels=true"):
+        model(pts, cols, state, text)
+    with pytest.raises(schema.SchemaError, match="must end in"):
+        model(pts, cols, state, text, objects=torch.zeros(2, 3, 3, 4))
+
+
+def test_without_the_flag_codes_are_ignored_and_old_configs_load(tmp_path):
+    torch.manual_seed(0)
+    model = PolicyModel(tiny_config(), STATS).double().eval()
+    pts, cols, state, text = random_inputs()
+    objects = torch.from_numpy(object_codes(["pick up the red cube"])).double()[:, None].expand(2, 3, 2, 4)
+    assert torch.equal(actions(model, pts, cols, state, text), model.normalizer.unnormalize_action(
+        model(pts, cols, state, text, objects=objects)))
+    ckpt = save_checkpoint(tmp_path / "old", model.float())
+    raw = json.loads((ckpt / "config.json").read_text())
+    raw.pop("object_channels")  # as written before the flag existed
+    (ckpt / "config.json").write_text(json.dumps(raw))
+    loaded, _ = load_checkpoint(ckpt)
+    assert loaded.cfg.object_channels is False
+
+
+@pytest.mark.parametrize("ckpt", ["shipped/policy", "benchmarks/results/policy_train_single_skill/checkpoint"])
+def test_the_committed_checkpoints_still_load_and_act(ckpt):
+    if not (REPO / ckpt / "config.json").is_file():
+        pytest.skip(f"{ckpt} not in this checkout")
+    expert = ActionExpert.load(REPO / ckpt, text_encoder=lambda s: np.zeros(384, np.float32))
+    assert expert.cfg.object_channels is False
+    g = np.random.default_rng(0)
+    state = np.zeros(schema.STATE_DIM, np.float32)
+    state[3] = 1.0
+    action = expert.step(g.normal(0, 0.3, (256, 3)).astype(np.float32), g.random((256, 3), np.float32), state,
+                         "pick up the red cube")
+    assert action.shape == (7,) and np.isfinite(action).all()
+
+
+def test_training_with_object_channels_feeds_each_subtask_its_codes(tmp_path):
+    from vla_stack.datasets.layout import DatasetSpec
+    from vla_stack.datasets.synthetic import write_synthetic
+
+    root = tmp_path / "demos"
+    write_synthetic(root, DatasetSpec(n_points=48, cameras={}), episodes=2, length=8)
+    final = train(TrainConfig(dataset=root, out=tmp_path / "run", model=tiny_config(object_channels=True), steps=3,
+                              batch_size=2, history=2, progress=False))
+    expert = ActionExpert.load(final, text_encoder=lambda s: np.zeros(384, np.float32))
+    assert expert.cfg.object_channels
+    state = np.zeros(schema.STATE_DIM, np.float32)
+    state[3] = 1.0
+    cols = np.full((48, 3), 0.5, np.float32)
+    cols[:8] = OBJECT_COLORS["blue_cube"]
+    pts = np.random.default_rng(1).normal(0, 0.3, (48, 3)).astype(np.float32)
+    assert np.isfinite(expert.step(pts, cols, state, "pick up the blue cube")).all()
