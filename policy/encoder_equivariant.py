@@ -27,6 +27,7 @@ from .geometry import gather_points
 from .object_channels import N_CHANNELS
 
 SH_IRREPS = o3.Irreps.spherical_harmonics(2)  # 0e + 1o + 2e
+OBJECT_BIAS_INIT = 8.0  # e^8 ~ 3000: ten marked points outweigh a thousand unmarked ones
 
 
 class PointConv(nn.Module):
@@ -81,6 +82,13 @@ class EquivariantEncoder(nn.Module):
         # With object channels the masks also enter the logits directly (no FiLM in between).
         self.attn = nn.Sequential(nn.Linear(cfg.point_channels + 1 + n_obj, cfg.point_channels), nn.SiLU(),
                                   nn.Linear(cfg.point_channels, v))
+        # Object channel c biases head c's logits (learnable, starts at OBJECT_BIAS_INIT: ~all of the
+        # head's weight on the marked points), so from step 0 one centroid is "where the named object is";
+        # as plain inputs alone the masks went unused in short runs (benchmarks/results/policy_object_channel).
+        if n_obj:
+            bias = torch.zeros(n_obj, v)
+            bias[torch.arange(min(n_obj, v)), torch.arange(min(n_obj, v))] = OBJECT_BIAS_INIT
+            self.object_bias = nn.Parameter(bias)
         self.out_scalars = s + 3 * v
         self.out_odd = 2 * v
 
@@ -92,8 +100,10 @@ class EquivariantEncoder(nn.Module):
 
     def attention(self, feat, dist, masks=None):
         """Pooling weights (B, N, V), softmax over the points."""
-        x = torch.cat([feat, dist] + ([] if masks is None else [masks]), dim=-1)
-        return torch.softmax(self.attn(x), dim=1)
+        if masks is None:
+            return torch.softmax(self.attn(torch.cat([feat, dist], dim=-1)), dim=1)
+        logits = self.attn(torch.cat([feat, dist, masks], dim=-1)) + masks @ self.object_bias
+        return torch.softmax(logits, dim=1)
 
     def forward(self, points, colors, ee_pos, ee_axes, cond, masks=None):
         """points, colors (B, N, 3); ee_pos (B, 3); ee_axes (B, 2, 3); cond (B, cond_dim);

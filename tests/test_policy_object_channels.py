@@ -121,3 +121,24 @@ def test_training_with_object_channels_feeds_each_subtask_its_codes(tmp_path):
     cols[:8] = OBJECT_COLORS["blue_cube"]
     pts = np.random.default_rng(1).normal(0, 0.3, (48, 3)).astype(np.float32)
     assert np.isfinite(expert.step(pts, cols, state, "pick up the blue cube")).all()
+
+
+def test_a_fresh_model_already_pools_one_head_onto_the_named_object():
+    from vla_stack.policy.diagnose import attention_on_target
+
+    torch.manual_seed(0)
+    model = PolicyModel(tiny_config(object_channels=True), STATS).eval()
+    g = torch.Generator().manual_seed(1)
+    points = torch.rand(1, 300, 3, generator=g)
+    cube = torch.tensor([0.5, 0.2, 0.1])
+    points[0, :8] = cube + 0.01 * torch.rand(8, 3, generator=g)
+    colors = torch.full((1, 300, 3), 0.5)
+    colors[0, :8] = torch.tensor(OBJECT_COLORS["blue_cube"]) * 0.7  # shaded blue cube
+    state = torch.zeros(1, schema.STATE_DIM)
+    state[0, 3] = 1.0
+    codes = torch.from_numpy(object_codes(["pick up the blue cube"]))
+    row = attention_on_target(model, points, colors, state, torch.randn(1, 384), cube, 0.03, codes)
+    assert row["marked_on_target"] == 1.0 and row["marked_precision"] == 1.0
+    assert row["mass"][0] > 0.9  # head 0 looks at the cube ...
+    assert row["centroid_error_m"][0] < 0.02  # ... so its centroid is where the cube is
+    assert row["mass"][1:].max() < 0.5  # the other heads are free (no destination named)
