@@ -60,17 +60,20 @@ def measure(model: WorldModel, repeats: int) -> dict[str, float]:
     m = None if mask is None else torch.from_numpy(mask).to(model.device)
 
     subtask = ["stack the blue cube on the red cube"]
-    obj = None
+    obj = cols = None
     if model.config.object_masks:  # colour segmentation of the named cubes is part of every prediction
         obj = model.object_masks_on_device(rgb, subtask)
+    if model.net.colour_inputs:
+        cols = torch.from_numpy(model.object_colours(subtask)).to(model.device)
 
     def net_only():
         with torch.inference_mode():
-            model.net(x, e, w, m, obj)
+            model.net(x, e, w, m, obj, cols)
 
     def end_to_end():
         masks = model.object_masks_on_device(rgb, subtask) if model.config.object_masks else None
-        model.predict_batch(rgb, depth, emb, words, mask, masks)
+        colours = model.object_colours(subtask) if model.net.colour_inputs else None
+        model.predict_batch(rgb, depth, emb, words, mask, masks, colours)
 
     e2e = _time(end_to_end, repeats, sync)
     net = _time(net_only, repeats, sync)

@@ -132,9 +132,9 @@ def test_colour_permutation_keeps_pairs_consistent_and_depth_untouched():
     cfg = WorldModelConfig(image_size=SIZE, channels=(8, 8), object_masks=True, word_tokens=False,
                            object_words=TOY_WORDS, object_colors=TOY_COLOURS)
     sampler = TripleSampler(data, cfg, torch.device("cpu"), seed=0, colour_permute_prob=1.0)
-    cur, _, _, _, tgt, masks, tgt_obj = sampler.batch(8)
+    cur, _, _, _, tgt, masks, tgt_obj, _ = sampler.batch(8)
     plain = TripleSampler(data, cfg, torch.device("cpu"), seed=0)
-    cur0, _, _, _, tgt0, masks0, _ = plain.batch(8)
+    cur0, _, _, _, tgt0, masks0, _, _ = plain.batch(8)
     assert torch.equal(masks, masks0) and masks[:, 0].sum() > 0 and tgt_obj.shape == (8, 1, SIZE, SIZE)
     assert torch.equal(cur[:, 3], cur0[:, 3]) and torch.equal(tgt[:, 3], tgt0[:, 3])  # depth
     assert torch.equal(cur[:, :3].sort(dim=1).values, cur0[:, :3].sort(dim=1).values)  # same values, new order
@@ -169,3 +169,58 @@ def test_a_held_out_colour_x_side_pair_moves_the_named_block(trained_with_masks)
     blue_left, red_left = goals[0].rgb, goals[1].rgb
     assert _columns(blue_left, BLUE).mean() < 10 and abs(_columns(blue_left, RED).mean() - 15.5) < 2
     assert _columns(red_left, RED).mean() < 10 and abs(_columns(red_left, BLUE).mean() - 15.5) < 2
+
+
+# -- a cube the gripper hides: its colour comes as a conditioning vector --------------------
+
+def _scene(blocks: dict[str, tuple[int, int]]):
+    rgb = np.full((SIZE, SIZE, 3), 120, np.uint8)
+    depth = np.full((SIZE, SIZE), 1000, np.uint16)
+    for name, (u, v) in blocks.items():
+        rgb[v : v + 4, u : u + 4] = RED if name == "red" else BLUE
+        depth[v : v + 4, u : u + 4] = 950
+    return rgb, depth
+
+
+def toy_hidden_block(n_episodes: int, seed: int) -> SubgoalEpisodes:
+    """The moved block is out of sight (held) until it appears at its goal: its mask is empty."""
+    rng = np.random.default_rng(seed)
+    rgbs, depths, first, last, text = [], [], [], [], []
+    for e in range(n_episodes):
+        t = e % 3
+        mover, side = TRAIN_TEXTS[t].split()[2], TRAIN_TEXTS[t].split()[-1]
+        other = "blue" if mover == "red" else "red"
+        stay = (int(rng.integers(12, 17)), int(rng.integers(4, 24)))
+        first.append(len(rgbs))
+        for _ in range(3):
+            r, d = _scene({other: stay})
+            rgbs.append(r)
+            depths.append(d)
+        r, d = _scene({other: stay, mover: (GOAL_U[side], 14 if abs(stay[1] - 14) > 5 else 24 - stay[1] // 4)})
+        rgbs.append(r)
+        depths.append(d)
+        last.append(len(rgbs) - 1)
+        text.append(t)
+    k = np.array([[40.0, 0, (SIZE - 1) / 2], [0, 40.0, (SIZE - 1) / 2], [0, 0, 1]])
+    return SubgoalEpisodes(
+        rgb=np.stack(rgbs), depth_mm=np.stack(depths), seg_first=np.array(first), seg_last=np.array(last),
+        seg_text=np.array(text), seg_episode=np.arange(n_episodes), seg_object=np.zeros(n_episodes, np.int32),
+        seg_object_pos=np.zeros((n_episodes, 3), np.float32), texts=TRAIN_TEXTS, text_embeddings=np.zeros((3, 384), np.float32),
+        object_names=list(TOY_WORDS), object_colors=np.array([TOY_COLOURS[o] for o in TOY_WORDS], np.float32),
+        intrinsics=k, extrinsics=np.repeat(np.eye(4)[None], n_episodes, 0), split="train", tasks=[TRAIN_TEXTS[t] for t in text])
+
+
+def test_a_hidden_block_of_a_held_out_pair_is_painted_in_its_own_colour(tmp_path):
+    toy_hidden_block(30, seed=0).save(tmp_path / "train.npz")
+    train(TrainConfig(data=(tmp_path / "train.npz",), out=tmp_path / "ckpt", steps=800, batch_size=16, lr=3e-3,
+                      warmup_steps=20, device="cpu", log_every=100, colour_permute_prob=0.5, object_weight=16.0,
+                      model=WorldModelConfig(image_size=SIZE, channels=(16, 32, 32), latent_dim=16, cond_dim=32,
+                                             object_masks=True, object_colour_input=True, word_tokens=False,
+                                             object_words=TOY_WORDS, object_colors=TOY_COLOURS)))
+    model = WorldModel.load(tmp_path / "ckpt")
+    rgb, depth = _scene({"red": (14, 4)})  # the blue block is out of sight: nothing to mask
+    assert model.object_masks(rgb[None], ["move the blue block to the left"])[0, 0].sum() == 0
+    goal = model.predict_subtasks(rgb[None], depth[None].astype(np.float32) / 1000, ["move the blue block to the left"])[0]
+    blue = _columns(goal.rgb, BLUE)
+    assert len(blue) >= 8 and blue.mean() < 10  # a blue block appears on the left, never trained for blue
+    assert len(_columns(goal.rgb[:, :10], RED)) == 0  # and it is not the red block painted there

@@ -41,6 +41,9 @@ class WorldModelConfig:
     object_masks: bool = False
     """Name the subtask's cubes by image masks (objects.py) and feed delexicalised text:
     held-out colour x destination pairs become trained pairs."""
+    object_colour_input: bool = False
+    """Object-mask models: also feed the named cubes' RGB colours (and whether each is named) into
+    the FiLM condition, so the cube's identity survives an empty mask (a cube the gripper hides)."""
     object_words: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_OBJECT_WORDS))
     """How each maskable object is named in subtask text."""
     object_colors: dict[str, tuple[float, float, float]] = field(default_factory=lambda: dict(DEFAULT_OBJECT_COLORS))

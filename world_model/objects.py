@@ -68,3 +68,9 @@ def object_masks_torch(rgb: torch.Tensor, colours: torch.Tensor, present: torch.
     cos = torch.einsum("bhwc,bmc->bmhw", px, c) / (norm[:, None] * c.norm(dim=-1)[:, :, None, None] + 1e-6)
     m = ((1.0 - cos) < MAX_CHROMA_DISTANCE) & (sat[:, None] > MIN_SATURATION) & present[:, :, None, None]
     return m.float()
+
+
+def colour_vector(colours: list[np.ndarray | None]) -> np.ndarray:
+    """float32 (N_MASKS * 4,): per mask channel its RGB and 1, or zeros when the subtask names no cube there."""
+    return np.concatenate([np.zeros(4, np.float32) if c is None else np.append(np.asarray(c, np.float32), 1.0)
+                           for c in colours]).astype(np.float32)

@@ -129,7 +129,7 @@ class WorldModel:
     @torch.inference_mode()
     def predict_batch(self, rgb: np.ndarray, depth: np.ndarray | None, text_embeddings: np.ndarray,
                       word_embeddings: np.ndarray | None = None, word_mask: np.ndarray | None = None,
-                      object_masks: np.ndarray | None = None) -> list[Subgoal]:
+                      object_masks: np.ndarray | None = None, object_colours: np.ndarray | None = None) -> list[Subgoal]:
         """Batched prediction from precomputed conditioning (embeddings of the text the model reads: the
         delexicalised one for an object-mask model; words.py for the tokens; objects.py for the masks).
         `predict_subtasks` computes all of that from plain subtask strings."""
@@ -161,7 +161,13 @@ class WorldModel:
                 masks = object_masks.to(self.device)
             else:
                 masks = torch.from_numpy(schema.check_array("object_masks", np.asarray(object_masks, np.float32), size_hw)).to(self.device)
-        out, latent = self.net(self.encode_images(rgb, depth), torch.from_numpy(emb).to(self.device), words, mask, masks)
+        colours = None
+        if self.net.colour_inputs:
+            if object_colours is None:
+                raise schema.SchemaError("object_colours: this world model needs the named cubes' colours (objects.colour_vector)")
+            colours = torch.from_numpy(schema.check_array("object_colours", np.asarray(object_colours, np.float32),
+                                                          (rgb.shape[0], self.net.colour_inputs))).to(self.device)
+        out, latent = self.net(self.encode_images(rgb, depth), torch.from_numpy(emb).to(self.device), words, mask, masks, colours)
         sub_rgb, sub_depth = self.decode_images(out)
         latent = latent.float().cpu().numpy()
         return [Subgoal(sub_rgb[i], None if sub_depth is None else sub_depth[i], latent[i]) for i in range(len(latent))]
@@ -203,7 +209,13 @@ class WorldModel:
         emb = default_encoder()(texts)
         words, mask = word_tokens(texts) if self.config.word_tokens else (None, None)
         masks = self.object_masks_on_device(rgb, subtasks) if self.config.object_masks else None
-        return self.predict_batch(rgb, depth, emb, words, mask, masks)
+        colours = self.object_colours(subtasks) if self.net.colour_inputs else None
+        return self.predict_batch(rgb, depth, emb, words, mask, masks, colours)
+
+    def object_colours(self, subtasks: list[str]) -> np.ndarray:
+        """float32 (B, N_MASKS * 4): the named cubes' colours and presence flags (objects.colour_vector)."""
+        cfg = self.config
+        return np.stack([objects.colour_vector(objects.mask_colours(t, cfg.object_words, cfg.object_colors)) for t in subtasks])
 
     def predict(self, rgb, depth, subtask: str) -> Subgoal:
         size = self.config.image_size

@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -66,6 +67,17 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+class Batch(NamedTuple):
+    current: torch.Tensor  # (B, C, H, W) in [-1, 1]
+    text: torch.Tensor  # (B, text_dim) sentence embeddings of the text the model reads
+    words: torch.Tensor | None  # (B, L, text_dim) word tokens (word_tokens models)
+    word_mask: torch.Tensor | None  # (B, L) bool
+    target: torch.Tensor  # (B, C, H, W) the frame at the subtask's end
+    object_masks: torch.Tensor | None  # (B, N_MASKS, H, W) named cubes in the current frame (object-mask models)
+    target_object: torch.Tensor | None  # (B, 1, H, W) the moved cube in the target frame
+    object_colours: torch.Tensor | None  # (B, N_MASKS * 4) named cubes' RGB + flag, permuted with the image
+
+
 class TripleSampler:
     """Holds every frame on the device; draws random (current, subtask, target) batches."""
 
@@ -113,9 +125,7 @@ class TripleSampler:
             x = torch.cat([x, (d / self.cfg.depth_max_m).clamp(0, 1) * 2 - 1], dim=1)
         return x
 
-    def batch(self, n: int):
-        """(current images, sentence embeddings, word tokens, word mask, target images, object masks of the
-        current frame, the moved cube's mask in the target frame); the last two are None without object masks."""
+    def batch(self, n: int) -> "Batch":
         idx = torch.randint(len(self.pairs), (n,), generator=self.gen, device=self.device)
         cur, seg = self.pairs[idx, 0], self.pairs[idx, 1]
         t = self.seg_text[seg]
@@ -123,16 +133,19 @@ class TripleSampler:
         mask = None if self.word_mask is None else self.word_mask[t]
         last = self.seg_last[seg]
         current, target = self._images(cur), self._images(last)
-        obj_masks = target_obj = None
+        obj_masks = target_obj = colours = None
         if self.mask_colours is not None:
             obj_masks = objects.object_masks_torch(self.rgb[cur], self.mask_colours[t], self.mask_present[t])
             target_obj = objects.object_masks_torch(self.rgb[last], self.mask_colours[t, :1], self.mask_present[t, :1])
+            cube_rgb = self.mask_colours[t]  # (B, N_MASKS, 3)
             if self.colour_permute_prob > 0:
-                current, target = self._permute_colours(current, target)
-        return current, self.emb[t], words, mask, target, obj_masks, target_obj
+                current, target, order = self._permute_colours(current, target)
+                cube_rgb = cube_rgb.gather(2, order[:, None, :].expand_as(cube_rgb))  # the cubes' colours alike
+            colours = torch.cat([cube_rgb, self.mask_present[t].float()[..., None]], dim=2).flatten(1)
+        return Batch(current, self.emb[t], words, mask, target, obj_masks, target_obj, colours)
 
     def _permute_colours(self, current: torch.Tensor, target: torch.Tensor):
-        """The same random RGB channel order for a pair's two frames (masks were taken before)."""
+        """The same random RGB channel order for a pair's two frames (masks were taken before); returns the order."""
         b = current.shape[0]
         perms = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], device=self.device)
         pick = torch.randint(1, 6, (b,), generator=self.gen, device=self.device)
@@ -140,7 +153,7 @@ class TripleSampler:
         order = torch.where(apply[:, None], perms[pick], perms[0])  # (B, 3)
         rest = torch.arange(3, current.shape[1], device=self.device).expand(b, -1)
         index = torch.cat([order, rest], dim=1)[:, :, None, None].expand_as(current)
-        return current.gather(1, index), target.gather(1, index)
+        return current.gather(1, index), target.gather(1, index), order
 
 
 def subgoal_loss(pred: torch.Tensor, current: torch.Tensor, target: torch.Tensor, changed_weight: float,
@@ -192,10 +205,11 @@ def train(cfg: TrainConfig) -> Path:
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        cur, emb, words, mask, tgt, obj_masks, tgt_obj = sampler.batch(cfg.batch_size)
+        b = sampler.batch(cfg.batch_size)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            pred, _ = net(cur, emb, words, mask, obj_masks)
-        loss = subgoal_loss(pred.float(), cur, tgt, cfg.changed_weight, cfg.depth_weight, tgt_obj, cfg.object_weight)
+            pred, _ = net(b.current, b.text, b.words, b.word_mask, b.object_masks, b.object_colours)
+        loss = subgoal_loss(pred.float(), b.current, b.target, cfg.changed_weight, cfg.depth_weight, b.target_object,
+                            cfg.object_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

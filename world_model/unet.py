@@ -87,7 +87,8 @@ class SubgoalUNet(nn.Module):
         ch = config.channels
         self.in_channels = 4 if config.predict_depth else 3
         self.mask_channels = N_MASKS if config.object_masks else 0
-        self.cond = nn.Sequential(nn.Linear(config.text_dim, config.cond_dim), nn.SiLU(),
+        self.colour_inputs = (N_MASKS * 4) if (config.object_masks and config.object_colour_input) else 0
+        self.cond = nn.Sequential(nn.Linear(config.text_dim + self.colour_inputs, config.cond_dim), nn.SiLU(),
                                   nn.Linear(config.cond_dim, config.cond_dim))
         self.stem = nn.Conv2d(self.in_channels + self.mask_channels + 2, ch[0], 3, padding=1)  # +2: pixel coordinates
         self.enc = nn.ModuleList(FiLMResBlock(c, c, config.cond_dim) for c in ch)
@@ -107,13 +108,20 @@ class SubgoalUNet(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, image: torch.Tensor, text_embedding: torch.Tensor, word_embeddings: torch.Tensor | None = None,
-                word_mask: torch.Tensor | None = None, object_masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                word_mask: torch.Tensor | None = None, object_masks: torch.Tensor | None = None,
+                object_colours: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """word_embeddings (B, L, text_dim) and word_mask (B, L) bool are needed when config.word_tokens;
-        object_masks (B, N_MASKS, H, W) in {0, 1} (objects.py) when config.object_masks."""
+        object_masks (B, N_MASKS, H, W) in {0, 1} (objects.py) when config.object_masks; object_colours
+        (B, N_MASKS * 4): per mask channel RGB in [0, 1] and a named-or-not flag, when config.object_colour_input."""
         b, _, h, w = image.shape
         ys = torch.linspace(-1, 1, h, device=image.device, dtype=image.dtype)
         xs = torch.linspace(-1, 1, w, device=image.device, dtype=image.dtype)
         grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")).expand(b, 2, h, w)
+        if self.colour_inputs:
+            if object_colours is None or object_colours.shape != (b, self.colour_inputs):
+                got = None if object_colours is None else tuple(object_colours.shape)
+                raise ValueError(f"this world model takes object colours of shape {(b, self.colour_inputs)}, got {got}")
+            text_embedding = torch.cat([text_embedding, object_colours.to(text_embedding.dtype)], dim=1)
         cond = self.cond(text_embedding)
         inputs = [image, grid]
         if self.mask_channels:
