@@ -97,7 +97,7 @@ class PackConfig:
     """Copy three checkpoints into one folder and write its manifest (sizes, hashes, sources)."""
 
     planner: Path = Path("benchmarks/results/planner_checkpoint")
-    world_model: Path = Path("world_model/checkpoint_front")
+    world_model: Path = Path("world_model/checkpoint_front_objects_colour")
     policy: Path = Path("benchmarks/results/policy_train_single_skill/checkpoint")
     out: Path = DEFAULT_DIR
     n_points: int = 512  # points per cloud the action expert was trained on
