@@ -7,7 +7,7 @@ export MUJOCO_GL ?= egl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test test-known-flaky install clean
+.PHONY: demo test install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,7 @@ demo: $(STAMP)
 	$(BIN)/vla demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --timeout 600 -q -m "not known_flaky"
-
-test-known-flaky: $(STAMP)
-	$(BIN)/python -m pytest --timeout 600 -q -m known_flaky
+	$(BIN)/python -m pytest -n 2 --timeout 600 -q
 
 clean:
 	rm -rf $(VENV)
