@@ -22,7 +22,7 @@ import numpy as np
 
 from vla_stack import schema
 
-from .demos import POLICY_OBS_KEYS, SINGLE_SKILL_TRAIN_TASKS
+from .demos import POLICY_OBS_KEYS, SINGLE_SKILL_TRAIN_TASKS, per_task
 
 
 @dataclass
@@ -125,15 +125,9 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
 
 
 def collect_all(cfg: DaggerConfig) -> list[dict]:
-    import multiprocessing as mp
-
     if not 0.0 <= cfg.beta <= 1.0:
         raise schema.SchemaError(f"dagger: beta must be in [0, 1], got {cfg.beta}")
-    workers = cfg.workers or min(len(cfg.tasks), os.cpu_count() or 1)
-    if workers == 1:
-        return [collect_task(t, cfg) for t in cfg.tasks]
-    with mp.get_context("spawn").Pool(workers) as pool:  # EGL and CUDA do not survive a fork
-        return pool.starmap(collect_task, [(t, cfg) for t in cfg.tasks])
+    return per_task(collect_task, cfg)
 
 
 def run(cfg: DaggerConfig) -> int:

@@ -129,8 +129,6 @@ def record_task(task: str, cfg: DemosConfig) -> dict:
 
 
 def record_all(cfg: DemosConfig) -> list[dict]:
-    import multiprocessing as mp
-
     if not cfg.tasks:
         raise schema.SchemaError("demos: no tasks given")
     import vla_stack.sim as sim
@@ -138,11 +136,18 @@ def record_all(cfg: DemosConfig) -> list[dict]:
     unknown = [t for t in cfg.tasks if t not in sim.task_names()]
     if unknown:
         raise schema.SchemaError(f"demos: unknown task(s) {unknown}; known: {sim.task_names()}")
+    return per_task(record_task, cfg)
+
+
+def per_task(fn, cfg) -> list:
+    """`fn(task, cfg)` for each of `cfg.tasks`, one process each (up to `cfg.workers`, 0 = cores)."""
+    import multiprocessing as mp
+
     workers = cfg.workers or min(len(cfg.tasks), os.cpu_count() or 1)
     if workers == 1:
-        return [record_task(t, cfg) for t in cfg.tasks]
-    with mp.get_context("spawn").Pool(workers) as pool:
-        return pool.starmap(record_task, [(t, cfg) for t in cfg.tasks])
+        return [fn(t, cfg) for t in cfg.tasks]
+    with mp.get_context("spawn").Pool(workers) as pool:  # EGL and CUDA do not survive a fork
+        return pool.starmap(fn, [(t, cfg) for t in cfg.tasks])
 
 
 def run(cfg: DemosConfig) -> int:
