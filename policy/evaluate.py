@@ -43,6 +43,41 @@ class EvalConfig:
     device: str = "auto"
     seed: int = 1000  # different from the data-collection seeds
     workers: int = 1  # tasks evaluated in parallel processes (each loads the checkpoint)
+    world_model: Path | None = None  # a world-model checkpoint: condition on its subgoal latents (None: without)
+
+
+class SubgoalSource:
+    """Each env's subgoal latent for its current subtask, predicted by the world model from that
+    env's view of the world model's own camera when the subtask starts (as the agent does)."""
+
+    def __init__(self, checkpoint: Path, envs, latent_dim: int, device) -> None:
+        from vla_stack.sim.cameras import RendererPool
+        from vla_stack.world_model.predictor import WorldModel
+
+        if not latent_dim:
+            raise schema.SchemaError(f"eval --world-model {checkpoint}: the policy was trained without subgoals "
+                                     "(subgoal_dim 0)")
+        self.wm = WorldModel.load(checkpoint, device=device)
+        if self.wm.config.latent_dim != latent_dim:
+            raise schema.SchemaError(f"eval --world-model {checkpoint}: latent_dim {self.wm.config.latent_dim}, "
+                                     f"the policy expects subgoal_dim {latent_dim}")
+        self.scenes = [e.unwrapped.scene for e in envs.envs]
+        self.pools = [RendererPool(scene.model) for scene in self.scenes]
+        self.latents = np.zeros((len(self.scenes), latent_dim), np.float32)
+        self.for_subtask: list[str | None] = [None] * len(self.scenes)
+
+    def __call__(self, subtasks: list[str]) -> np.ndarray:
+        size, camera = self.wm.config.image_size, self.wm.config.camera
+        for i, sub in enumerate(subtasks):
+            if sub != self.for_subtask[i] and sub != schema.DONE_TOKEN:
+                rgb, depth = self.pools[i].rgbd(self.scenes[i].data, camera, size, size)
+                self.latents[i] = self.wm.predict_subgoal(rgb, depth, sub)[1]
+                self.for_subtask[i] = sub
+        return self.latents
+
+    def forget(self, i: int) -> None:
+        """A new episode starts in env i: predict again even if its first subtask is the same text."""
+        self.for_subtask[i] = None
 
 
 def _reset_rows(state: dict, rows: np.ndarray) -> None:
@@ -81,6 +116,7 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
     states = model.init_state(n, device) if recurrent else [model.init_state(1, device) for _ in range(n)]
     execs = [ChunkExecutor(model.cfg.horizon, cfg.execution, cfg.exec_steps or None, cfg.ensemble_decay)
              for _ in range(n)]
+    subgoals = SubgoalSource(cfg.world_model, envs, model.cfg.subgoal_dim, device) if cfg.world_model else None
     steps = np.zeros(n, int)
     results: list[dict] = []
     started = n
@@ -92,15 +128,16 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
         subtasks = [str(s) for s in info[schema.INFO_SUBTASK]]
         texts = torch.from_numpy(text_encoder(subtasks)).to(device, dtype)
         codes = torch.from_numpy(object_codes(subtasks)).to(device, dtype)
+        goal = None if subgoals is None else torch.from_numpy(subgoals(subtasks)).to(device, dtype)
         t = lambda k: torch.from_numpy(np.ascontiguousarray(obs[k])).to(device, dtype)  # noqa: E731
         with torch.inference_mode():
             if recurrent:
                 chunks = model.step(t(schema.OBS_POINTS), t(schema.OBS_COLORS), t(schema.OBS_STATE), texts, states,
-                                    objects=codes)
+                                    subgoal=goal, objects=codes)
             else:
                 chunks = torch.cat([model.step(t(schema.OBS_POINTS)[i:i + 1], t(schema.OBS_COLORS)[i:i + 1],
                                                t(schema.OBS_STATE)[i:i + 1], texts[i:i + 1], states[i],
-                                               objects=codes[i:i + 1])
+                                               subgoal=None if goal is None else goal[i:i + 1], objects=codes[i:i + 1])
                                     for i in range(n)])
             chunks = model.normalizer.unnormalize_action(chunks).float().cpu().numpy()
         actions = np.stack([schema.validate_action(execs[i](chunks[i])) if active[i] else np.zeros(7, np.float32)
@@ -125,6 +162,8 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
                 info[schema.INFO_SUBTASK][i] = inf[schema.INFO_SUBTASK]
             steps[i] = 0
             execs[i].reset()
+            if subgoals is not None:
+                subgoals.forget(i)
             if recurrent:
                 _reset_rows(states, np.array([i]))
             else:

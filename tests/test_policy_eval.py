@@ -38,3 +38,51 @@ def test_tasks_in_parallel_processes_give_the_same_table_as_one_process(tmp_path
     assert list(two["tasks"]) == ["CloseDrawer", "PressButton"]
     for task in one["tasks"]:
         assert one["tasks"][task]["episodes_detail"] == two["tasks"][task]["episodes_detail"]
+
+
+def _tiny_world_model(path, latent_dim):
+    from vla_stack.world_model.config import WorldModelConfig
+    from vla_stack.world_model.predictor import WorldModel
+
+    cfg = WorldModelConfig(image_size=32, channels=(8, 16), cond_dim=16, latent_dim=latent_dim, word_tokens=False,
+                           attention_heads=2, camera="front")
+    return WorldModel(cfg).save(path)
+
+
+def test_eval_runs_with_world_model_subgoals_and_without(tmp_path, monkeypatch):
+    from vla_stack.policy.model import PolicyModel as Model
+
+    seen = []
+    condition = Model.condition
+
+    def spy(self, text, subgoal=None, subgoal_mask=None):
+        seen.append(subgoal is not None and bool(subgoal.abs().sum() > 0))
+        return condition(self, text, subgoal, subgoal_mask)
+
+    monkeypatch.setattr(Model, "condition", spy)
+    torch.manual_seed(2)
+    ckpt = save_checkpoint(tmp_path / "ckpt", PolicyModel(tiny_config(subgoal_dim=16)))
+    common = dict(checkpoint=ckpt, tasks=("PickRedCube",), episodes=2, n_envs=2, max_steps=3, n_points=64,
+                  image_size=32, videos=0, device="cpu")
+    assert run(EvalConfig(out=tmp_path / "with", world_model=_tiny_world_model(tmp_path / "wm", 16), **common)) == 0
+    with_subgoals, seen[:] = list(seen), []
+    assert run(EvalConfig(out=tmp_path / "without", **common)) == 0
+    assert with_subgoals and all(with_subgoals)  # every tick conditioned on a predicted latent
+    assert seen and not any(seen)  # none without a world model
+    assert json.loads((tmp_path / "with" / "success.json").read_text())["tasks"]["PickRedCube"]["episodes"] == 2
+
+
+def test_eval_refuses_a_world_model_the_policy_cannot_read(tmp_path):
+    import pytest
+
+    from vla_stack import schema
+
+    no_subgoals = save_checkpoint(tmp_path / "a", PolicyModel(tiny_config()))
+    other_dim = save_checkpoint(tmp_path / "b", PolicyModel(tiny_config(subgoal_dim=8)))
+    wm = _tiny_world_model(tmp_path / "wm", 16)
+    common = dict(tasks=("PickRedCube",), episodes=1, n_envs=1, max_steps=1, n_points=64, image_size=32, videos=0,
+                  device="cpu", world_model=wm)
+    with pytest.raises(schema.SchemaError, match="subgoal_dim 0"):
+        run(EvalConfig(checkpoint=no_subgoals, out=tmp_path / "o1", **common))
+    with pytest.raises(schema.SchemaError, match="latent_dim 16"):
+        run(EvalConfig(checkpoint=other_dim, out=tmp_path / "o2", **common))
