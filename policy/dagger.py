@@ -22,7 +22,7 @@ import numpy as np
 
 from vla_stack import schema
 
-from .demos import POLICY_OBS_KEYS, SINGLE_SKILL_TRAIN_TASKS, per_task
+from .demos import POLICY_OBS_KEYS, SINGLE_SKILL_TRAIN_TASKS, per_task, write_summary
 
 
 @dataclass
@@ -131,12 +131,9 @@ def collect_all(cfg: DaggerConfig) -> list[dict]:
 
 
 def run(cfg: DaggerConfig) -> int:
-    import json
-
     rows = collect_all(cfg)
     for r in rows:
         print(f"{r['task']}: {r['episodes']} episodes, {r['frames']} frames, success with beta "
               f"{cfg.beta}: {r['policy_success_with_beta']:.0%}, {r['wall_s']:.0f} s", file=sys.stderr)
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.out) / "dagger_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_summary(rows, Path(cfg.out) / "dagger_summary.json")
     return 0

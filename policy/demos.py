@@ -155,8 +155,12 @@ def run(cfg: DemosConfig) -> int:
     for r in rows:
         print(f"{r['task']}: {r['episodes']} episodes ({r['noisy_episodes']} noisy), {r['frames']} frames, "
               f"{r['attempts']} attempts, seeds {r['seeds'][0]}-{r['seeds'][1]}, {r['wall_s']:.0f} s", file=sys.stderr)
+    write_summary(rows, Path(cfg.out) / "demos_summary.json")
+    return 0
+
+
+def write_summary(rows: list[dict], path: Path) -> None:
     import json
 
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    (Path(cfg.out) / "demos_summary.json").write_text(json.dumps(rows, indent=2) + "\n")
-    return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,11 +1,8 @@
 """`benchmarks/compositional.py` end to end at tiny settings: every section runs through the
 real simulator and agent, and the JSON / Markdown it writes hold the measured figures."""
 
-import importlib.util
 import json
 import os
-import sys
-from pathlib import Path
 
 import torch
 
@@ -15,19 +12,11 @@ from vla_stack.policy import PolicyModel, save_checkpoint, tiny_config  # noqa: 
 from vla_stack.world_model.config import WorldModelConfig  # noqa: E402
 from vla_stack.world_model.predictor import WorldModel  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("compositional", ROOT / "benchmarks" / "compositional.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["compositional"] = mod  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
+from benchmark_scripts import load_benchmark  # noqa: E402
 
 
 def test_compositional_benchmark_tiny_end_to_end(tmp_path):
-    bench = load_benchmark()
+    bench = load_benchmark("compositional")
     torch.manual_seed(0)
     policies = {name: save_checkpoint(tmp_path / name, PolicyModel(tiny_config(**kw))) for name, kw in
                 {"eq": {}, "pointnet": {"encoder": "pointnet"}, "transformer": {"backbone": "transformer"},

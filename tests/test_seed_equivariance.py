@@ -2,27 +2,18 @@
 one orientation only, the project's equivariant encoder classifies rotated objects as well as
 unrotated ones, while the PointNet baseline and the serialised-points transformer do not."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("seed_equivariance", ROOT / "benchmarks" / "seed_equivariance.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("seed_eq")
-    path = load_benchmark().main(["--quick", "--out-dir", str(out)])
+    path = load_benchmark("seed_equivariance").main(["--quick", "--out-dir", str(out)])
     assert path.with_suffix(".png").stat().st_size > 10_000
     return json.loads(path.read_text())
 
@@ -45,7 +36,7 @@ def test_standard_features_fail_under_rotation(result):
 
 
 def test_objects_are_centred_and_rotations_are_proper():
-    mod = load_benchmark()
+    mod = load_benchmark("seed_equivariance")
     clouds, labels = mod.make_dataset(per_class=2, n_points=64, seed=0)
     assert clouds.shape == (12, 64, 3) and sorted(set(labels.tolist())) == list(range(6))
     assert clouds.mean(1).abs().max() < 1e-6
@@ -56,7 +47,7 @@ def test_objects_are_centred_and_rotations_are_proper():
 
 
 def test_unknown_names_are_refused():
-    mod = load_benchmark()
+    mod = load_benchmark("seed_equivariance")
     with pytest.raises(KeyError, match="unknown object class 'sphere'"):
         mod.mesh("sphere")
     with pytest.raises(KeyError, match="unknown model 'resnet'"):

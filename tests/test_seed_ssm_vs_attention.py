@@ -3,26 +3,17 @@ project's Mamba backbone keeps a fixed-size streaming state while the Transforme
 grows linearly, the prefilled cache used for long lengths equals the streamed one, and both
 backbones learn the delayed-recall task."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("seed_ssm_vs_attention", ROOT / "benchmarks" / "seed_ssm_vs_attention.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("seed_ssm")
-    path = load_benchmark().main(["--quick", "--out-dir", str(out)])
+    path = load_benchmark("seed_ssm_vs_attention").main(["--quick", "--out-dir", str(out)])
     assert path.with_suffix(".png").stat().st_size > 10_000  # the plot was drawn
     return json.loads(path.read_text())
 
@@ -70,6 +61,6 @@ def test_both_backbones_learn_delayed_recall(result):
 
 
 def test_extrapolation_predicts_a_power_law():
-    mod = load_benchmark()
+    mod = load_benchmark("seed_ssm_vs_attention")
     assert mod.extrapolate([(1000, 1.0), (2000, 4.0)], 4000) == pytest.approx(16.0)  # quadratic
     assert mod.extrapolate([(1000, 1.0), (2000, 2.0)], 8000) == pytest.approx(8.0)  # linear
