@@ -70,6 +70,7 @@ class TrainVariants:
     seed: int = 0
     demo_workers: int = 0  # 0: one process per task
     variants: tuple[str, ...] = ("full", "pointnet", "transformer", "flat")
+    object_channels: bool = False  # every variant gets the per-point named-object channels (policy/object_channels.py)
     device: str = "auto"
 
 
@@ -365,7 +366,8 @@ def train_variants(t: TrainVariants) -> dict[str, Path]:
         code = ("from pathlib import Path; from vla_stack.policy.train import TrainConfig, train; "
                 "from vla_stack.policy.config import PolicyConfig; "
                 f"train(TrainConfig(dataset=Path({str(flat if v == 'flat' else demos)!r}), out=Path({str(run_dir)!r}), "
-                f"model=PolicyConfig(encoder={model['encoder']!r}, backbone={model['backbone']!r}), steps=10**7, "
+                f"model=PolicyConfig(encoder={model['encoder']!r}, backbone={model['backbone']!r}, "
+                f"object_channels={t.object_channels}), steps=10**7, "
                 f"time_budget_min={t.minutes}, batch_size={t.batch_size}, history={t.history}, lr={t.lr}, "
                 f"warmup_steps={t.warmup_steps}, max_points={t.max_points}, seed={t.seed}, device={t.device!r}, "
                 f"save_every=10**7, progress=False))")
