@@ -1,23 +1,32 @@
 """Mamba-1 selective scan in Triton, forward and backward, wrapped in an autograd Function.
 
-Layout: one program owns (batch b, BLOCK_D channels) and walks time sequentially in tiles of
-four steps, with the (BLOCK_D, dstate) state in float32 registers. Forward: channels go
-across lanes first and what is left of the 32 lanes across dstate (BLOCK_D 16, one warp: two
-lanes per channel, 8 states each), so the reduction over dstate for y is in-thread plus one
-shuffle. Triton picks layouts from the loads, so A is read through a stride it cannot see
-(`s_an`, not specialized: its tile takes the default channel-major layout), and the (dstate,
-4) tiles of B and C are broadcast over the channels. The tile loads are pipelined by Triton
-(`num_stages`, cp.async into shared memory).
+Layout: one program owns (batch b, BLOCK_D channels, one segment of the sequence) and walks
+its segment in tiles of four steps, with the (BLOCK_D, dstate) state in float32 registers.
+Forward: channels go across lanes first and what is left of the 32 lanes across dstate
+(BLOCK_D 16, one warp: two lanes per channel, 8 states each), so the reduction over dstate
+for y is in-thread plus one shuffle. Triton picks layouts from the loads, so A is read
+through a stride it cannot see (`s_an`, not specialized: its tile takes the default
+channel-major layout), and the (dstate, 4) tiles of B and C are broadcast over the channels.
+The tile loads are pipelined by Triton (`num_stages`, cp.async into shared memory).
+
+Segments: one program per (batch, channel block) is about one warp per scheduler on an H100,
+too few to hide the recurrence's latency, so the sequence is split into segments run by
+separate programs. The recurrence h_t = a_t h_{t-1} + b_t composes: a first pass runs every
+segment but the last from a zero state and keeps its end state and its sum of delta (the
+segment's decay is exp(A * that sum)); the main pass folds those into its true start state
+(a few register ops per earlier segment) and then runs its segment. The backward does the
+same in reverse for the adjoint g_t = C_t dy_t + a_{t+1} g_{t+1}. A sequence no longer than
+one segment takes the main pass alone.
 
 Per step and state element: one exp2 (A pre-scaled by log2 e) and three FMAs; the
 per-(channel, step) softplus and gates use approximate division.
 
-The training forward also saves the state every CHUNK = 8 steps. The backward walks the
-chunks last first: it rebuilds the chunk's 8 states in registers from the saved one, then
-runs the adjoint g_t = C_t dy_t + a_{t+1} g_{t+1} back over them. A backward step reduces
-over both axes (d(delta), du over dstate; dB, dC over channels), so its layout puts 8 lanes
-over channels and 4 over dstate (a contiguity hint on the saved states steers it). dB and dC
-leave each program through atomics. kernels/README.md has the byte counts and timings.
+The training forward also saves the state every CHUNK = 8 steps. The backward walks its
+segment's chunks last first: it rebuilds the chunk's 8 states in registers from the saved
+one, then runs the adjoint back over them. A backward step reduces over both axes
+(d(delta), du over dstate; dB, dC over channels), so its layout puts 8 lanes over channels
+and 4 over dstate (a contiguity hint on the saved states steers it). dB and dC leave each
+program through atomics. kernels/README.md has the byte counts and timings.
 """
 
 from __future__ import annotations
@@ -30,15 +39,25 @@ from . import triton_utils
 from .triton_utils import LOG2E, cdiv, next_pow2
 
 CHUNK = 8   # steps between saved states (training forward) = steps rebuilt per backward chunk
-# (BLOCK_D, num_warps, pipeline stages[, 4-step tiles per iteration]) per padded dstate, the
+MAX_SEGMENTS = 16   # per sequence; longer sequences get longer segments (the carry is unrolled)
+# Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length);
+# backward: (BLOCK_D, num_warps, pipeline stages, segment length); per padded dstate, the
 # fastest in benchmarks/kernels.py --sweep on an H100. Other sizes: BLOCK_D = 256 / dstate.
-FWD_CONFIG = {16: (16, 1, 4, 2), 64: (8, 1, 4, 2)}
-BWD_CONFIG = {16: (8, 1, 4), 64: (4, 1, 3)}
+FWD_CONFIG = {16: (16, 1, 4, 2, 128), 64: (8, 1, 4, 2, 256)}
+BWD_CONFIG = {16: (8, 1, 4, 128), 64: (4, 1, 3, 256)}
 
 
-def _config(table, dstate: int):
+def _config(table, dstate: int, forward: bool):
     block_n = next_pow2(dstate)
-    return table.get(block_n, (max(1, 256 // block_n), 1, 3))
+    default = (max(1, 256 // block_n), 1, 3) + ((1,) if forward else ()) + (256,)
+    return table.get(block_n, default)
+
+
+def _segments(L: int, seg_len: int) -> tuple[int, int]:
+    """(segment length, number of segments): a multiple of CHUNK, at most MAX_SEGMENTS of them."""
+    seg = min(max(int(seg_len), cdiv(L, MAX_SEGMENTS)), max(L, 1))
+    seg = cdiv(seg, CHUNK) * CHUNK
+    return seg, cdiv(L, seg)
 
 
 @triton.jit
@@ -136,16 +155,28 @@ def _rebuild4(h, a2, dl, w, bt, ct, R: tl.constexpr, N: tl.constexpr):
 
 
 @triton.jit
-def _fwd_tile(h, t, L, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
+def _advance4(h, a2, dl, w, bt, R: tl.constexpr, N: tl.constexpr):
+    """Four steps of the state alone (no output)."""
+    d0, d1, d2, d3 = _cols(dl, R)
+    w0, w1, w2, w3 = _cols(w, R)
+    b0, b1, b2, b3 = _cols3(_over_d(bt, R, N), R, N)
+    h = h * tl.exp2(a2 * d0[:, None]) + b0 * w0[:, None]
+    h = h * tl.exp2(a2 * d1[:, None]) + b1 * w1[:, None]
+    h = h * tl.exp2(a2 * d2[:, None]) + b2 * w2[:, None]
+    return h * tl.exp2(a2 * d3[:, None]) + b3 * w3[:, None]
+
+
+@triton.jit
+def _fwd_tile(h, t, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
               HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
               EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
-    """Steps t..t+3: load the tile, run the recurrence, write the gated output."""
-    m2 = md[:, None] & (offs_j[None, :] + t < L)
-    m2n = mn[:, None] & (offs_j[None, :] + t < L)
+    """Steps t..t+3 (those before `end`): load the tile, run the recurrence, write the gated output."""
+    m2 = md[:, None] & (offs_j[None, :] + t < end)
+    m2n = mn[:, None] & (offs_j[None, :] + t < end)
     uv, dlv = _load(u_p + t, m2, EVEN), _load(d_p + t, m2, EVEN)
     dl = _delta(dlv, bias, HAS_BIAS, SOFTPLUS)
     if not EVEN:
-        dl = tl.where(m2, dl, 0.0)               # steps past L: a = 1, no input, h unchanged
+        dl = tl.where(m2, dl, 0.0)               # steps past the end: a = 1, no input, h unchanged
     _, _, _, h, y = _rebuild4(h, a2, dl, dl * uv, _load(b_p + t, m2n, EVEN), _load(c_p + t, m2n, EVEN),
                               BLOCK_D, BLOCK_N)
     if HAS_D:
@@ -158,16 +189,61 @@ def _fwd_tile(h, t, L, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_
 
 
 @triton.jit(do_not_specialize=["s_an", "s_one"])
+def _scan_fwd_segment_kernel(
+    u, delta, A, B, delta_bias, seg_state, seg_dsum,
+    dim, dstate, L, SEG, s_an, s_ad, s_one, s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn,
+    NSEG: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, EVEN: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr,
+):
+    """First pass: segment k (all but the last) from a zero state; keeps its end state and
+    sum of delta, from which the main pass rebuilds every segment's true start state."""
+    pid_d = tl.program_id(0)
+    k = tl.program_id(1)
+    b = tl.program_id(2).to(tl.int64)
+    start = k * SEG
+    end = tl.minimum(start + SEG, L)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_j = tl.arange(0, 4)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mdn = md[:, None] & mn[None, :]
+    a2 = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN) * LOG2E
+    bias = _load(delta_bias + offs_d, md, EVEN) if HAS_BIAS else 0.0
+    u_p = u + b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]
+    d_p = delta + b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
+    b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]
+    h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
+    dsum = tl.zeros((BLOCK_D, 4), tl.float32)
+    for t0 in tl.range(start, end, 4 * SUB, num_stages=STAGES):
+        for s in tl.static_range(SUB):
+            t = t0 + 4 * s
+            m2 = md[:, None] & (offs_j[None, :] + t < end)
+            dl = _delta(_load(d_p + t, m2, EVEN), bias, HAS_BIAS, SOFTPLUS)
+            if not EVEN:
+                dl = tl.where(m2, dl, 0.0)
+            bt = _load(b_p + t, mn[:, None] & (offs_j[None, :] + t < end), EVEN)
+            h = _advance4(h, a2, dl, dl * _load(u_p + t, m2, EVEN), bt, BLOCK_D, BLOCK_N)
+            dsum += dl
+    slot = b * NSEG + k
+    tl.store(seg_state + (slot * dstate + offs_n[None, :]) * dim + offs_d[:, None] * s_one, h, mask=mdn)
+    tl.store(seg_dsum + slot * dim + offs_d, tl.sum(dsum, axis=1), mask=md)
+
+
+@triton.jit(do_not_specialize=["s_an", "s_one"])
 def _scan_fwd_kernel(
-    u, delta, A, B, C, D, z, delta_bias, out, last_state, chunk_states,
-    dim, dstate, L, s_an, s_ad, s_one,
+    u, delta, A, B, C, D, z, delta_bias, out, last_state, chunk_states, seg_state, seg_dsum,
+    dim, dstate, L, SEG, s_an, s_ad, s_one,
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_ob, s_od,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-    SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr,
+    NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr,
+    BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
+    k = tl.program_id(1)
+    b = tl.program_id(2).to(tl.int64)
+    start = k * SEG
+    end = tl.minimum(start + SEG, L)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
     offs_j = tl.arange(0, 4)
@@ -183,16 +259,24 @@ def _scan_fwd_kernel(
     o_p = out + b * s_ob + offs_d[:, None] * s_od + offs_j[None, :]
     b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]                  # (BLOCK_N, 4)
     c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
+    k_d = k + 0 * offs_d   # the segment index per channel (a vector, so that masks broadcast everywhere)
     h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
+    for j in tl.static_range(NSEG - 1):   # start state: earlier segments' ends, each decayed by the later ones
+        mj = mdn & (k_d[:, None] > j)
+        slot = b * NSEG + j
+        h_end = tl.load(seg_state + (slot * dstate + offs_n[None, :]) * dim + offs_d[:, None] * s_one, mask=mj, other=0.0)
+        ds = tl.load(seg_dsum + slot * dim + offs_d, mask=md & (k_d > j), other=0.0)
+        h = h * tl.exp2(a2 * ds[:, None]) + h_end    # masked (j >= k): h unchanged
     st_p = chunk_states + b * tl.cdiv(L, CHUNK) * dim * dstate + offs_n[None, :] * dim + offs_d[:, None] * s_one
-    for t in tl.range(0, L, 4 * SUB, num_stages=STAGES):   # Triton prefetches STAGES - 1 iterations ahead
+    for t in tl.range(start, end, 4 * SUB, num_stages=STAGES):   # Triton prefetches STAGES - 1 iterations ahead
         if SAVE_STATES:
             if t % CHUNK == 0:
                 tl.store(st_p + (t // CHUNK) * dim * dstate, h, mask=mdn)
         for s in tl.static_range(SUB):   # SUB independent tiles' loads and gates overlap the recurrence
-            h = _fwd_tile(h, t + 4 * s, L, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
+            h = _fwd_tile(h, t + 4 * s, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
                           HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D, BLOCK_N)
-    tl.store(last_state + b * dim * dstate + offs_d[:, None] * dstate + offs_n[None, :] * s_one, h, mask=mdn)
+    tl.store(last_state + b * dim * dstate + offs_d[:, None] * dstate + offs_n[None, :] * s_one, h,
+             mask=mdn & (k_d[:, None] == NSEG - 1))
 
 
 @triton.jit
@@ -232,20 +316,79 @@ def _back4(g, a_next, dA_acc, h_prev, h0, h1, h2, h3, a2, a_nat, dl, uf, w, dy, 
 
 
 @triton.jit(do_not_specialize=["s_an", "s_one"])
+def _scan_bwd_segment_kernel(
+    delta, A, C, z, delta_bias, dout, seg_adj, seg_dsum,
+    dim, dstate, L, SEG, s_an, s_ad, s_one, s_db, s_dd, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
+    NSEG: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, STAGES: tl.constexpr,
+):
+    """First backward pass: segment k (all but the first) runs the adjoint back from zero and
+    keeps a_start * g_start and its sum of delta: what the segment before it receives."""
+    pid_d = tl.program_id(0)
+    k = tl.program_id(1) + 1
+    b = tl.program_id(2).to(tl.int64)
+    start = k * SEG
+    end = tl.minimum(start + SEG, L)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_j = tl.arange(0, 4)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mdn = md[:, None] & mn[None, :]
+    a2 = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN) * LOG2E
+    bias = _load(delta_bias + offs_d, md, EVEN) if HAS_BIAS else 0.0
+    d_p = delta + b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
+    z_p = z + b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
+    g_p = dout + b * s_gb + offs_d[:, None] * s_gd + offs_j[None, :]
+    c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
+    g = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
+    a_next = tl.full((BLOCK_D, BLOCK_N), 1.0, tl.float32)
+    dsum = tl.zeros((BLOCK_D, 4), tl.float32)
+    n_tiles = tl.cdiv(end - start, 4)
+    for i in tl.range(0, n_tiles, num_stages=STAGES):
+        t = start + (n_tiles - 1 - i) * 4
+        m2 = md[:, None] & (offs_j[None, :] + t < end)
+        dl = _delta(_load(d_p + t, m2, EVEN), bias, HAS_BIAS, SOFTPLUS)
+        dy = _load(g_p + t, m2, EVEN)
+        if HAS_Z:
+            zv = _load(z_p + t, m2, EVEN)
+            dy *= zv * _sigmoid(zv)
+        if not EVEN:
+            dl = tl.where(m2, dl, 0.0)
+            dy = tl.where(m2, dy, 0.0)
+        d0, d1, d2, d3 = _cols(dl, BLOCK_D)
+        q0, q1, q2, q3 = _cols(dy, BLOCK_D)
+        c0, c1, c2, c3 = _cols3(_over_d(_load(c_p + t, mn[:, None] & (offs_j[None, :] + t < end), EVEN),
+                                        BLOCK_D, BLOCK_N), BLOCK_D, BLOCK_N)
+        g = g * a_next + c3 * q3[:, None]
+        g = g * tl.exp2(a2 * d3[:, None]) + c2 * q2[:, None]
+        g = g * tl.exp2(a2 * d2[:, None]) + c1 * q1[:, None]
+        g = g * tl.exp2(a2 * d1[:, None]) + c0 * q0[:, None]
+        a_next = tl.exp2(a2 * d0[:, None])
+        dsum += dl
+    slot = b * NSEG + k
+    tl.store(seg_adj + (slot * dstate + offs_n[None, :]) * dim + offs_d[:, None] * s_one, g * a_next, mask=mdn)
+    tl.store(seg_dsum + slot * dim + offs_d, tl.sum(dsum, axis=1), mask=md)
+
+
+@triton.jit(do_not_specialize=["s_an", "s_one"])
 def _scan_bwd_kernel(
-    u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast,
+    u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast, seg_adj, seg_dsum,
     du, ddelta, dA, dB, dC, dD, dz, dbias,
-    dim, dstate, L, s_an, s_ad, s_one,
+    dim, dstate, L, SEG, s_an, s_ad, s_one,
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_DLAST: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
     PAIR: tl.constexpr, STAGES: tl.constexpr,
 ):
-    """Chunks of 8 steps, last first: rebuild h_1..h_8 in registers from the saved state
-    (and y, for dz), then walk back over them. dA, dD, d(bias) accumulate per program and
-    go out with one atomic add each at the end."""
+    """The segment's chunks of 8 steps, last first: rebuild h_1..h_8 in registers from the
+    saved state (and y, for dz), then walk back over them. dA, dD, d(bias) accumulate per
+    program and go out with one atomic add each at the end."""
     pid_d = tl.program_id(0)
-    b = tl.program_id(1).to(tl.int64)
+    k = tl.program_id(1)
+    b = tl.program_id(2).to(tl.int64)
+    start = k * SEG
+    end = tl.minimum(start + SEG, L)
     offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, BLOCK_N)
     offs_j = tl.arange(0, 4)
@@ -266,24 +409,33 @@ def _scan_bwd_kernel(
     c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
     bc_off = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]                  # (BLOCK_N, 4) into dB, dC
     n_chunks = tl.cdiv(L, 8)
+    seg_chunks = tl.cdiv(end - start, 8)
     d_pairs = pid_d * BLOCK_D + tl.max_contiguous(tl.arange(0, BLOCK_D), PAIR)
     st_p = chunk_states + b * n_chunks * dim * dstate + offs_n[None, :] * dim + d_pairs[:, None]
     if HAS_DLAST:
         g = _load(dlast + b * dim * dstate + offs_d[:, None] * dstate + offs_n[None, :] * s_one, mdn, EVEN)
     else:
         g = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
+    k_d = k + 0 * offs_d   # the segment index per channel (a vector, so that masks broadcast everywhere)
+    for i in tl.static_range(NSEG - 1):   # what the later segments send back, each decayed over those between
+        j = NSEG - 1 - i
+        slot = b * NSEG + j
+        mj = mdn & (k_d[:, None] < j)
+        g_in = tl.load(seg_adj + (slot * dstate + offs_n[None, :]) * dim + d_pairs[:, None], mask=mj, other=0.0)
+        ds = tl.load(seg_dsum + slot * dim + offs_d, mask=md & (k_d < j), other=0.0)
+        g = g * tl.exp2(a2 * ds[:, None]) + g_in     # masked (j <= k): g unchanged
     a_next = tl.full((BLOCK_D, BLOCK_N), 1.0, tl.float32)
     dA_acc = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     dD_acc = tl.zeros((BLOCK_D, 4), tl.float32)
     dbias_acc = tl.zeros((BLOCK_D, 4), tl.float32)
-    for cc in tl.range(0, n_chunks, num_stages=STAGES):
-        c = n_chunks - 1 - cc
+    for cc in tl.range(0, seg_chunks, num_stages=STAGES):
+        c = start // 8 + seg_chunks - 1 - cc
         t0 = c * 8
         t1 = t0 + 4
-        m2a = md[:, None] & (offs_j[None, :] + t0 < L)
-        m2b = md[:, None] & (offs_j[None, :] + t1 < L)
-        m3a = mn[:, None] & (offs_j[None, :] + t0 < L)
-        m3b = mn[:, None] & (offs_j[None, :] + t1 < L)
+        m2a = md[:, None] & (offs_j[None, :] + t0 < end)
+        m2b = md[:, None] & (offs_j[None, :] + t1 < end)
+        m3a = mn[:, None] & (offs_j[None, :] + t0 < end)
+        m3b = mn[:, None] & (offs_j[None, :] + t1 < end)
         ua, ub = _load(u + u_off + t0, m2a, EVEN), _load(u + u_off + t1, m2b, EVEN)
         ra, rb = _load(delta + d_off + t0, m2a, EVEN), _load(delta + d_off + t1, m2b, EVEN)
         if HAS_BIAS:
@@ -352,8 +504,8 @@ def _scan_bwd_kernel(
         tl.atomic_add(dbias + offs_d, tl.sum(dbias_acc, axis=1), mask=md, sem="relaxed")
 
 
-def _even(dim, dstate, L, block_d, step):
-    return dim % block_d == 0 and dstate == next_pow2(dstate) and L % step == 0 and L >= step
+def _even(dim, dstate, L, block_d, seg):
+    return dim % block_d == 0 and dstate == next_pow2(dstate) and L % seg == 0
 
 
 def _strides(u, delta, B, C, z, g):
@@ -362,33 +514,45 @@ def _strides(u, delta, B, C, z, g):
             g.stride(0), g.stride(1))
 
 
+def _segment_scratch(batch, n_seg, dim, dstate, device):
+    """Per segment: the state (or adjoint) it hands on and its sum of delta."""
+    new = triton_utils.new_output
+    return new((batch, n_seg, dstate, dim), torch.float32, device), new((batch, n_seg, dim), torch.float32, device)
+
+
 def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, *rest = config or _config(FWD_CONFIG, dstate)
-    sub = rest[0] if rest else 1
+    block_d, warps, stages, sub, seg_len = config or _config(FWD_CONFIG, dstate, forward=True)
     assert CHUNK % (4 * sub) == 0
+    seg, n_seg = _segments(L, seg_len)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
     states = (triton_utils.new_output((batch, cdiv(L, CHUNK), dstate, dim), torch.float32, u.device)
               if save_states else last)
     dummy = u
-    _scan_fwd_kernel[(cdiv(dim, block_d), batch)](
-        u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
-        dummy if delta_bias is None else delta_bias, out, last, states,
-        dim, dstate, L, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
-        SAVE_STATES=save_states, EVEN=_even(dim, dstate, L, block_d, 4 * sub), BLOCK_D=block_d,
-        BLOCK_N=next_pow2(dstate), CHUNK=CHUNK, STAGES=stages, SUB=sub, num_warps=warps,
-    )
+    flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on, EVEN=_even(dim, dstate, L, block_d, seg),
+                 BLOCK_D=block_d, BLOCK_N=next_pow2(dstate), STAGES=stages, SUB=sub, num_warps=warps)
+    bias = dummy if delta_bias is None else delta_bias
+    seg_state, seg_dsum = _segment_scratch(batch, n_seg, dim, dstate, u.device) if n_seg > 1 else (dummy, dummy)
+    if n_seg > 1:
+        _scan_fwd_segment_kernel[(cdiv(dim, block_d), n_seg - 1, batch)](
+            u, delta, A, B, bias, seg_state, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1,
+            u.stride(0), u.stride(1), delta.stride(0), delta.stride(1), B.stride(0), B.stride(1),
+            NSEG=n_seg, **flags)
+    _scan_fwd_kernel[(cdiv(dim, block_d), n_seg, batch)](
+        u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z, bias, out, last, states,
+        seg_state, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
+        NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, SAVE_STATES=save_states, CHUNK=CHUNK, **flags)
     return out, last, states
 
 
 def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages = config or _config(BWD_CONFIG, dstate)
+    block_d, warps, stages, seg_len = config or _config(BWD_CONFIG, dstate, forward=False)
     assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
+    seg, n_seg = _segments(L, seg_len)
     dout = dout.contiguous()
     new = triton_utils.new_output
     du, ddelta = new(u.shape, u.dtype, u.device), new(delta.shape, delta.dtype, u.device)
@@ -400,16 +564,22 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     dD = dD if D is not None else None
     dbias = dbias if delta_bias is not None else None
     dummy = u
-    _scan_bwd_kernel[(cdiv(dim, block_d), batch)](
-        u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z,
-        dummy if delta_bias is None else delta_bias, dout, states, dummy if dlast is None else dlast,
-        du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
+    flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
+                 EVEN=_even(dim, dstate, L, block_d, seg), BLOCK_D=block_d, BLOCK_N=next_pow2(dstate),
+                 STAGES=stages, num_warps=warps)
+    zz, bias = dummy if z is None else z, dummy if delta_bias is None else delta_bias
+    seg_adj, seg_dsum = _segment_scratch(batch, n_seg, dim, dstate, u.device) if n_seg > 1 else (dummy, dummy)
+    if n_seg > 1:
+        _scan_bwd_segment_kernel[(cdiv(dim, block_d), n_seg - 1, batch)](
+            delta, A, C, zz, bias, dout, seg_adj, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1,
+            delta.stride(0), delta.stride(1), C.stride(0), C.stride(1), *_strides(u, delta, B, C, z, dout)[8:],
+            NSEG=n_seg, **flags)
+    _scan_bwd_kernel[(cdiv(dim, block_d), n_seg, batch)](
+        u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
+        seg_adj, seg_dsum, du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
         dummy if dbias is None else dbias,
-        dim, dstate, L, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
-        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
-        HAS_DLAST=dlast is not None, EVEN=_even(dim, dstate, L, block_d, 8), BLOCK_D=block_d,
-        BLOCK_N=next_pow2(dstate), PAIR=max(1, block_d // 8), STAGES=stages, num_warps=warps,
-    )
+        dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
+        NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=max(1, block_d // 8), **flags)
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
     return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
 
