@@ -3,8 +3,11 @@
 Every `1 / rate_hz` seconds it applies the newest command (a `TwistStamped` velocity times
 the step period, plus the gripper command; zero motion when the command is older than
 `command_timeout_s`, as a robot controller would), steps the gymnasium environment once and
-publishes what a robot's drivers would: `rgb` and `depth` Images, `camera_info`,
-`points` (PointCloud2 in the base frame, with colour), `joint_states`, `ee_pose`, plus
+publishes what a robot's drivers would: `rgb` and `depth` Images, `camera_info` (the
+observation camera, the one the point cloud comes from), `points` (PointCloud2 in the base
+frame, with colour), `joint_states`, `ee_pose`; each camera named in `extra_cameras` as
+`<name>/rgb`, `<name>/depth`, `<name>/camera_info` (e.g. `front`, the world model's; rendered
+only while subscribed); plus
 `sim/info` (latched JSON: instruction, subtask, subtask index, success, the episode's step,
 `total_steps` since start-up and `overruns` of the step period), which only a
 simulator can know. `sim/reset` (String): empty resets the episode, a task name switches task.
@@ -42,6 +45,9 @@ class SimNode(Node):
         self.auto_reset = p("auto_reset", True, "start a new episode when one ends")
         self.base_frame = p("base_frame", "base", "frame of points and poses")
         self.camera_frame = p("camera_frame", "camera", "optical frame of the images")
+        self.extra_cameras = [c.strip() for c in p(
+            "extra_cameras", "", "more fixed cameras to publish, comma-separated (e.g. 'front', the world model's): "
+            "<name>/rgb, <name>/depth, <name>/camera_info in frame <name>_camera").split(",") if c.strip()]
         self.joint_names = [f"joint{i + 1}" for i in range(N_JOINTS[self.robot])] + ["gripper"]
 
         self.pubs = {
@@ -53,6 +59,10 @@ class SimNode(Node):
             "ee_pose": self.create_publisher(PoseStamped, "ee_pose", qos.SENSOR),
             "info": self.create_publisher(String, "sim/info", qos.LATCHED),
         }
+        for cam in self.extra_cameras:
+            for topic, msg_type in (("rgb", Image), ("depth", Image), ("camera_info", CameraInfo)):
+                self.pubs[f"{cam}/{topic}"] = self.create_publisher(msg_type, f"{cam}/{topic}", qos.SENSOR)
+        self.extra_renderers = None
         self.velocity = np.zeros(6)
         self.velocity_time = -np.inf
         self.gripper = schema.GRIPPER_OPEN
@@ -66,16 +76,27 @@ class SimNode(Node):
 
     # -- environment -------------------------------------------------------------------
     def make_env(self, task: str) -> None:
+        import mujoco
+
         import vla_stack.sim
+        from vla_stack.sim.cameras import RendererPool, intrinsics
 
         try:
             env = vla_stack.sim.make(task, robot=self.robot, image_size=self.image_size, n_points=self.n_points)
         except schema.SchemaError as e:
             raise node_util.ParameterError(f"sim: {e}") from None
-        if self.env is not None:
-            self.env.close()
+        model = env.unwrapped.scene.model
+        known = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(model.ncam)]
+        unknown = [c for c in self.extra_cameras if c not in known]
+        if unknown:
+            env.close()
+            raise node_util.ParameterError(f"sim: parameter 'extra_cameras': no camera {unknown} in the scene; it has {known}")
+        self.close()
         self.env, self.task = env, task
         self.camera = next(iter(env.unwrapped.cameras))
+        self.extra_renderers = RendererPool(model) if self.extra_cameras else None
+        self.extra_intrinsics = {c: intrinsics(model, known.index(c), self.image_size, self.image_size)
+                                 for c in self.extra_cameras}
         self.reset()
 
     def reset(self) -> None:
@@ -144,6 +165,7 @@ class SimNode(Node):
         self.pubs["rgb"].publish(convert.numpy_to_image(obs[schema.OBS_RGB], "rgb8", frame_id=self.camera_frame, stamp=stamp))
         self.pubs["depth"].publish(convert.numpy_to_image(np.asarray(obs[schema.OBS_DEPTH], np.float32), "32FC1",
                                                           frame_id=self.camera_frame, stamp=stamp))
+        self.publish_extra_cameras(stamp)
         self.pubs["points"].publish(convert.numpy_to_pointcloud2(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS),
                                                                  frame_id=self.base_frame, stamp=stamp))
         info = {k: self.info.get(k) for k in (schema.INFO_INSTRUCTION, schema.INFO_SUBTASK, schema.INFO_SUBTASK_INDEX,
@@ -152,7 +174,22 @@ class SimNode(Node):
                     overruns=self.overruns)
         self.pubs["info"].publish(String(data=json.dumps(info, default=_jsonable)))
 
+    def publish_extra_cameras(self, stamp) -> None:
+        """Rendered only while someone listens (a 128x128 RGB-D render costs about a quarter of a step)."""
+        for cam in self.extra_cameras:
+            if not any(self.pubs[f"{cam}/{t}"].get_subscription_count() for t in ("rgb", "depth", "camera_info")):
+                continue
+            rgb, depth = self.extra_renderers.rgbd(self.env.unwrapped.scene.data, cam, self.image_size, self.image_size)
+            frame = f"{cam}_camera"
+            self.pubs[f"{cam}/camera_info"].publish(convert.intrinsics_to_camera_info(
+                self.extra_intrinsics[cam], frame_id=frame, stamp=stamp))
+            self.pubs[f"{cam}/rgb"].publish(convert.numpy_to_image(rgb, "rgb8", frame_id=frame, stamp=stamp))
+            self.pubs[f"{cam}/depth"].publish(convert.numpy_to_image(depth, "32FC1", frame_id=frame, stamp=stamp))
+
     def close(self) -> None:
+        if self.extra_renderers is not None:
+            self.extra_renderers.close()
+            self.extra_renderers = None
         if self.env is not None:
             self.env.close()
 

@@ -5,6 +5,12 @@ the control rate: the action expert keeps using the last subgoal latent meanwhil
 `rgb` (rgb8/bgr8/mono8 Image), `depth` (32FC1/16UC1, when the model uses depth), `subtask`.
 Out: `subgoal` (rgb8 Image) and `subgoal_latent` (Float32MultiArray whose one layout dimension
 is labelled with the subtask it was predicted for), both latched.
+
+The images must come from the camera the checkpoint was trained on (its config.json `camera`;
+the shipped model's is the sim's `front`, published by sim_node as `front/rgb`, `front/depth`,
+which launch/sim.launch.xml remaps here). Another camera's images of the same size would be
+accepted and give meaningless subgoals, so a launch file names the camera it wires in
+(`camera`) and the node refuses to start when the checkpoint expects another.
 """
 
 from __future__ import annotations
@@ -21,15 +27,23 @@ from vla_stack.ros2_nodes import convert, node_util, qos
 class WorldModelNode(Node):
     def __init__(self) -> None:
         super().__init__("world_model")
-        ckpt = node_util.declare(self, "checkpoint", "", "world model checkpoint directory (empty: the packaged one)")
+        ckpt = node_util.declare(self, "checkpoint", "", "world model checkpoint directory (empty: the shipped one)")
+        camera = node_util.declare(self, "camera", "", "the camera whose images arrive on rgb/depth; must be the one "
+                                   "the checkpoint was trained on (empty: not checked)")
         self.rate_hz = node_util.declare(self, "rate_hz", 0.0, "re-predict at this rate too (0: only on a new subtask)",
                                          low=0.0, high=10.0)
         from vla_stack.world_model.predictor import DEFAULT_CHECKPOINT, WorldModel
 
+        ckpt = ckpt or str(DEFAULT_CHECKPOINT)
         try:
-            self.model = WorldModel.load(ckpt or DEFAULT_CHECKPOINT)
+            self.model = WorldModel.load(ckpt)
         except (OSError, ValueError) as e:
-            raise node_util.ParameterError(f"world_model: cannot load checkpoint {ckpt or DEFAULT_CHECKPOINT}: {e}") from None
+            raise node_util.ParameterError(f"world_model: cannot load checkpoint {ckpt}: {e}") from None
+        trained_on, size = self.model.config.camera, self.model.config.image_size
+        if camera and camera != trained_on:
+            raise node_util.ParameterError(f"world_model: checkpoint {ckpt} was trained on the {trained_on!r} camera, "
+                                           f"but camera:={camera} is wired in; feed it the {trained_on!r} camera's images")
+        self.get_logger().info(f"checkpoint {ckpt}: expects the {trained_on!r} camera at {size}x{size} on rgb/depth")
         self.rgb = self.depth = None
         self.subtask: str | None = None
         self.pending = False

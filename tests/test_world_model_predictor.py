@@ -88,3 +88,20 @@ def test_word_tokens_are_required_and_checked(model, frame):
         model.predict_batch(rgb[None], depth[None], emb)
     with pytest.raises(schema.SchemaError, match="at least one word"):
         model.predict_batch(rgb[None], depth[None], emb, WORDS[0], np.zeros((1, 5), bool))
+
+
+def test_the_default_checkpoint_is_the_shipped_current_model():
+    """What a user gets by naming no checkpoint (predict_subgoal, `vla eval world-model`, the ROS node) is
+    the world model `vla ship` packed, trained on the sim's front camera."""
+    import json
+
+    from vla_stack.world_model.predictor import DEFAULT_CHECKPOINT, predict_subgoal
+
+    manifest = json.loads((DEFAULT_CHECKPOINT.parent / "manifest.json").read_text())
+    source = DEFAULT_CHECKPOINT.parent.parent / manifest["components"]["world_model"]["source"]
+    assert (DEFAULT_CHECKPOINT / "model.safetensors").resolve() == (source / "model.safetensors").resolve()
+    assert WorldModel.load(DEFAULT_CHECKPOINT).config.camera == "front"
+    rng = np.random.default_rng(3)
+    rgb, depth = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), rng.uniform(0.5, 2.0, (128, 128)).astype(np.float32)
+    goal, latent = predict_subgoal(rgb, depth, "pick up the red cube")
+    assert goal.shape == (128, 128, 3) and latent.shape == (128,) and np.isfinite(latent).all()

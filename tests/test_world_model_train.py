@@ -13,7 +13,7 @@ import pytest
 
 from vla_stack.world_model.config import WorldModelConfig
 from vla_stack.world_model.evaluate import EvalConfig, evaluate
-from vla_stack.world_model.predictor import WorldModel
+from vla_stack.world_model.predictor import DEFAULT_CHECKPOINT, WorldModel
 from vla_stack.world_model.train import TrainConfig, train
 from vla_stack.world_model.triples import SubgoalEpisodes
 
@@ -129,3 +129,12 @@ def test_the_probe_follows_the_first_cube_a_subtask_names():
     assert moved_cube("stack the red cube on the green cube") == "red_cube"
     assert moved_cube("push the blue cube toward the bowl") == "blue_cube"
     assert moved_cube("open the drawer") is None
+
+
+def test_training_never_writes_into_the_shipped_world_model(tmp_path):
+    # shipped/world_model links to a committed checkpoint: writing to either would overwrite it
+    committed = (DEFAULT_CHECKPOINT / "config.json").resolve().parent
+    for out in (DEFAULT_CHECKPOINT, committed):
+        with pytest.raises(ValueError, match="that is the shipped world model"):
+            train(TrainConfig(data=(tmp_path / "unused.npz",), out=out))
+    assert not TrainConfig().out.resolve().is_relative_to(committed.parent)  # default: runs/world_model

@@ -24,8 +24,9 @@ from .words import word_tokens
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-#: Where `vla train world-model` writes by default and `predict_subgoal` looks first.
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoint"
+#: The world model a user gets when naming none (`predict_subgoal`, `vla eval world-model`, the ROS node):
+#: the shipped one, which links to the current checkpoint (`vla ship`, agent/weights.py).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "shipped" / "world_model"
 
 
 @dataclass

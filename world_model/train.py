@@ -22,7 +22,7 @@ from vla_stack.text import default_encoder
 
 from . import objects
 from .config import WorldModelConfig
-from .predictor import DEFAULT_CHECKPOINT, WorldModel
+from .predictor import CONFIG_FILE, DEFAULT_CHECKPOINT, WorldModel
 from .triples import SubgoalEpisodes, concatenate
 from .unet import SubgoalUNet
 from .words import word_tokens
@@ -32,10 +32,12 @@ DEFAULT_DATA_DIR = Path("outputs/world_model")  # git-ignored; regenerate with t
 
 @dataclass
 class TrainConfig:
-    data: tuple[Path, ...] = (DEFAULT_DATA_DIR / "scene" / "train.npz",)
-    """Triples files (from `python -m vla_stack.world_model.generate`) to train on."""
-    out: Path = DEFAULT_CHECKPOINT
-    """Checkpoint directory (model.safetensors + config.json + train_log.json)."""
+    data: tuple[Path, ...] = (DEFAULT_DATA_DIR / "front" / "train.npz",)
+    """Triples files (from `python -m vla_stack.world_model.generate`) to train on; the camera they were
+    rendered from is the one the checkpoint expects (the shipped model's is `front`)."""
+    out: Path = Path("runs/world_model")
+    """Checkpoint directory (model.safetensors + config.json + train_log.json); git-ignored by default,
+    so a run never overwrites a committed or shipped checkpoint."""
     model: WorldModelConfig = field(default_factory=WorldModelConfig)
     steps: int = 4000
     batch_size: int = 64
@@ -170,7 +172,16 @@ def subgoal_loss(pred: torch.Tensor, current: torch.Tensor, target: torch.Tensor
     return (err * w * ch_w[None, :, None, None]).mean() / w.mean()
 
 
+def check_out_dir(out: Path) -> None:
+    """Training writes through the shipped folder's links into the committed checkpoint: refuse both."""
+    shipped = {DEFAULT_CHECKPOINT.resolve(), (DEFAULT_CHECKPOINT / CONFIG_FILE).resolve().parent}
+    if Path(out).resolve() in shipped:
+        raise ValueError(f"--out {out}: that is the shipped world model ({DEFAULT_CHECKPOINT}); train into another "
+                         "directory (default runs/world_model) and pack it with `vla ship`")
+
+
 def train(cfg: TrainConfig) -> Path:
+    check_out_dir(cfg.out)
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     data = concatenate([SubgoalEpisodes.load(p) for p in cfg.data])
