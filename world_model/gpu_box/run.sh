@@ -1,5 +1,5 @@
 #!/bin/bash
-# Copy of the GPU call that trained world_model/checkpoint_front_objects (session 2). Needs, carried in .gpu_wm/:
+# Copy of the GPU call that trained the object-mask world models (session 2; COLOUR_INPUT=1: the shipped one). Needs, carried in .gpu_wm/:
 # whl/ (mujoco, mujoco_core, gymnasium, farama_notifications, pyopengl cp312 wheels) and text_cache.safetensors
 # (python world_model/gpu_box/make_text_cache.py). Call: run(command="bash world_model/gpu_box/run.sh", carry=[".gl", ".gpu_wm"]).
 # GPU call for wm: generate front-camera triples (14 shards), train the object-mask model, time it.
