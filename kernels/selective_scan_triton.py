@@ -386,6 +386,44 @@ def _scan_bwd_segment_kernel(
     tl.store(seg_dsum + slot * dim + offs_d, tl.sum(dsum, axis=1), mask=md)
 
 
+@triton.jit
+def _bwd_tile_gates(u, delta, z, dout, u_1, d_1, z_1, g_1, t, end, md_1, j_1, bias_1, dv_1,
+                    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+                    EVEN: tl.constexpr, R: tl.constexpr):
+    """The backward's per-(channel, step) math for steps t..t+3, on the flattened (R * 4,) tile:
+    there each element is computed once, while in the state's layout every lane of a channel
+    would redo its four steps (softplus, two sigmoids: 4x the special-function ops). Returns
+    (R, 4) tiles: u, delta, delta*u, dy (dout through the gate), dz per unit of (y + D u),
+    d softplus / d delta, D u; and the flat dout*gate*u for dD."""
+    m = md_1 & (j_1 + t < end)
+    uv = _load(u + u_1 + t, m, EVEN)
+    r = _load(delta + d_1 + t, m, EVEN)
+    if HAS_BIAS:
+        r += bias_1
+    if SOFTPLUS:
+        dl = _softplus(r)
+        dsp = _sigmoid(r)
+    else:
+        dl = r
+        dsp = tl.full(r.shape, 1.0, tl.float32)
+    go = _load(dout + g_1 + t, m, EVEN)
+    if HAS_Z:
+        zv = _load(z + z_1 + t, m, EVEN)
+        sz = _sigmoid(zv)
+        dy = go * zv * sz
+        dzc = go * sz * (1.0 + zv * (1.0 - sz))
+    else:
+        dy = go
+        dzc = go
+    if not EVEN:
+        dl = tl.where(m, dl, 0.0)
+        dy = tl.where(m, dy, 0.0)
+    ud = uv * dv_1 if HAS_D else tl.zeros(uv.shape, tl.float32)
+    shape: tl.constexpr = (R, 4)
+    return (tl.reshape(uv, shape), tl.reshape(dl, shape), tl.reshape(dl * uv, shape), tl.reshape(dy, shape),
+            tl.reshape(dzc, shape), tl.reshape(dsp, shape), tl.reshape(ud, shape), dy * uv)
+
+
 @triton.jit(do_not_specialize=["s_an", "s_one"])
 def _scan_bwd_kernel(
     u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast, seg_adj, seg_dsum,
@@ -412,14 +450,22 @@ def _scan_bwd_kernel(
     mdn = md[:, None] & mn[None, :]
     a_nat = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN)
     a2 = a_nat * LOG2E
-    if HAS_BIAS:
-        bias = _load(delta_bias + offs_d, md, EVEN)
     if HAS_D:
         dv = _load(D + offs_d, md, EVEN)
     u_off = b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]
     d_off = b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
     z_off = b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
-    g_off = b * s_gb + offs_d[:, None] * s_gd + offs_j[None, :]
+    # the same (BLOCK_D, 4) tiles flattened, for the per-(channel, step) math (see _bwd_tile_gates)
+    offs_1 = tl.arange(0, BLOCK_D * 4)
+    ch_1 = pid_d * BLOCK_D + offs_1 // 4
+    j_1 = offs_1 % 4
+    md_1 = ch_1 < dim
+    u_1 = b * s_ub + ch_1 * s_ud + j_1
+    d_1 = b * s_db + ch_1 * s_dd + j_1
+    z_1 = b * s_zb + ch_1 * s_zd + j_1
+    g_1 = b * s_gb + ch_1 * s_gd + j_1
+    bias_1 = _load(delta_bias + ch_1, md_1, EVEN) if HAS_BIAS else 0.0
+    dv_1 = _load(D + ch_1, md_1, EVEN) if HAS_D else 0.0
     b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]                # (BLOCK_N, 4)
     c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
     bc_off = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]                  # (BLOCK_N, 4) into dB, dC
@@ -441,7 +487,7 @@ def _scan_bwd_kernel(
         g = g * tl.exp2(a2 * ds[:, None]) + g_in     # masked (j <= k): g unchanged
     a_next = tl.full((BLOCK_D, BLOCK_N), 1.0, tl.float32)
     dA_acc = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
-    dD_acc = tl.zeros((BLOCK_D, 4), tl.float32)
+    dD_acc = tl.zeros((BLOCK_D * 4,), tl.float32)
     dbias_acc = tl.zeros((BLOCK_D, 4), tl.float32)
     for cc in tl.range(0, seg_chunks, num_stages=STAGES):
         c = start // 8 + seg_chunks - 1 - cc
@@ -451,40 +497,22 @@ def _scan_bwd_kernel(
         m2b = md[:, None] & (offs_j[None, :] + t1 < end)
         m3a = mn[:, None] & (offs_j[None, :] + t0 < end)
         m3b = mn[:, None] & (offs_j[None, :] + t1 < end)
-        ua, ub = _load(u + u_off + t0, m2a, EVEN), _load(u + u_off + t1, m2b, EVEN)
-        ra, rb = _load(delta + d_off + t0, m2a, EVEN), _load(delta + d_off + t1, m2b, EVEN)
-        if HAS_BIAS:
-            ra += bias[:, None]
-            rb += bias[:, None]
-        if SOFTPLUS:
-            dla, dlb = _softplus(ra), _softplus(rb)
-        else:
-            dla, dlb = ra, rb
-        if not EVEN:
-            dla = tl.where(m2a, dla, 0.0)
-            dlb = tl.where(m2b, dlb, 0.0)
-        wa, wb = dla * ua, dlb * ub
+        ua, dla, wa, dya, dza, dspa, uda, dDa = _bwd_tile_gates(
+            u, delta, z, dout, u_1, d_1, z_1, g_1, t0, end, md_1, j_1, bias_1, dv_1,
+            HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+        ub, dlb, wb, dyb, dzb, dspb, udb, dDb = _bwd_tile_gates(
+            u, delta, z, dout, u_1, d_1, z_1, g_1, t1, end, md_1, j_1, bias_1, dv_1,
+            HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+        dD_acc += dDa + dDb
         # 1) rebuild h over the chunk (and y where the gate needs it)
         h_s = tl.load(st_p + c * dim * dstate, mask=mdn, other=0.0)
         h0, h1, h2, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
                                        BLOCK_D, BLOCK_N)
         h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN),
                                        BLOCK_D, BLOCK_N)
-        goa, gob = _load(dout + g_off + t0, m2a, EVEN), _load(dout + g_off + t1, m2b, EVEN)
         if HAS_Z:
-            za, zb = _load(z + z_off + t0, m2a, EVEN), _load(z + z_off + t1, m2b, EVEN)
-            sa, sb = _sigmoid(za), _sigmoid(zb)
-            if HAS_D:
-                ya += ua * dv[:, None]
-                yb += ub * dv[:, None]
-            _store(dz + z_off + t0, goa * ya * sa * (1.0 + za * (1.0 - sa)), m2a, EVEN)
-            _store(dz + z_off + t1, gob * yb * sb * (1.0 + zb * (1.0 - sb)), m2b, EVEN)
-            dya, dyb = goa * za * sa, gob * zb * sb
-        else:
-            dya, dyb = goa, gob
-        if not EVEN:
-            dya = tl.where(m2a, dya, 0.0)
-            dyb = tl.where(m2b, dyb, 0.0)
+            _store(dz + z_off + t0, dza * (ya + uda), m2a, EVEN)
+            _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
         # 2) walk back: second half of the chunk, then the first (B, C read again: an L1 hit
         # costs less than keeping 8 steps of them in registers)
         g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
@@ -496,10 +524,9 @@ def _scan_bwd_kernel(
         if HAS_D:
             dua += dya * dv[:, None]
             dub += dyb * dv[:, None]
-            dD_acc += dya * ua + dyb * ub
         if SOFTPLUS:
-            dda *= _sigmoid(ra)
-            ddb *= _sigmoid(rb)
+            dda *= dspa
+            ddb *= dspb
         if not EVEN:
             dda = tl.where(m2a, dda, 0.0)
             ddb = tl.where(m2b, ddb, 0.0)
@@ -514,7 +541,7 @@ def _scan_bwd_kernel(
         _add(dC + bc_off + t1, dCb, m3b, EVEN)
     tl.atomic_add(dA + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, dA_acc, mask=mdn, sem="relaxed")
     if HAS_D:
-        tl.atomic_add(dD + offs_d, tl.sum(dD_acc, axis=1), mask=md, sem="relaxed")
+        tl.atomic_add(dD + offs_d, tl.sum(tl.reshape(dD_acc, (BLOCK_D, 4)), axis=1), mask=md, sem="relaxed")
     if HAS_BIAS:
         tl.atomic_add(dbias + offs_d, tl.sum(dbias_acc, axis=1), mask=md, sem="relaxed")
 
