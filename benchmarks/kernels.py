@@ -136,7 +136,10 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
     t_fwd_train = median_ms(lambda: S._fwd(**kw, save_states=True))
     t_bwd = median_ms(lambda: S._bwd(dout, None, kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"],
                                      kw["delta_bias"], True, states))
-    metrics.update({f"{tag}_fwd_train_triton_ms": t_fwd_train, f"{tag}_bwd_kernel_triton_ms": t_bwd})
+    bwd_args = (dout, None, kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"], kw["delta_bias"], True)
+    t_fb_kernels = median_ms(lambda: S._bwd(*bwd_args, S._fwd(**kw, save_states=True)[2]))   # no autograd
+    metrics.update({f"{tag}_fwd_train_triton_ms": t_fwd_train, f"{tag}_bwd_kernel_triton_ms": t_bwd,
+                    f"{tag}_fwdbwd_kernels_only_triton_ms": t_fb_kernels})
     bf, bfb = scan_bytes(b, L, d, n, es, False), scan_bytes(b, L, d, n, es, True)
     g_f, g_fb = bf / (t_fwd * 1e-3) / GB, bfb / (t_fb * 1e-3) / GB
     metrics.update({f"{tag}_fwd_triton_ms": t_fwd, f"{tag}_fwd_GBps": g_f, f"{tag}_fwd_frac_copy": g_f / copy_gbs,

@@ -170,6 +170,33 @@ def _rebuild4(h, a2, dl, w, bt, ct, R: tl.constexpr, N: tl.constexpr):
 
 
 @triton.jit
+def _tile_ptrs(base, b, s_b, rows, s_row, offs_j):
+    """Pointers to the (rows, 4) tile at step 0 of batch row b; add t for steps t..t+3."""
+    return base + b * s_b + rows[:, None] * s_row + offs_j[None, :]
+
+
+@triton.jit
+def _program(A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, FIRST_SEGMENT: tl.constexpr, HAS_BIAS: tl.constexpr,
+             EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
+    """What every scan program starts from: its segment [start, end), batch row, channel and
+    state offsets and masks, its (BLOCK_D, BLOCK_N) tile of A (also times log2 e, for exp2)
+    and its delta bias."""
+    pid_d = tl.program_id(0)
+    k = tl.program_id(1) + FIRST_SEGMENT
+    b = tl.program_id(2).to(tl.int64)
+    start = k * SEG
+    end = tl.minimum(start + SEG, L)
+    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    offs_n = tl.arange(0, BLOCK_N)
+    md = offs_d < dim
+    mn = offs_n < dstate
+    mdn = md[:, None] & mn[None, :]
+    a_nat = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN)
+    bias = _load(delta_bias + offs_d, md, EVEN) if HAS_BIAS else 0.0
+    return pid_d, k, b, start, end, offs_d, offs_n, tl.arange(0, 4), md, mn, mdn, a_nat, a_nat * LOG2E, bias
+
+
+@triton.jit
 def _advance4(h, a2, dl, w, bt, R: tl.constexpr, N: tl.constexpr):
     """Four steps of the state alone (no output)."""
     d0, d1, d2, d3 = _cols(dl, R)
@@ -212,22 +239,11 @@ def _scan_fwd_segment_kernel(
 ):
     """First pass: segment k (all but the last) from a zero state; keeps its end state and
     sum of delta, from which the main pass rebuilds every segment's true start state."""
-    pid_d = tl.program_id(0)
-    k = tl.program_id(1)
-    b = tl.program_id(2).to(tl.int64)
-    start = k * SEG
-    end = tl.minimum(start + SEG, L)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_n = tl.arange(0, BLOCK_N)
-    offs_j = tl.arange(0, 4)
-    md = offs_d < dim
-    mn = offs_n < dstate
-    mdn = md[:, None] & mn[None, :]
-    a2 = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN) * LOG2E
-    bias = _load(delta_bias + offs_d, md, EVEN) if HAS_BIAS else 0.0
-    u_p = u + b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]
-    d_p = delta + b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
-    b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]
+    pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
+        A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
+    u_p = _tile_ptrs(u, b, s_ub, offs_d, s_ud, offs_j)
+    d_p = _tile_ptrs(delta, b, s_db, offs_d, s_dd, offs_j)
+    b_p = _tile_ptrs(B, b, s_Bb, offs_n, s_Bn, offs_j)
     h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     dsum = tl.zeros((BLOCK_D, 4), tl.float32)
     for t0 in tl.range(start, end, 4 * SUB, num_stages=STAGES):
@@ -254,26 +270,15 @@ def _scan_fwd_kernel(
     SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr,
 ):
-    pid_d = tl.program_id(0)
-    k = tl.program_id(1)
-    b = tl.program_id(2).to(tl.int64)
-    start = k * SEG
-    end = tl.minimum(start + SEG, L)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_n = tl.arange(0, BLOCK_N)
-    offs_j = tl.arange(0, 4)
-    md = offs_d < dim
-    mn = offs_n < dstate
-    mdn = md[:, None] & mn[None, :]
-    a2 = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN) * LOG2E   # (BLOCK_D, BLOCK_N)
-    bias = _load(delta_bias + offs_d, md, EVEN) if HAS_BIAS else 0.0
+    pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
+        A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
     dv = _load(D + offs_d, md, EVEN) if HAS_D else 0.0
-    u_p = u + b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]                 # (BLOCK_D, 4)
-    d_p = delta + b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
-    z_p = z + b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
-    o_p = out + b * s_ob + offs_d[:, None] * s_od + offs_j[None, :]
-    b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]                  # (BLOCK_N, 4)
-    c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
+    u_p = _tile_ptrs(u, b, s_ub, offs_d, s_ud, offs_j)                 # (BLOCK_D, 4)
+    d_p = _tile_ptrs(delta, b, s_db, offs_d, s_dd, offs_j)
+    z_p = _tile_ptrs(z, b, s_zb, offs_d, s_zd, offs_j)
+    o_p = _tile_ptrs(out, b, s_ob, offs_d, s_od, offs_j)
+    b_p = _tile_ptrs(B, b, s_Bb, offs_n, s_Bn, offs_j)                  # (BLOCK_N, 4)
+    c_p = _tile_ptrs(C, b, s_Cb, offs_n, s_Cn, offs_j)
     k_d = k + 0 * offs_d   # the segment index per channel (a vector, so that masks broadcast everywhere)
     h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     for j in tl.static_range(NSEG - 1):   # start state: earlier segments' ends, each decayed by the later ones
@@ -339,23 +344,12 @@ def _scan_bwd_segment_kernel(
 ):
     """First backward pass: segment k (all but the first) runs the adjoint back from zero and
     keeps a_start * g_start and its sum of delta: what the segment before it receives."""
-    pid_d = tl.program_id(0)
-    k = tl.program_id(1) + 1
-    b = tl.program_id(2).to(tl.int64)
-    start = k * SEG
-    end = tl.minimum(start + SEG, L)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_n = tl.arange(0, BLOCK_N)
-    offs_j = tl.arange(0, 4)
-    md = offs_d < dim
-    mn = offs_n < dstate
-    mdn = md[:, None] & mn[None, :]
-    a2 = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN) * LOG2E
-    bias = _load(delta_bias + offs_d, md, EVEN) if HAS_BIAS else 0.0
-    d_p = delta + b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
-    z_p = z + b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
-    g_p = dout + b * s_gb + offs_d[:, None] * s_gd + offs_j[None, :]
-    c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
+    pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
+        A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 1, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
+    d_p = _tile_ptrs(delta, b, s_db, offs_d, s_dd, offs_j)
+    z_p = _tile_ptrs(z, b, s_zb, offs_d, s_zd, offs_j)
+    g_p = _tile_ptrs(dout, b, s_gb, offs_d, s_gd, offs_j)
+    c_p = _tile_ptrs(C, b, s_Cb, offs_n, s_Cn, offs_j)
     g = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     a_next = tl.full((BLOCK_D, BLOCK_N), 1.0, tl.float32)
     dsum = tl.zeros((BLOCK_D, 4), tl.float32)
@@ -437,19 +431,8 @@ def _scan_bwd_kernel(
     """The segment's chunks of 8 steps, last first: rebuild h_1..h_8 in registers from the
     saved state (and y, for dz), then walk back over them. dA, dD, d(bias) accumulate per
     program and go out with one atomic add each at the end."""
-    pid_d = tl.program_id(0)
-    k = tl.program_id(1)
-    b = tl.program_id(2).to(tl.int64)
-    start = k * SEG
-    end = tl.minimum(start + SEG, L)
-    offs_d = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    offs_n = tl.arange(0, BLOCK_N)
-    offs_j = tl.arange(0, 4)
-    md = offs_d < dim
-    mn = offs_n < dstate
-    mdn = md[:, None] & mn[None, :]
-    a_nat = _load(A + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, mdn, EVEN)
-    a2 = a_nat * LOG2E
+    pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
+        A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
     if HAS_D:
         dv = _load(D + offs_d, md, EVEN)
     u_off = b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]
@@ -466,8 +449,8 @@ def _scan_bwd_kernel(
     g_1 = b * s_gb + ch_1 * s_gd + j_1
     bias_1 = _load(delta_bias + ch_1, md_1, EVEN) if HAS_BIAS else 0.0
     dv_1 = _load(D + ch_1, md_1, EVEN) if HAS_D else 0.0
-    b_p = B + b * s_Bb + offs_n[:, None] * s_Bn + offs_j[None, :]                # (BLOCK_N, 4)
-    c_p = C + b * s_Cb + offs_n[:, None] * s_Cn + offs_j[None, :]
+    b_p = _tile_ptrs(B, b, s_Bb, offs_n, s_Bn, offs_j)                # (BLOCK_N, 4)
+    c_p = _tile_ptrs(C, b, s_Cb, offs_n, s_Cn, offs_j)
     bc_off = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]                  # (BLOCK_N, 4) into dB, dC
     n_chunks = tl.cdiv(L, 8)
     seg_chunks = tl.cdiv(end - start, 8)
