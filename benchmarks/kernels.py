@@ -168,9 +168,9 @@ def try_ms(fn) -> float | str:
 # d_state -> (forward configs, backward configs). Forward: (BLOCK_D, num_warps, pipeline stages,
 # 4-step tiles per iteration, segment length); backward: (BLOCK_D, num_warps, stages, segment
 # length). Segment length 1024 = the whole sequence in one program (no first pass).
-SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 2, 256), (16, 1, 4, 2, 128), (16, 1, 4, 2, 64),
+SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 2, 512), (16, 1, 4, 2, 256), (16, 1, 4, 2, 128), (16, 1, 4, 2, 64),
                     (16, 1, 3, 2, 128), (8, 1, 4, 2, 128), (32, 1, 4, 2, 128)],
-                   [(8, 1, 4, 1024), (8, 1, 4, 256), (8, 1, 4, 128), (8, 1, 4, 64), (16, 1, 4, 128), (4, 1, 3, 128)]),
+                   [(8, 1, 4, 1024), (8, 1, 4, 512), (8, 1, 4, 256), (8, 1, 4, 128), (8, 1, 4, 64), (4, 1, 3, 128)]),
               64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 2, 256), (8, 1, 4, 2, 128)],
                    [(4, 1, 3, 1024), (4, 1, 3, 256), (4, 1, 3, 128)])}
 
