@@ -158,6 +158,28 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
                      frac_copy=g_fb / copy_gbs))
 
 
+def bench_scan_small_grid(rows, metrics, b=1, L=8192, d=512, n=16):
+    """A grid too small to fill the GPU (b * d / BLOCK_D programs): the automatic split into
+    segments against one program per sequence, forward and training forward + backward kernels."""
+    S = selective_scan_triton
+    x = scan_inputs(b, L, d, n, torch.float32)
+    kw = {**x, "softplus_on": True}
+    dout = torch.randn_like(x["u"])
+    fwd_cfg, bwd_cfg = S._config(S.FWD_CONFIG, n, forward=True), S._config(S.BWD_CONFIG, n, forward=False)
+    tag = f"scan_b{b}_L{L}_d{d}_n{n}_float32"
+    for name, fc, bc in (("auto_segments", fwd_cfg[:-1] + (0,), bwd_cfg[:-1] + (0,)),
+                         ("one_segment", fwd_cfg[:-1] + (L,), bwd_cfg[:-1] + (L,))):
+        t_fwd = median_ms(lambda: S._fwd(**kw, save_states=False, config=fc))
+        bwd = lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],  # noqa: E731
+                             x["delta_bias"], True, S._fwd(**kw, save_states=True, config=fc)[2], config=bc)
+        t_fb = median_ms(bwd)
+        metrics.update({f"{tag}_{name}_fwd_triton_ms": t_fwd, f"{tag}_{name}_fwdbwd_kernels_only_triton_ms": t_fb})
+        rows.append(dict(kernel=f"scan fwd ({name})", size=tag[5:], triton_ms=t_fwd, ref_ms=float("nan"),
+                         speedup=float("nan"), GBps=float("nan"), frac_copy=float("nan")))
+        rows.append(dict(kernel=f"scan fwd+bwd kernels ({name})", size=tag[5:], triton_ms=t_fb, ref_ms=float("nan"),
+                         speedup=float("nan"), GBps=float("nan"), frac_copy=float("nan")))
+
+
 def try_ms(fn) -> float | str:
     try:
         return median_ms(fn)
@@ -256,6 +278,7 @@ def main() -> None:
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.float32, not args.quick)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.bfloat16, False)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 64, torch.float32, False)
+    bench_scan_small_grid(rows, metrics)
     if not args.only_scan:
         bench_points(rows, metrics, copy_gbs)
     S = selective_scan_triton

@@ -43,21 +43,33 @@ from .triton_utils import LN2, LOG2E, cdiv, next_pow2
 INTERPRET = tl.constexpr(os.environ.get("TRITON_INTERPRET", "0") == "1")   # as read when this module loads
 CHUNK = 8   # steps between saved states (training forward) = steps rebuilt per backward chunk
 MAX_SEGMENTS = 16   # per sequence; longer sequences get longer segments (the carry is unrolled)
+# Splitting into segments costs a second pass (about 1.5x the instructions). On an H100 it lost
+# at every segment length once there were 512 (batch, channel block) programs, about one warp
+# per scheduler (benchmarks/kernels.py --sweep, kernels/README.md), so only a grid smaller than
+# SPLIT_BELOW_PROGRAMS is split, into segments of at least MIN_SEGMENT steps; that threshold is
+# an estimate: the small-grid case has not been timed.
+SPLIT_BELOW_PROGRAMS = 256
+MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length);
-# backward: (BLOCK_D, num_warps, pipeline stages, segment length); per padded dstate, the
-# fastest in benchmarks/kernels.py --sweep on an H100. Other sizes: BLOCK_D = 256 / dstate.
-FWD_CONFIG = {16: (16, 1, 4, 2, 128), 64: (8, 1, 4, 2, 256)}
-BWD_CONFIG = {16: (8, 1, 4, 128), 64: (4, 1, 3, 256)}
+# backward: (BLOCK_D, num_warps, pipeline stages, segment length); segment length 0 = automatic
+# (above). Per padded dstate, the fastest in benchmarks/kernels.py --sweep on an H100. Other
+# sizes: BLOCK_D = 256 / dstate.
+FWD_CONFIG = {16: (16, 1, 4, 2, 0), 64: (8, 1, 4, 2, 0)}
+BWD_CONFIG = {16: (8, 1, 4, 0), 64: (4, 1, 3, 0)}
 
 
 def _config(table, dstate: int, forward: bool):
     block_n = next_pow2(dstate)
-    default = (max(1, 256 // block_n), 1, 3) + ((1,) if forward else ()) + (256,)
+    default = (max(1, 256 // block_n), 1, 3) + ((1,) if forward else ()) + (0,)
     return table.get(block_n, default)
 
 
-def _segments(L: int, seg_len: int) -> tuple[int, int]:
-    """(segment length, number of segments): a multiple of CHUNK, at most MAX_SEGMENTS of them."""
+def _segments(L: int, programs: int, seg_len: int) -> tuple[int, int]:
+    """(segment length, number of segments) for `programs` (batch, channel block) programs: a
+    multiple of CHUNK, at most MAX_SEGMENTS of them; seg_len 0 picks them as explained above."""
+    if seg_len == 0:
+        n = 1 if programs >= SPLIT_BELOW_PROGRAMS else cdiv(2 * SPLIT_BELOW_PROGRAMS, programs)
+        seg_len = max(cdiv(L, n), MIN_SEGMENT)
     seg = min(max(int(seg_len), cdiv(L, MAX_SEGMENTS)), max(L, 1))
     seg = cdiv(seg, CHUNK) * CHUNK
     return seg, cdiv(L, seg)
@@ -550,7 +562,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     dstate = A.shape[1]
     block_d, warps, stages, sub, seg_len = config or _config(FWD_CONFIG, dstate, forward=True)
     assert CHUNK % (4 * sub) == 0
-    seg, n_seg = _segments(L, seg_len)
+    seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
     states = (triton_utils.new_output((batch, cdiv(L, CHUNK), dstate, dim), torch.float32, u.device)
@@ -577,7 +589,7 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     dstate = A.shape[1]
     block_d, warps, stages, seg_len = config or _config(BWD_CONFIG, dstate, forward=False)
     assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
-    seg, n_seg = _segments(L, seg_len)
+    seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     dout = dout.contiguous()
     new = triton_utils.new_output
     du, ddelta = new(u.shape, u.dtype, u.device), new(delta.shape, delta.dtype, u.device)
