@@ -9,7 +9,7 @@ batch 1 under CUDA-graph replay; selective scan (16, 1024, 512, 16) forward >= 5
 forward+backward >= 30% of copy bandwidth; FPS 1024 of 8192 points x 16 clouds >= 10x the
 vectorized PyTorch version.
 
-    python benchmarks/kernels.py [--quick] [--sweep]
+    python benchmarks/kernels.py [--quick] [--sweep] [--only-scan] [--profile-host]
 """
 
 from __future__ import annotations
@@ -258,14 +258,43 @@ def bench_points(rows, metrics, copy_gbs):
                          GBps=float("nan"), frac_copy=float("nan")))
 
 
+def profile_host(calls: int = 20) -> None:
+    """cProfile of scan fwd+bwd calls through autograd at the target size: where the host time
+    per call goes (Python, autograd, tensor allocation, Triton's launcher)."""
+    import cProfile
+    import pstats
+
+    S = selective_scan_triton
+    x = {k: v.requires_grad_() for k, v in scan_inputs(16, 1024, 512, 16, torch.float32).items()}
+    dout = torch.randn_like(x["u"])
+
+    def fwd_bwd():
+        torch.autograd.grad(S.selective_scan_triton(**x), list(x.values()), dout)
+
+    for _ in range(5):
+        fwd_bwd()
+    print(f"host time per fwd+bwd call: {host_us(fwd_bwd, calls):.0f} us")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(calls):
+        fwd_bwd()
+    prof.disable()
+    torch.cuda.synchronize()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the slow PyTorch scan references")
     ap.add_argument("--sweep", action="store_true", help="first time several (BLOCK_D, warps) scan configs")
     ap.add_argument("--only-scan", action="store_true", help="scan rows only (no step, FPS, kNN)")
+    ap.add_argument("--profile-host", action="store_true", help="only profile the host side of scan fwd+bwd calls")
     ap.add_argument("--name", default="kernels")
     args = ap.parse_args()
     assert torch.cuda.is_available(), "benchmarks/kernels.py measures GPU kernels: run it on a CUDA machine"
+    if args.profile_host:
+        profile_host()
+        return
     torch.manual_seed(0)
     rows, metrics, details = [], {}, {"torch": torch.__version__, "triton": triton.__version__}
     copy_gbs = copy_bandwidth_gbs()
