@@ -46,9 +46,8 @@ class EndEffectorController:
         dq = jac.T @ np.linalg.solve(jjt, err)
         q = s.arm_qpos()
         if s.n_joints > 6:
-            home = s.home_qpos.copy()
-            home[0] += s.workspace_yaw
-            dq += (np.eye(s.n_joints) - np.linalg.pinv(jac) @ jac) @ (self.config.nullspace_gain * (home - q))
+            # the base mount turns with the workspace yaw, so the home posture is the same at every yaw
+            dq += (np.eye(s.n_joints) - np.linalg.pinv(jac) @ jac) @ (self.config.nullspace_gain * (s.home_qpos - q))
         return np.clip(q + dq, self._lo, self._hi)
 
     def apply(self, action: np.ndarray) -> np.ndarray:

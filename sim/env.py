@@ -33,8 +33,9 @@ class TabletopEnv(gym.Env):
         robot: "panda" (7-DoF, Franka Panda kinematics) or "ur5e" (6-DoF, UR5e kinematics).
         image_size: side of the square scene RGB-D and wrist images.
         n_points: points in the cloud.
-        workspace_yaw: rotation (rad) of the whole layout (objects, fixtures, cameras) about the
-            base's vertical axis.
+        workspace_yaw: rotation (rad) of the whole world (objects, fixtures, cameras, lights,
+            table and the robot's base mount) about the base's vertical axis; joint angles are
+            as at yaw 0, so the episode is the yaw-0 episode rotated.
         instruction: the phrasing to use (default: the task's canonical instruction).
         obs_keys: a subset of the schema observation keys (e.g. ("state",) for fast expert
             rollouts); rendering is skipped for keys not requested.

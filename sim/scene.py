@@ -2,9 +2,10 @@
 
 `Scene` owns the MjModel/MjData pair, the ids of everything the tasks refer to, and the
 per-reset randomisation (object poses, distractor colours, lighting, camera jitter and the
-`workspace_yaw` rotation of the whole layout about the base's vertical axis). Layouts are
-sampled in a canonical frame and then rotated, so a yaw-rotated episode is the same
-episode seen from a rotated robot.
+`workspace_yaw` rotation of the whole world about the base's vertical axis). Layouts are
+sampled in a canonical frame and then rotated, and the robot's base mount turns with them
+(joint angles stay as at yaw 0), so a yaw-rotated episode is an exact rotated copy of the
+yaw-0 one: turning joint 1 instead would leave the Panda's +-2.9 rad range at 180 degrees.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 CUBES = ("red_cube", "green_cube", "blue_cube")
 DISTRACTORS = ("distractor_cylinder", "distractor_block")
 FIXTURES = ("bowl", "cabinet", "button")
+#: world-body geoms and lights that turn with `workspace_yaw` (the table is square, the
+#: floor checkered: rotating them keeps the rendered images rotated copies too)
+WORLD_GEOMS = ("table", "table_leg", "floor")
+LIGHTS = ("key", "fill")
 CUBE_HALF = 0.02
 DRAWER_TRAVEL = 0.17
 BUTTON_PRESS_DEPTH = 0.007
@@ -168,7 +173,11 @@ class Scene:
         self.free_qpos_adr = {n: m.jnt_qposadr[name2id(mujoco.mjtObj.mjOBJ_JOINT, n)] for n in CUBES + DISTRACTORS}
         self.drawer_qpos_adr = m.jnt_qposadr[name2id(mujoco.mjtObj.mjOBJ_JOINT, "drawer")]
         self.button_qpos_adr = m.jnt_qposadr[name2id(mujoco.mjtObj.mjOBJ_JOINT, "button")]
-        self.key_light = name2id(mujoco.mjtObj.mjOBJ_LIGHT, "key")
+        self.base_body = name2id(mujoco.mjtObj.mjOBJ_BODY, "robot_base")
+        self.world_geoms = [name2id(mujoco.mjtObj.mjOBJ_GEOM, n) for n in WORLD_GEOMS]
+        m.geom_sameframe[self.world_geoms] = 0  # the compiler marked them "aligned with the world": not once turned
+        self.lights = [name2id(mujoco.mjtObj.mjOBJ_LIGHT, n) for n in LIGHTS]
+        self.key_light = self.lights[0]
         self.scene_cam = name2id(mujoco.mjtObj.mjOBJ_CAMERA, "scene")
         self.front_cam = name2id(mujoco.mjtObj.mjOBJ_CAMERA, "front")
         home_id = name2id(mujoco.mjtObj.mjOBJ_NUMERIC, "home_qpos")
@@ -177,7 +186,10 @@ class Scene:
         # nominal values that randomisation perturbs
         self._cam_pos0 = {c: m.cam_pos[c].copy() for c in (self.scene_cam, self.front_cam)}
         self._cam_quat0 = {c: m.cam_quat[c].copy() for c in (self.scene_cam, self.front_cam)}
-        self._light_dir0 = m.light_dir[self.key_light].copy()
+        self._light_dir0 = {i: m.light_dir[i].copy() for i in self.lights}
+        self._light_pos0 = {i: m.light_pos[i].copy() for i in self.lights}
+        self._geom_pos0 = {g: m.geom_pos[g].copy() for g in self.world_geoms}
+        self._geom_quat0 = {g: m.geom_quat[g].copy() for g in self.world_geoms}
         self._light_diffuse0 = m.light_diffuse[self.key_light].copy()
         self._button_rgba_up = m.geom_rgba[self.geom["button_cap"]].copy()
         self.button_rgba_pressed = np.array([0.15, 0.85, 0.2, 1.0], np.float32)
@@ -200,9 +212,12 @@ class Scene:
             z = m.geom_size[self.geom[name]][2 if name != "distractor_cylinder" else 1]
             d.qpos[adr: adr + 3] = [*(r @ lay.xy[name]), z]
             d.qpos[adr + 3: adr + 7] = yaw_quat(lay.yaw[name] + workspace_yaw)
-        # the arm starts at home, turned with the layout (joint 1 is the base yaw for both arms)
+        # the robot's base mount turns with the layout; the arm starts at home as at yaw 0
+        m.body_quat[self.base_body] = yaw_quat(workspace_yaw)
+        for g in self.world_geoms:
+            m.geom_pos[g] = self._rotate(self._geom_pos0[g])
+            mujoco.mju_mulQuat(m.geom_quat[g], yaw_quat(workspace_yaw), self._geom_quat0[g])
         q = self.home_qpos.copy()
-        q[0] += workspace_yaw
         d.qpos[self.arm_qpos_adr] = q
         d.ctrl[self.arm_act] = q
         d.qpos[self.finger_qpos_adr] = kin.FINGER_TRAVEL_M
@@ -225,11 +240,19 @@ class Scene:
                 lo, hi = DISTRACTOR_HUES[rng.integers(len(DISTRACTOR_HUES))]
                 m.geom_rgba[self.geom[name], :3] = _hsv_to_rgb(rng.uniform(lo, hi), rng.uniform(0.4, 0.9), rng.uniform(0.6, 1.0))
             m.light_diffuse[self.key_light] = self._light_diffuse0 * rng.uniform(0.6, 1.4)
-            ld = self._light_dir0 + rng.uniform(-0.25, 0.25, 3)
-            m.light_dir[self.key_light] = ld / np.linalg.norm(ld)
+        for light in self.lights:  # lights turn with the layout, after the canonical-frame jitter
+            ld = self._light_dir0[light]
+            if randomize_visuals and light == self.key_light:
+                ld = ld + rng.uniform(-0.25, 0.25, 3)
+            m.light_dir[light] = self._rotate(ld / np.linalg.norm(ld))
+            m.light_pos[light] = self._rotate(self._light_pos0[light])
         self.set_button_lit(False)
         mujoco.mj_forward(m, d)
         return lay
+
+    def _rotate(self, v: np.ndarray) -> np.ndarray:
+        """A world-frame vector turned by the current workspace yaw about the vertical axis."""
+        return np.array([*(rot2d(self.workspace_yaw) @ v[:2]), v[2]])
 
     def set_button_lit(self, pressed: bool) -> None:
         self.model.geom_rgba[self.geom["button_cap"]] = self.button_rgba_pressed if pressed else self._button_rgba_up
