@@ -30,6 +30,8 @@ ROWS = [
     ("kernels", "scan_b16_L1024_d512_n16_float32_fwd_frac_copy", "Triton selective scan forward: fraction of copy bandwidth (H100)", ">= 0.50", "{:.3f}"),
     ("kernels", "scan_b16_L1024_d512_n16_float32_fwdbwd_frac_copy", "Triton selective scan fwd+bwd: fraction of copy bandwidth (H100)", ">= 0.30", "{:.3f}"),
     ("kernels", "fps_b16_n8192_m1024_speedup_vs_ref", "Triton FPS 1024 of 16x8192: speed-up over vectorized PyTorch (H100)", ">= 10", "{:.0f}x"),
+    ("policy_single_skill", "mean_single_skill_success", "action expert success, 7 single-skill train tasks, true subtask given (30 eps each)", ">= 0.80", "{:.2f}"),
+    ("policy_single_skill", "min_task_success", "action expert: lowest per-task success of those 7 (PressButton)", "", "{:.2f}"),
     ("policy_latency_cpu", "tick_mamba_b1_ms", "action expert tick (encoder+Mamba step+head), N=512, CPU (ms)", "<= 25", "{:.1f}"),
     ("policy_latency_cuda", "tick_mamba_cudagraph_b1_ms", "action expert tick, batch 1, CUDA graph, H100 (ms)", "<= 2", "{:.2f}"),
     ("policy_latency_cuda", "robot_steps_per_s_b256", "action expert: robot-steps/s at batch 256, H100", "", "{:.0f}"),

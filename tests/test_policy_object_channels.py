@@ -93,8 +93,10 @@ def test_without_the_flag_codes_are_ignored_and_old_configs_load(tmp_path):
 
 @pytest.mark.parametrize("ckpt", ["shipped/policy", "benchmarks/results/policy_train_single_skill/checkpoint"])
 def test_the_committed_checkpoints_still_load_and_act(ckpt):
+    """With and without the flag: a config.json from before it existed loads as off."""
+    saved = json.loads((REPO / ckpt / "config.json").read_text())
     expert = ActionExpert.load(REPO / ckpt, text_encoder=lambda s: np.zeros(384, np.float32))
-    assert expert.cfg.object_channels is False
+    assert expert.cfg.object_channels is saved.get("object_channels", False)
     g = np.random.default_rng(0)
     state = np.zeros(schema.STATE_DIM, np.float32)
     state[3] = 1.0
