@@ -48,6 +48,9 @@ class PolicyConfig:
     # Two invariant per-point input channels: "belongs to the object the subtask names" and "to its
     # reference/destination" (object_channels.py). Off in checkpoints from before the flag existed.
     object_channels: bool = False
+    # Which named objects the channels mark (by colour). The button is left out: its cap is the red
+    # cube's red, so "press the button" marked the red cube (policy.md, PressButton diagnosis).
+    marked_objects: tuple[str, ...] = ("red_cube", "green_cube", "blue_cube", "bowl")
 
     def validate(self) -> "PolicyConfig":
         for name in ("n_centers", "k_points", "k_centers", "min_points", "point_channels", "scalars", "vectors",
@@ -65,6 +68,12 @@ class PolicyConfig:
             raise SchemaError(f"policy config: need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if not 0.0 <= self.subgoal_dropout <= 1.0:
             raise SchemaError(f"policy config: subgoal_dropout must be in [0, 1], got {self.subgoal_dropout}")
+        from .object_channels import OBJECT_COLORS
+
+        self.marked_objects = tuple(self.marked_objects)  # a list after a JSON round trip
+        unknown = [o for o in self.marked_objects if o not in OBJECT_COLORS]
+        if unknown:
+            raise SchemaError(f"policy config: marked_objects {unknown} unknown; known: {sorted(OBJECT_COLORS)}")
         return self
 
     def to_dict(self) -> dict:

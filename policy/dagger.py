@@ -86,7 +86,7 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
         stack = lambda k: torch.from_numpy(np.stack([o[k] for o in obs])).to(device, dtype)  # noqa: E731
         subtasks = [str(inf[schema.INFO_SUBTASK]) for inf in info]
         texts = torch.from_numpy(encoder(subtasks)).to(device, dtype)
-        codes = torch.from_numpy(object_codes(subtasks)).to(device, dtype)
+        codes = torch.from_numpy(object_codes(subtasks, model.cfg.marked_objects)).to(device, dtype)
         with torch.inference_mode():
             chunks = model.step(stack(schema.OBS_POINTS), stack(schema.OBS_COLORS), stack(schema.OBS_STATE), texts,
                                 states, objects=codes)

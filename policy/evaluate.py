@@ -127,7 +127,7 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
     while active.any():
         subtasks = [str(s) for s in info[schema.INFO_SUBTASK]]
         texts = torch.from_numpy(text_encoder(subtasks)).to(device, dtype)
-        codes = torch.from_numpy(object_codes(subtasks)).to(device, dtype)
+        codes = torch.from_numpy(object_codes(subtasks, model.cfg.marked_objects)).to(device, dtype)
         goal = None if subgoals is None else torch.from_numpy(subgoals(subtasks)).to(device, dtype)
         t = lambda k: torch.from_numpy(np.ascontiguousarray(obs[k])).to(device, dtype)  # noqa: E731
         with torch.inference_mode():

@@ -80,7 +80,7 @@ class ActionExpert:
                 mask = torch.ones(1, dtype=torch.bool, device=self.device)
         t = lambda x: torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)  # noqa: E731
         dtype = next(self.model.parameters()).dtype
-        codes = torch.from_numpy(object_codes([subtask])).to(self.device, dtype)
+        codes = torch.from_numpy(object_codes([subtask], self.cfg.marked_objects)).to(self.device, dtype)
         chunk = self.model.step(t(pts).to(dtype), t(cols).to(dtype), t(st).to(dtype), t(emb).to(dtype), self.state,
                                 None if sub is None else sub.to(dtype), mask, codes)
         self.ticks += 1

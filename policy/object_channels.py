@@ -34,15 +34,17 @@ OBJECT_COLORS = {**DEFAULT_OBJECT_COLORS, "bowl": (0.95, 0.75, 0.3), "button": (
 OBJECT_WORDS = {**DEFAULT_OBJECT_WORDS, "bowl": "bowl", "button": "button"}
 
 
-def object_codes(texts: list[str]) -> np.ndarray:
+def object_codes(texts: list[str], marked: tuple[str, ...] = tuple(OBJECT_COLORS)) -> np.ndarray:
     """float32 (B, N_CHANNELS, CODE_DIM): per channel the named object's colour and 1, zeros if none.
 
-    Objects in order of mention: "push the red cube toward the button" -> red cube, button."""
+    Marked objects in order of mention: "push the red cube toward the bowl" -> red cube, bowl.
+    `marked`: the checkpoint's `marked_objects` (unmarked names are skipped)."""
+    words = {name: OBJECT_WORDS[name] for name in marked}
     out = np.zeros((len(texts), N_CHANNELS, CODE_DIM), np.float32)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"object_codes: subtask text must be a string, got {type(text).__name__}")
-        for c, name in enumerate(named_objects(text.lower(), OBJECT_WORDS)[:N_CHANNELS]):
+        for c, name in enumerate(named_objects(text.lower(), words)[:N_CHANNELS]):
             out[i, c, :3] = OBJECT_COLORS[name]
             out[i, c, 3] = 1.0
     return out

@@ -169,7 +169,7 @@ def train(cfg: TrainConfig) -> Path:
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else None
     net = ddp or model
     text_table = embed_texts(ds.subtask_texts)
-    code_table = torch.from_numpy(object_codes(ds.subtask_texts)) if model.cfg.object_channels else None
+    code_table = torch.from_numpy(object_codes(ds.subtask_texts, model.cfg.marked_objects)) if model.cfg.object_channels else None
     if code_table is not None:
         log("object channels: " + "; ".join(f"{t!r} -> {int(c[:, 3].sum())} object(s)"
                                              for t, c in zip(ds.subtask_texts, code_table.numpy())))

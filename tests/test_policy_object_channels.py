@@ -11,6 +11,8 @@ import torch
 from e3nn import o3
 
 from vla_stack import schema
+from vla_stack.policy.config import PolicyConfig
+from vla_stack.schema import SchemaError
 from vla_stack.policy import ActionExpert, PolicyModel, load_checkpoint, save_checkpoint, tiny_config
 from vla_stack.policy.object_channels import OBJECT_COLORS, object_codes, object_masks, object_masks_reference
 from vla_stack.policy.train import TrainConfig, train
@@ -32,6 +34,19 @@ def test_codes_name_the_object_then_the_destination_in_order_of_mention():
     np.testing.assert_allclose(codes[4, :, :3], [OBJECT_COLORS["red_cube"], OBJECT_COLORS["bowl"]])
     with pytest.raises(TypeError, match="must be a string"):
         object_codes([None])
+
+
+def test_the_button_is_unmarked_by_default_because_its_cap_is_the_red_cubes_red():
+    default = PolicyConfig().marked_objects
+    assert "button" not in default
+    assert object_codes(["press the button"], default).sum() == 0
+    push = object_codes(["push the red cube toward the button"], default)[0]
+    np.testing.assert_allclose(push[0], [*OBJECT_COLORS["red_cube"], 1.0])
+    assert push[1].sum() == 0
+    # a checkpoint trained with the button marked keeps it (its config.json lists it)
+    assert object_codes(["press the button"], (*default, "button"))[0, 0, 3] == 1.0
+    with pytest.raises(SchemaError, match="marked_objects"):
+        PolicyConfig(marked_objects=("red_cube", "purple_cube")).validate()
 
 
 def test_masks_match_the_world_model_colour_test_and_mark_the_shaded_cube():
