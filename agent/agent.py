@@ -100,6 +100,16 @@ class Agent:
     def release_estop(self) -> None:
         self.safety.release_estop()
 
+    def wait_background(self, timeout_s: float) -> None:
+        """Give in-flight planner / world-model jobs up to `timeout_s` to finish (never called by `step`).
+
+        For a simulator stepping faster than real time: a robot's control loop idles until its
+        next tick while the background threads work; a simulated one without this wait lets
+        the planner fall behind by as many ticks as the sim is faster than real time."""
+        end = time.perf_counter() + max(0.0, timeout_s)
+        for worker in (self._planner_worker, self._wm_worker):
+            worker.wait(max(0.0, end - time.perf_counter()))
+
     def close(self) -> None:
         self._planner_worker.close()
         self._wm_worker.close()

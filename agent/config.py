@@ -41,7 +41,12 @@ def sim_safety(workspace_yaw: float = 0.0, control_rate_hz: float = 20.0) -> Saf
 @dataclass
 class AgentConfig:
     mode: Mode = "full"
-    planner_every_ticks: int = 10  # ask the planner whether the subtask is done every N ticks
+    # ask the planner whether the subtask is done every N ticks (whenever its thread is free at 1).
+    # 1, not 10: the learned planner ends a subtask only when its effects were judged true on
+    # HOLD_CHECKS (3) observations in a row; 10 ticks apart that is ~1.5 s of a lifted cube held
+    # still, which the policy (trained on text that switches at the sim's boundary) never does:
+    # the pick never ended (docs/agent.md, "hand-off").
+    planner_every_ticks: int = 1
     control_rate_hz: float = 20.0
     execution: Literal["ensemble", "receding"] = "ensemble"  # how action chunks are executed
     safety: SafetyConfig = field(default_factory=sim_safety)
