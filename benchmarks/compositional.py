@@ -9,6 +9,13 @@ Sections (each an episode list run in parallel worker processes, the sim judging
               trained at yaw 0), given the true subtask so only the encoder is measured
   embodiment  the full stack trained on the Panda arm, evaluated zero-shot on the UR5e arm
 
+Every episode records, per subtask of its task, whether the simulator reached it, counted it
+done, and how many ticks after the previous one's completion the agent started on it
+(`agent/rollout.py` SubtaskTimeline); the report breaks the held-out split down by subtask
+(seen in a training task or not) and by skill, so it shows WHERE the stack fails: a subtask
+reached but never done is the action expert's; one done by the sim but never handed over
+(no agent tick) is the planner's / the hand-off's.
+
     python benchmarks/compositional.py --workers 15                 # the shipped weights, real settings
     python benchmarks/compositional.py --train.enabled --train.minutes 2 --workers 15   # GPU box: see below
     python benchmarks/compositional.py --report-only                # Markdown + PNG from the committed JSON
@@ -45,6 +52,7 @@ SHIPPED = ROOT / "shipped"
 SINGLE_SKILL = ("PickRedCube", "PickBlueCube", "OpenDrawer", "CloseDrawer", "PressButton", "PushBlueTowardBowl",
                 "PushRedTowardButton")
 SPLITS = ("train", "heldout_compositions", "heldout_paraphrases")
+MAX_ISSUED = 20  # agent subtask changes kept per episode (a flickering planner could issue hundreds)
 TARGETS = {"heldout_success": 0.70, "chain_length": 3.0, "yaw_drop_points": 10.0, "above_flat_points": 10.0}
 
 
@@ -99,6 +107,7 @@ class CompositionalConfig:
     seed: int = 5000
     workers: int = 1
     time_limit_s: float = 0.0  # stop starting new episodes after this (0: none); skipped ones are counted
+    realtime: bool = True  # background jobs get the rest of each 50 ms tick, as on a robot (agent/rollout.py)
     name: str = "compositional"
     out_dir: Path = ROOT / "benchmarks" / "results"
     report_only: bool = False  # only redraw Markdown + PNG from <out_dir>/<name>.json
@@ -235,12 +244,15 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     out = {k: v for k, v in unit.items() if k != "chain"}
     try:
         if "chain" in unit:
-            out["completed"] = run_chain(agent, env, unit["chain"], seed=unit["seed"], steps_per_task=steps)
+            out["completed"] = run_chain(agent, env, unit["chain"], seed=unit["seed"], steps_per_task=steps,
+                                         realtime=cfg.realtime)
         else:
-            r = run_episode(agent, env, unit["instruction"], seed=unit["seed"], max_steps=steps(len(env.task.subtasks)))
+            r = run_episode(agent, env, unit["instruction"], seed=unit["seed"], max_steps=steps(len(env.task.subtasks)),
+                            realtime=cfg.realtime)
             out.update(success=r.success, steps=r.steps, subtasks_completed=r.subtasks_completed,
                        n_subtasks=r.n_subtasks, agent_done=r.agent_done, agent_failed=r.agent_failed,
-                       max_step_ms=round(r.max_step_ms, 1), median_step_ms=round(r.median_step_ms, 1))
+                       max_step_ms=round(r.max_step_ms, 1), median_step_ms=round(r.median_step_ms, 1),
+                       subtasks=r.subtasks, issued=r.issued[:MAX_ISSUED])
     except Exception as e:  # noqa: BLE001  (one broken episode is recorded, not the end of the run)
         out["error"] = f"{type(e).__name__}: {e}"
     finally:
@@ -303,6 +315,15 @@ def summarize(cfg: CompositionalConfig, results: list[dict], skipped: int) -> tu
     metrics["episodes_skipped_time_limit"] = skipped
     metrics["mean_subtask_completion_heldout_full"] = _completion(sel(section="splits", variant="full",
                                                                      split=cfg.ablation_split))
+    held_rows = {v: sel(section="splits" if v == "full" else "ablations", variant=v, split=cfg.ablation_split)
+                 for v in ("full", "flat", "no_world_model", "pointnet", "transformer", "extra_policy")}
+    for v, rows in held_rows.items():
+        for skill, c in by_skill(subtask_breakdown(rows)).items():
+            if c["reached"]:
+                metrics[f"subtask_success_{cfg.ablation_split}_{v}_{skill}"] = c["done"] / c["reached"]
+    lags = [s["lag_ticks"] for r in held_rows["full"] for s in r.get("subtasks", []) if s.get("lag_ticks") is not None]
+    if lags:
+        metrics["handoff_lag_median_ticks_heldout_full"] = float(sorted(lags)[len(lags) // 2])
     held = metrics.get(f"success_{cfg.ablation_split}_full")
     flat = metrics.get(f"success_{cfg.ablation_split}_flat")
     targets = {
@@ -317,6 +338,52 @@ def summarize(cfg: CompositionalConfig, results: list[dict], skipped: int) -> tu
     if base is not None and base < 0.2:  # no success to lose: a small drop says nothing about equivariance
         targets["equivariant encoder within 10 points of yaw 0 at every yaw"] = f"not measurable (yaw-0 success {base:.2f})"
     return metrics, targets
+
+
+def _train_subtask_texts() -> set[str]:
+    from vla_stack.sim.tasks import get_task, split_task_names
+
+    return {text for t in split_task_names("train") for text in get_task(t).subtask_texts}
+
+
+def _skill_of(text: str) -> str:
+    from vla_stack.sim.tasks import load_tasks
+
+    for task in load_tasks().values():
+        for st in task.subtasks:
+            if st.text == text:
+                return st.skill
+    return "?"
+
+
+def subtask_breakdown(rows: list[dict]) -> list[dict]:
+    """Per subtask text over episodes: reached (the sim got there), done (the sim counted it),
+    handed over (the agent acted on it), median hand-off lag, and whether a train task has it."""
+    seen = _train_subtask_texts()
+    table: dict[str, dict] = {}
+    for r in rows:
+        for s in r.get("subtasks", []):
+            c = table.setdefault(s["text"], {"text": s["text"], "skill": _skill_of(s["text"]), "seen": s["text"] in seen,
+                                             "reached": 0, "done": 0, "acted": 0, "lags": []})
+            c["reached"] += bool(s["reached"])
+            c["done"] += bool(s["reached"] and s["done"])
+            c["acted"] += s["agent_tick"] is not None
+            if s.get("lag_ticks") is not None:
+                c["lags"].append(s["lag_ticks"])
+    out = []
+    for c in table.values():
+        lags = sorted(c.pop("lags"))
+        out.append({**c, "median_lag_ticks": lags[len(lags) // 2] if lags else None})
+    return sorted(out, key=lambda c: (c["skill"], c["text"]))
+
+
+def by_skill(breakdown: list[dict]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for c in breakdown:
+        s = out.setdefault(c["skill"], {"reached": 0, "done": 0})
+        s["reached"] += c["reached"]
+        s["done"] += c["done"]
+    return out
 
 
 def _completion(rows: list[dict]) -> float:
@@ -445,7 +512,11 @@ def run(cfg: CompositionalConfig) -> Path:
         notes.append("the action expert was trained without subgoal latents (subgoal_dim 0): the world model's "
                      "subgoal is predicted and shown but does not reach the actions, so `no_world_model` "
                      "differs from `full` only by timing")
-    details = {"config": cfg_dict, "targets": targets, "notes": notes, "episodes": results}
+    details = {"config": cfg_dict, "targets": targets, "notes": notes, "episodes": results,
+               "subtask_breakdown": {v: subtask_breakdown([r for r in results if r.get("variant") == v
+                                                           and r.get("split") == cfg.ablation_split
+                                                           and r.get("robot", "panda") == "panda"])
+                                     for v in ("full", "flat", "no_world_model", "pointnet", "transformer", "extra_policy")}}
     if cfg.train.enabled:
         details["training"] = _training_record(cfg)
     path = bench.write_results(cfg.name, metrics, details=details, out_dir=cfg.out_dir)
@@ -476,6 +547,7 @@ def markdown(record: dict) -> str:
             continue
         label = f"extra_policy (`{cfg['policy_extra']}`)" if v == "extra_policy" else v
         lines.append(f"| {label} | {fmt(f'success_{held}_{v}')} | {count(section='ablations', variant=v)} |")
+    lines += _breakdown_lines(d, held)
     lines += ["", "## CALVIN-style chains (average completed length of 5)", "", "| variant | length | chains |",
               "| --- | --- | --- |"]
     for v in cfg["chain_variants"]:
@@ -497,6 +569,35 @@ def markdown(record: dict) -> str:
     if errors:
         lines += ["", f"## Errors ({len(errors)})", ""] + [f"- {r['variant']} {r['task']}: {r['error']}" for r in errors[:10]]
     return "\n".join(lines) + "\n"
+
+
+def _breakdown_lines(details: dict, held: str) -> list[str]:
+    """Where the held-out episodes fail: per subtask (full stack), then per skill for every variant."""
+    bd = {v: rows for v, rows in details.get("subtask_breakdown", {}).items() if rows}
+    if not bd:
+        return []
+    lines = ["", f"## Where {held} episodes fail (per subtask)", "",
+             "Reached: the simulator got to the subtask; done: it counted it complete; acted: the agent issued it "
+             "(the flat policy is told only the instruction); lag: ticks from the previous subtask's completion to the agent's switch. "
+             "Reached but not done is the action expert's failure; done (by the sim) but never acted on, or a long "
+             "lag, is the planner's / the hand-off's.", ""]
+    if "full" in bd:
+        lines += ["| subtask (full stack) | skill | in a train task | done / reached | acted | median lag (ticks) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for c in bd["full"]:
+            lag = "-" if c["median_lag_ticks"] is None else str(c["median_lag_ticks"])
+            lines.append(f"| {c['text']} | {c['skill']} | {'yes' if c['seen'] else 'no'} | {c['done']} / {c['reached']} "
+                         f"| {c['acted']} | {lag} |")
+        lines.append("")
+    skills = sorted({s for rows in bd.values() for s in by_skill(rows)})
+    lines += ["| skill: done / reached | " + " | ".join(bd) + " |", "| --- | " + " | ".join("---" for _ in bd) + " |"]
+    for skill in skills:
+        cells = []
+        for rows in bd.values():
+            c = by_skill(rows).get(skill)
+            cells.append("-" if not c else f"{c['done']} / {c['reached']}")
+        lines.append(f"| {skill} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def report(path: Path) -> None:

@@ -51,3 +51,11 @@ def test_compositional_benchmark_tiny_end_to_end(tmp_path):
     assert record["details"]["targets"]["full stack on held-out compositions >= 70%"] == "NOT met"
     md = path.with_suffix(".md").read_text()
     assert "## Ablations on heldout_compositions" in md and "| pointnet |" in md
+    # where it fails: the held-out task's first subtask was reached (and acted on by the stack) in every variant
+    breakdown = record["details"]["subtask_breakdown"]
+    first = breakdown["full"][0] if breakdown["full"][0]["reached"] else breakdown["full"][1]
+    assert first["text"] == "pick up the blue cube" and first["reached"] == 1 and first["acted"] == 1
+    flat_pick = [c for c in breakdown["flat"] if c["text"] == "pick up the blue cube"]
+    assert flat_pick[0]["reached"] == 1 and flat_pick[0]["acted"] == 0  # the flat policy is told the instruction only
+    assert 0.0 <= m["subtask_success_heldout_compositions_full_pick"] <= 1.0
+    assert "## Where heldout_compositions episodes fail (per subtask)" in md and "| pick up the blue cube | pick |" in md
