@@ -52,6 +52,7 @@ SHIPPED = ROOT / "shipped"
 SINGLE_SKILL = ("PickRedCube", "PickBlueCube", "OpenDrawer", "CloseDrawer", "PressButton", "PushBlueTowardBowl",
                 "PushRedTowardButton")
 SPLITS = ("train", "heldout_compositions", "heldout_paraphrases")
+SECTIONS = ("splits", "ablations", "chains", "yaw", "embodiment")
 MAX_ISSUED = 20  # agent subtask changes kept per episode (a flickering planner could issue hundreds)
 TARGETS = {"heldout_success": 0.70, "chain_length": 3.0, "yaw_drop_points": 10.0, "above_flat_points": 10.0}
 
@@ -107,6 +108,7 @@ class CompositionalConfig:
     seed: int = 5000
     workers: int = 1
     time_limit_s: float = 0.0  # stop starting new episodes after this (0: none); skipped ones are counted
+    sections: tuple[str, ...] = SECTIONS  # run only these (e.g. `--sections splits` for a quick diagnosis)
     realtime: bool = True  # background jobs get the rest of each 50 ms tick, as on a robot (agent/rollout.py)
     name: str = "compositional"
     out_dir: Path = ROOT / "benchmarks" / "results"
@@ -177,6 +179,10 @@ def work_units(cfg: CompositionalConfig) -> list[dict]:
     for v in cfg.chain_variants:
         if v != "full":
             chains(v)
+    unknown = set(cfg.sections) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown section(s) {sorted(unknown)}; valid: {', '.join(SECTIONS)}")
+    units = [u for u in units if u["section"] in cfg.sections]
     for i, u in enumerate(units):
         u["id"] = i
     return units

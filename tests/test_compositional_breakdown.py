@@ -1,5 +1,6 @@
 """The compositional report's per-subtask breakdown: which subtask of a held-out task fails, and whose fault."""
 
+import pytest
 from benchmark_scripts import load_benchmark
 
 bench = load_benchmark("compositional")
@@ -47,3 +48,13 @@ def test_summary_and_report_show_where_the_held_out_split_fails(tmp_path):
     md = "\n".join(bench._breakdown_lines(details, "heldout_compositions"))
     assert "| put the blue cube in the bowl | place | no | 0 / 2 | 1 | 3 |" in md
     assert "| place | 0 / 2 |" in md
+
+
+def test_sections_pick_the_work_for_a_quick_diagnosis():
+    cfg = bench.CompositionalConfig(sections=("splits",), planner="oracle", episodes=2, episodes_other=1)
+    units = bench.work_units(cfg)
+    assert {u["section"] for u in units} == {"splits"}
+    held = [u for u in units if u["split"] == "heldout_compositions"]
+    assert len(held) == 2 * 7 and all(u["planner"] == "oracle" for u in units)
+    with pytest.raises(ValueError, match="yaww"):
+        bench.work_units(bench.CompositionalConfig(sections=("splits", "yaww")))
