@@ -110,6 +110,7 @@ class CompositionalConfig:
     time_limit_s: float = 0.0  # stop starting new episodes after this (0: none); skipped ones are counted
     sections: tuple[str, ...] = SECTIONS  # run only these (e.g. `--sections splits` for a quick diagnosis)
     realtime: bool = True  # background jobs get the rest of each 50 ms tick, as on a robot (agent/rollout.py)
+    planner_every_ticks: int = 1  # AgentConfig's; 10 with --no-realtime reproduces the session-3 hand-off
     name: str = "compositional"
     out_dir: Path = ROOT / "benchmarks" / "results"
     report_only: bool = False  # only redraw Markdown + PNG from <out_dir>/<name>.json
@@ -245,7 +246,7 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     env = make_env(first_task, unit["robot"], unit.get("n_points", cfg.n_points), cfg.image_size, yaw)
     planner = _planner(cfg, unit["planner"], env) if mode != "flat" else None
     camera = wm.config.camera if wm is not None else "scene"
-    agent = Agent(planner, wm, policy, AgentConfig(mode=mode, safety=sim_safety(yaw)), world_model_camera=camera)
+    agent = Agent(planner, wm, policy, AgentConfig(mode=mode, safety=sim_safety(yaw), planner_every_ticks=cfg.planner_every_ticks), world_model_camera=camera)
     steps = (lambda n: cfg.max_steps) if cfg.max_steps else max_episode_steps
     out = {k: v for k, v in unit.items() if k != "chain"}
     try:
