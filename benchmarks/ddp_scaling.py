@@ -87,6 +87,9 @@ def resolve_device(cfg: DdpScalingConfig) -> str:
 
 def runnable_sizes(cfg: DdpScalingConfig, device: str) -> tuple[list[int], list[int]]:
     """(sizes to run, sizes skipped for want of GPUs)."""
+    if cfg.warmup_steps < 1 or cfg.steps < 1 or cfg.batch_size < 1:
+        raise ValueError(f"warmup_steps, steps and batch_size must be >= 1 (the clock starts at the end of step "
+                         f"warmup_steps), got {cfg.warmup_steps}, {cfg.steps}, {cfg.batch_size}")
     bad = [n for n in cfg.world_sizes if n < 1]
     if bad or not cfg.world_sizes:
         raise ValueError(f"world_sizes must be positive integers, got {cfg.world_sizes}")

@@ -53,5 +53,7 @@ def test_bad_settings_are_refused_with_the_reason(tmp_path):
         ddp.runnable_sizes(ddp.DdpScalingConfig(world_sizes=(2, 4)), "cpu")
     with pytest.raises(ValueError, match="positive"):
         ddp.runnable_sizes(ddp.DdpScalingConfig(world_sizes=(1, 0)), "cpu")
+    with pytest.raises(ValueError, match="warmup_steps, steps and batch_size"):
+        ddp.runnable_sizes(ddp.DdpScalingConfig(warmup_steps=0), "cpu")
     with pytest.raises(FileNotFoundError, match="no_such_dataset"):
         ddp.make_dataset(ddp.DdpScalingConfig(dataset=tmp_path / "no_such_dataset"), tmp_path)
