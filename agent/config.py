@@ -45,7 +45,7 @@ class AgentConfig:
     # 1, not 10: the learned planner ends a subtask only when its effects were judged true on
     # HOLD_CHECKS (3) observations in a row; 10 ticks apart that is ~1.5 s of a lifted cube held
     # still, which the policy (trained on text that switches at the sim's boundary) never does:
-    # the pick never ended (docs/agent.md, "hand-off").
+    # 21 of 22 finished picks were never handed over (docs/agent.md, "Hand-off").
     planner_every_ticks: int = 1
     control_rate_hz: float = 20.0
     execution: Literal["ensemble", "receding"] = "ensemble"  # how action chunks are executed
