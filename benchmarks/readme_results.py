@@ -47,6 +47,7 @@ ROWS = [
     ("compositional", "success_heldout_compositions_flat", "flat policy (instruction-conditioned, no planner) success, heldout_compositions", "", "{:.2f}"),
     ("compositional", "chain_avg_len_full", "full stack: average completed chain length (of 5)", ">= 3.0", "{:.2f}"),
     ("compositional", "success_yaw0_equivariant", "equivariant-encoder policy success at workspace yaw 0 (true subtask given)", "", "{:.2f}"),
+    ("compositional", "yaw_max_drop_points_equivariant", "equivariant-encoder policy: largest success drop at yaw 90/180/270 vs 0 (points; 14 episodes per yaw)", "<= 10", "{:.0f}"),
     ("compositional", "yaw_max_drop_points_pointnet", "PointNet-encoder policy: largest success drop at yaw 90/180/270 vs 0 (points)", "", "{:.0f}"),
     ("seed_ssm_vs_attention", "stream_mamba_L100000_step_cpu_ms", "seed article: Mamba streaming step at 100,000 steps, CPU (ms of CPU time)", "", "{:.2f}"),
     ("seed_ssm_vs_attention", "stream_transformer_L100000_step_cpu_ms", "seed article: Transformer+KV-cache step at 100,000 steps, CPU (ms of CPU time)", "", "{:.1f}"),
