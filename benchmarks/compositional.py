@@ -246,7 +246,8 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     env = make_env(first_task, unit["robot"], unit.get("n_points", cfg.n_points), cfg.image_size, yaw)
     planner = _planner(cfg, unit["planner"], env) if mode != "flat" else None
     camera = wm.config.camera if wm is not None else "scene"
-    agent = Agent(planner, wm, policy, AgentConfig(mode=mode, safety=sim_safety(yaw), planner_every_ticks=cfg.planner_every_ticks), world_model_camera=camera)
+    agent_cfg = AgentConfig(mode=mode, safety=sim_safety(yaw), planner_every_ticks=cfg.planner_every_ticks)
+    agent = Agent(planner, wm, policy, agent_cfg, world_model_camera=camera)
     steps = (lambda n: cfg.max_steps) if cfg.max_steps else max_episode_steps
     out = {k: v for k, v in unit.items() if k != "chain"}
     try:
