@@ -48,6 +48,8 @@ ROWS = [
     ("compositional", "chain_avg_len_full", "full stack: average completed chain length (of 5)", ">= 3.0", "{:.2f}"),
     ("compositional", "success_yaw0_equivariant", "equivariant-encoder policy success at workspace yaw 0 (true subtask given)", "", "{:.2f}"),
     ("compositional", "yaw_max_drop_points_equivariant", "equivariant-encoder policy: largest success drop at yaw 90/180/270 vs 0 (points; 14 episodes per yaw)", "<= 10", "{:.0f}"),
+    ("compositional_yaw", "yaw_max_drop_points_equivariant", "same, 35 episodes per yaw (CPU run of the yaw section alone)", "<= 10", "{:.1f}"),
+    ("compositional_yaw", "yaw_max_drop_points_pointnet", "PointNet, same 35-episode run: largest drop (points)", "", "{:.1f}"),
     ("compositional", "yaw_max_drop_points_pointnet", "PointNet-encoder policy: largest success drop at yaw 90/180/270 vs 0 (points)", "", "{:.0f}"),
     ("seed_ssm_vs_attention", "stream_mamba_L100000_step_cpu_ms", "seed article: Mamba streaming step at 100,000 steps, CPU (ms of CPU time)", "", "{:.2f}"),
     ("seed_ssm_vs_attention", "stream_transformer_L100000_step_cpu_ms", "seed article: Transformer+KV-cache step at 100,000 steps, CPU (ms of CPU time)", "", "{:.1f}"),
