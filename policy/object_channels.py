@@ -34,11 +34,12 @@ OBJECT_COLORS = {**DEFAULT_OBJECT_COLORS, "bowl": (0.95, 0.75, 0.3), "button": (
 OBJECT_WORDS = {**DEFAULT_OBJECT_WORDS, "bowl": "bowl", "button": "button"}
 
 
-def object_codes(texts: list[str], marked: tuple[str, ...] = tuple(OBJECT_COLORS)) -> np.ndarray:
+def object_codes(texts: list[str], marked: tuple[str, ...]) -> np.ndarray:
     """float32 (B, N_CHANNELS, CODE_DIM): per channel the named object's colour and 1, zeros if none.
 
     Marked objects in order of mention: "push the red cube toward the bowl" -> red cube, bowl.
-    `marked`: the checkpoint's `marked_objects` (unmarked names are skipped)."""
+    `marked`: the checkpoint's `marked_objects` (unmarked names are skipped; no default, so a
+    caller cannot silently mark what the checkpoint was not trained to see)."""
     words = {name: OBJECT_WORDS[name] for name in marked}
     out = np.zeros((len(texts), N_CHANNELS, CODE_DIM), np.float32)
     for i, text in enumerate(texts):

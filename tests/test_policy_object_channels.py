@@ -20,11 +20,13 @@ from vla_stack.policy.train import TrainConfig, train
 from test_policy_equivariance import STATS, actions, random_inputs, transform
 
 REPO = Path(__file__).resolve().parents[1]
+ALL = tuple(OBJECT_COLORS)  # every object with a colour, the button included
 
 
 def test_codes_name_the_object_then_the_destination_in_order_of_mention():
     codes = object_codes(["pick up the blue cube", "push the red cube toward the button",
-                          "stack the green cube on the red cube", "open the drawer", "Put the Red Cube in the bowl"])
+                          "stack the green cube on the red cube", "open the drawer", "Put the Red Cube in the bowl"],
+                         ALL)
     assert codes.shape == (5, 2, 4)
     np.testing.assert_allclose(codes[0, 0], [*OBJECT_COLORS["blue_cube"], 1.0])
     assert codes[0, 1].tolist() == [0, 0, 0, 0]  # pick has no destination
@@ -33,7 +35,7 @@ def test_codes_name_the_object_then_the_destination_in_order_of_mention():
     assert codes[3].sum() == 0  # the drawer has no colour of its own: never marked
     np.testing.assert_allclose(codes[4, :, :3], [OBJECT_COLORS["red_cube"], OBJECT_COLORS["bowl"]])
     with pytest.raises(TypeError, match="must be a string"):
-        object_codes([None])
+        object_codes([None], ALL)
 
 
 def test_the_button_is_unmarked_by_default_because_its_cap_is_the_red_cubes_red():
@@ -54,13 +56,13 @@ def test_masks_match_the_world_model_colour_test_and_mark_the_shaded_cube():
     colors = g.integers(0, 256, (1, 400, 3)) / 255.0
     blue = np.asarray(OBJECT_COLORS["blue_cube"])
     colors[0, :20] = np.round(blue * g.uniform(0.3, 1.0, (20, 1)) * 255) / 255  # the blue cube, shaded
-    codes = object_codes(["push the blue cube toward the bowl"])
+    codes = object_codes(["push the blue cube toward the bowl"], ALL)
     fast = object_masks(torch.from_numpy(colors).float(), torch.from_numpy(codes)).numpy()[0]
     ref = object_masks_reference(colors[0], codes[0])
     assert fast[:20, 0].all() and not fast[:20, 1].any()
     assert (fast == ref).mean() > 0.995  # float32 vs the uint8 image path: only points on the threshold may differ
     assert fast[20:, 0].mean() < 0.05  # random colours are rarely "blue cube"
-    none = object_masks(torch.from_numpy(colors).float(), torch.from_numpy(object_codes(["open the drawer"])))
+    none = object_masks(torch.from_numpy(colors).float(), torch.from_numpy(object_codes(["open the drawer"], ALL)))
     assert none.sum() == 0
 
 
@@ -69,7 +71,7 @@ def test_object_channels_keep_the_encoder_equivariant():
     model = PolicyModel(tiny_config(object_channels=True), STATS).double().eval()
     pts, cols, state, text = random_inputs()
     cols[..., :12, :] = torch.tensor(OBJECT_COLORS["red_cube"], dtype=torch.float64)  # some marked points
-    objects = torch.from_numpy(object_codes(["pick up the red cube"])).double()[:, None].expand(2, 3, 2, 4)
+    objects = torch.from_numpy(object_codes(["pick up the red cube"], ALL)).double()[:, None].expand(2, 3, 2, 4)
     a = model.normalizer.unnormalize_action(model(pts, cols, state, text, objects=objects))
     unmarked = model.normalizer.unnormalize_action(model(pts, cols, state, text, objects=torch.zeros_like(objects)))
     assert (a - unmarked).abs().max() > 1e-4  # the channel changes the output, so it is really an input
@@ -95,7 +97,7 @@ def test_without_the_flag_codes_are_ignored_and_old_configs_load(tmp_path):
     torch.manual_seed(0)
     model = PolicyModel(tiny_config(), STATS).double().eval()
     pts, cols, state, text = random_inputs()
-    objects = torch.from_numpy(object_codes(["pick up the red cube"])).double()[:, None].expand(2, 3, 2, 4)
+    objects = torch.from_numpy(object_codes(["pick up the red cube"], ALL)).double()[:, None].expand(2, 3, 2, 4)
     assert torch.equal(actions(model, pts, cols, state, text), model.normalizer.unnormalize_action(
         model(pts, cols, state, text, objects=objects)))
     ckpt = save_checkpoint(tmp_path / "old", model.float())
@@ -151,7 +153,7 @@ def test_a_fresh_model_already_pools_one_head_onto_the_named_object():
     colors[0, :8] = torch.tensor(OBJECT_COLORS["blue_cube"]) * 0.7  # shaded blue cube
     state = torch.zeros(1, schema.STATE_DIM)
     state[0, 3] = 1.0
-    codes = torch.from_numpy(object_codes(["pick up the blue cube"]))
+    codes = torch.from_numpy(object_codes(["pick up the blue cube"], ALL))
     row = attention_on_target(model, points, colors, state, torch.randn(1, 384), cube, 0.03, codes)
     assert row["marked_on_target"] == 1.0 and row["marked_precision"] == 1.0
     assert row["mass"][0] > 0.9  # head 0 looks at the cube ...
