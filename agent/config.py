@@ -48,7 +48,8 @@ class AgentConfig:
     # 21 of 22 finished picks were never handed over (docs/agent.md, "Hand-off").
     planner_every_ticks: int = 1
     control_rate_hz: float = 20.0
-    execution: Literal["ensemble", "receding"] = "ensemble"  # how action chunks are executed
+    # how action chunks are executed; None: as validated for the policy checkpoint (its meta.execution), else ensemble
+    execution: Literal["ensemble", "receding"] | None = None
     safety: SafetyConfig = field(default_factory=sim_safety)
 
     def validate(self) -> "AgentConfig":

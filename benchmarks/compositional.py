@@ -216,6 +216,14 @@ def _parts(cfg: CompositionalConfig, variant: str):
     return mode, wm, _CACHE[key]
 
 
+def _execution_of(policy_dir: Path) -> dict:
+    """How each variant's chunks are executed: as validated for its checkpoint (meta.execution), else ensemble."""
+    from vla_stack.policy.checkpoint import read_config, recorded_execution
+
+    rec = recorded_execution(read_config(policy_dir)[1])
+    return {"mode": rec.get("execution", "ensemble"), "exec_steps": rec.get("exec_steps")}
+
+
 def _planner(cfg: CompositionalConfig, which: str, env):
     from vla_stack.agent.oracle import OraclePlanner
 
@@ -525,6 +533,7 @@ def run(cfg: CompositionalConfig) -> Path:
                                                            and r.get("split") == cfg.ablation_split
                                                            and r.get("robot", "panda") == "panda"])
                                      for v in ("full", "flat", "no_world_model", "pointnet", "transformer", "extra_policy")}}
+    details["policy_execution"] = {v: _execution_of(path) for v, (_, path) in variants(cfg).items() if path}
     if cfg.train.enabled:
         details["training"] = _training_record(cfg)
     path = bench.write_results(cfg.name, metrics, details=details, out_dir=cfg.out_dir)

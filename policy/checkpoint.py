@@ -49,6 +49,34 @@ def read_config(directory: Path | str) -> tuple[PolicyConfig, dict]:
     return PolicyConfig.from_dict(raw), meta
 
 
+EXECUTION_MODES = ("ensemble", "receding")
+
+
+def recorded_execution(meta: dict) -> dict:
+    """The chunk execution validated for this checkpoint (`record_execution`), as ActionExpert kwargs;
+    {} when none was recorded (the caller's default, ensemble, applies)."""
+    rec = meta.get("execution")
+    if rec is None:
+        return {}
+    if not isinstance(rec, dict) or rec.get("mode") not in EXECUTION_MODES or not isinstance(rec.get("exec_steps"), int):
+        raise SchemaError(f"checkpoint meta.execution: expected {{'mode': ensemble|receding, 'exec_steps': int}}, got {rec!r}")
+    return {"execution": rec["mode"], "exec_steps": rec["exec_steps"]}
+
+
+def record_execution(directory: Path | str, mode: str, exec_steps: int, evidence: dict) -> None:
+    """Store the chunk execution picked on validation episodes (and the figures that picked it) in
+    config.json, so every user of the checkpoint (agent, demo, ROS node, benchmarks) runs it the same way."""
+    if mode not in EXECUTION_MODES:
+        raise SchemaError(f"execution mode {mode!r}: expected one of {EXECUTION_MODES}")
+    path = Path(directory) / CONFIG
+    read_config(directory)  # a valid checkpoint config, or a clear error
+    raw = json.loads(path.read_text())
+    raw.setdefault("meta", {})["execution"] = {"mode": mode, "exec_steps": int(exec_steps), "evidence": evidence}
+    tmp = path.with_name(CONFIG + ".tmp")
+    tmp.write_text(json.dumps(raw, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def load_checkpoint(directory: Path | str, map_location: str | torch.device = "cpu") -> tuple[PolicyModel, dict]:
     directory = Path(directory)
     cfg, meta = read_config(directory)

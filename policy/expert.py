@@ -16,7 +16,7 @@ import torch
 
 from vla_stack import schema
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, recorded_execution, save_checkpoint
 from .chunking import ChunkExecutor
 from .model import PolicyModel
 from .object_channels import object_codes
@@ -37,7 +37,11 @@ class ActionExpert:
 
     @classmethod
     def load(cls, checkpoint_dir: Path | str, **kwargs) -> "ActionExpert":
-        model, _ = load_checkpoint(checkpoint_dir)
+        """`execution=None` (or absent) runs the chunk execution recorded in the checkpoint, else ensemble."""
+        model, meta = load_checkpoint(checkpoint_dir)
+        if kwargs.get("execution") is None:
+            kwargs.pop("execution", None)
+            kwargs = {**recorded_execution(meta), **{k: v for k, v in kwargs.items() if k != "exec_steps"}}
         return cls(model, **kwargs)
 
     def save(self, checkpoint_dir: Path | str, meta: dict | None = None) -> Path:

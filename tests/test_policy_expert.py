@@ -110,6 +110,25 @@ def test_checkpoint_round_trip_gives_identical_actions(expert, tmp_path):
                                       loaded.step(*obs, subtask="open the drawer"))
 
 
+def test_checkpoint_runs_the_chunk_execution_validated_for_it(expert, tmp_path):
+    from vla_stack.policy.checkpoint import record_execution
+
+    ckpt = expert.save(tmp_path / "ckpt")
+    assert ActionExpert.load(ckpt, text_encoder=HashText()).executor.mode == "ensemble"  # nothing recorded
+    record_execution(ckpt, "receding", 1, evidence={"receding": 0.9, "ensemble": 0.8})
+    loaded = ActionExpert.load(ckpt, text_encoder=HashText())
+    assert (loaded.executor.mode, loaded.executor.exec_steps) == ("receding", 1)
+    explicit = ActionExpert.load(ckpt, execution="ensemble", text_encoder=HashText())
+    assert explicit.executor.mode == "ensemble"  # the caller's choice wins
+    with pytest.raises(schema.SchemaError, match="execution mode 'greedy'"):
+        record_execution(ckpt, "greedy", 1, evidence={})
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["meta"]["execution"] = {"mode": "sometimes"}
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(schema.SchemaError, match="meta.execution"):
+        ActionExpert.load(ckpt)
+
+
 def test_checkpoint_whose_config_does_not_match_the_weights_fails_clearly(expert, tmp_path):
     ckpt = expert.save(tmp_path / "ckpt")
     cfg = json.loads((ckpt / "config.json").read_text())
