@@ -115,8 +115,7 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
     es = torch.tensor([], dtype=dtype).element_size()
     x = scan_inputs(b, L, d, n, dtype)
     S = selective_scan_triton
-    t_fwd = median_ms(lambda: S.selective_scan_triton(**x))
-    xr = {k: v.requires_grad_() if v.is_floating_point() else v for k, v in x.items()}
+    xr = {k: v.requires_grad_() if v.is_floating_point() else v for k, v in scan_inputs(b, L, d, n, dtype).items()}
     out = S.selective_scan_triton(**xr)
     dout = torch.randn_like(out)
     params = list(xr.values())
@@ -125,11 +124,22 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
         o = fn(**xr)
         torch.autograd.grad(o, params, dout)
 
-    t_fb = median_ms(lambda: fwd_bwd(S.selective_scan_triton))
-    with torch.no_grad():
-        h_fwd = host_us(lambda: S.selective_scan_triton(**x))
-    h_fb = host_us(lambda: fwd_bwd(S.selective_scan_triton))
-    metrics.update({f"{tag}_fwd_host_us": h_fwd, f"{tag}_fwdbwd_host_us": h_fb})
+    # the same calls launched through Triton's `kernel[grid](...)` and through the cached binaries
+    for fast, sfx in ((False, "_jitlaunch"), (True, "")):
+        S.FAST_LAUNCH = fast
+        t_fwd = median_ms(lambda: S.selective_scan_triton(**x))
+        t_fb = median_ms(lambda: fwd_bwd(S.selective_scan_triton))
+        with torch.no_grad():
+            h_fwd = host_us(lambda: S.selective_scan_triton(**x))
+        h_fb = host_us(lambda: fwd_bwd(S.selective_scan_triton))
+        metrics.update({f"{tag}_fwd_host{sfx}_us": h_fwd, f"{tag}_fwdbwd_host{sfx}_us": h_fb,
+                        f"{tag}_fwd{sfx}_triton_ms": t_fwd, f"{tag}_fwdbwd{sfx}_triton_ms": t_fb})
+    # fwd+bwd through autograd replayed from a CUDA graph: no host work between the kernels
+    try:
+        t_fb_graph = median_ms(graph_of(lambda: fwd_bwd(S.selective_scan_triton)).replay)
+    except Exception as e:  # noqa: BLE001 - capture can fail on other torch versions: report, don't stop
+        print(f"fwd+bwd graph capture failed: {type(e).__name__}: {e}")
+        t_fb_graph = float("nan")
     # the two halves alone: the training forward (saves a state every CHUNK steps) and the backward kernel
     kw = dict(softplus_on=True, **{k: v.detach() for k, v in xr.items()})
     _, _, states = S._fwd(**kw, save_states=True)
@@ -139,11 +149,12 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
     bwd_args = (dout, None, kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"], kw["delta_bias"], True)
     t_fb_kernels = median_ms(lambda: S._bwd(*bwd_args, S._fwd(**kw, save_states=True)[2]))   # no autograd
     metrics.update({f"{tag}_fwd_train_triton_ms": t_fwd_train, f"{tag}_bwd_kernel_triton_ms": t_bwd,
-                    f"{tag}_fwdbwd_kernels_only_triton_ms": t_fb_kernels})
+                    f"{tag}_fwdbwd_kernels_only_triton_ms": t_fb_kernels, f"{tag}_fwdbwd_graph_triton_ms": t_fb_graph})
     bf, bfb = scan_bytes(b, L, d, n, es, False), scan_bytes(b, L, d, n, es, True)
     g_f, g_fb = bf / (t_fwd * 1e-3) / GB, bfb / (t_fb * 1e-3) / GB
-    metrics.update({f"{tag}_fwd_triton_ms": t_fwd, f"{tag}_fwd_GBps": g_f, f"{tag}_fwd_frac_copy": g_f / copy_gbs,
-                    f"{tag}_fwdbwd_triton_ms": t_fb, f"{tag}_fwdbwd_GBps": g_fb, f"{tag}_fwdbwd_frac_copy": g_fb / copy_gbs,
+    metrics.update({f"{tag}_fwd_GBps": g_f, f"{tag}_fwd_frac_copy": g_f / copy_gbs,
+                    f"{tag}_fwdbwd_GBps": g_fb, f"{tag}_fwdbwd_frac_copy": g_fb / copy_gbs,
+                    f"{tag}_fwdbwd_graph_frac_copy": bfb / (t_fb_graph * 1e-3) / GB / copy_gbs,
                     f"{tag}_fwd_min_bytes": bf, f"{tag}_fwdbwd_min_bytes": bfb})
     rf = rfb = float("nan")
     if ref_too:
@@ -156,6 +167,33 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
                      frac_copy=g_f / copy_gbs))
     rows.append(dict(kernel="scan fwd+bwd", size=tag[5:], triton_ms=t_fb, ref_ms=rfb, speedup=rfb / t_fb, GBps=g_fb,
                      frac_copy=g_fb / copy_gbs))
+
+
+# (BLOCK_D, chunk length T, num_warps) of the time-parallel forward, timed at the target size
+CHUNKED_CONFIGS = [(16, 32, 4), (32, 32, 4), (16, 64, 4), (16, 128, 4), (8, 32, 2), (16, 16, 2)]
+
+
+def bench_scan_chunked(copy_gbs, rows, metrics, details, b=16, L=1024, d=512, n=16):
+    """The associative-scan forward (kernels/selective_scan_chunked.py) beside the sequential one,
+    inference forward at the target size; its output is checked against the sequential kernel's."""
+    from vla_stack.kernels import selective_scan_chunked as SC
+
+    x = scan_inputs(b, L, d, n, torch.float32)
+    want = selective_scan_triton.selective_scan_triton(**x)
+    times = {}
+    for c in CHUNKED_CONFIGS:
+        kw = dict(block_d=c[0], chunk=c[1], num_warps=c[2])
+        worst = rel_diff(SC.selective_scan_chunked(**x, **kw)[0], want)
+        assert worst < 1e-4, f"chunked forward {c} disagrees with the sequential one ({worst:.2e})"
+        times[str(c)] = try_ms(lambda: SC.selective_scan_chunked(**x, **kw))
+    details["scan_chunked_fwd_ms_by_config"] = times
+    best = min((v, k) for k, v in times.items() if isinstance(v, float))
+    tag = f"scan_b{b}_L{L}_d{d}_n{n}_float32"
+    gbs = scan_bytes(b, L, d, n, 4, False) / (best[0] * 1e-3) / GB
+    metrics.update({f"{tag}_fwd_chunked_best_ms": best[0], f"{tag}_fwd_chunked_frac_copy": gbs / copy_gbs})
+    details["scan_chunked_best_config"] = best[1]
+    rows.append(dict(kernel=f"scan fwd, associative-scan kernel {best[1]}", size=tag[5:], triton_ms=best[0],
+                     ref_ms=float("nan"), speedup=float("nan"), GBps=gbs, frac_copy=gbs / copy_gbs))
 
 
 def bench_scan_small_grid(rows, metrics, b=1, L=8192, d=512, n=16):
@@ -307,6 +345,7 @@ def main() -> None:
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.float32, not args.quick)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.bfloat16, False)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 64, torch.float32, False)
+    bench_scan_chunked(copy_gbs, rows, metrics, details)
     bench_scan_small_grid(rows, metrics)
     if not args.only_scan:
         bench_points(rows, metrics, copy_gbs)

@@ -27,7 +27,8 @@ def tk():
     old = os.environ.get("TRITON_INTERPRET")
     if not CUDA:
         os.environ["TRITON_INTERPRET"] = "1"
-    names = ["triton_utils", "selective_scan_triton", "state_update_triton", "point_ops_triton"]
+    names = ["triton_utils", "selective_scan_triton", "selective_scan_chunked", "state_update_triton",
+             "point_ops_triton"]
     mods = {n: importlib.import_module(f"vla_stack.kernels.{n}") for n in names}
     mods["triton_utils"].POISON_OUTPUTS = True
     yield type("Triton", (), mods)
@@ -75,11 +76,16 @@ def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size, mo
     assert out.dtype == dtype and last.dtype == torch.float32
     assert rel_err(out, ref) < RTOL[dtype]
     assert rel_err(last, ref_last) < RTOL[torch.float32] * (1 if dtype == torch.float32 else 10)
-    with torch.no_grad():   # the inference path (no states saved) gives the same output
-        assert torch.equal(scan.selective_scan_triton(**x), out)
+    with torch.no_grad():   # the inference path (no states saved) gives the same output, launched again too
+        again = [scan.selective_scan_triton(**x) for _ in range(2)]   # on a GPU the 2nd reuses the cached binary
+    assert all(torch.equal(a, out) for a in again)
     g_out, g_last = torch.randn_like(ref), torch.randn_like(ref_last)
     names = [k for k, v in x.items() if v is not None]
-    grads = torch.autograd.grad((out * g_out.to(dtype)).sum() + (last * g_last.float()).sum(), [x[k] for k in names])
+    loss = (out * g_out.to(dtype)).sum() + (last * g_last.float()).sum()
+    grads = torch.autograd.grad(loss, [x[k] for k in names], retain_graph=CUDA)
+    if CUDA:   # the backward launched a second time (cached binary) agrees up to the order of its atomic adds
+        for g, g2 in zip(grads, torch.autograd.grad(loss, [x[k] for k in names])):
+            assert rel_err(g2, g) < 1e-5
     want = torch.autograd.grad((ref * g_out.to(dtype).double()).sum() + (ref_last * g_last).sum(), [x64[k] for k in names])
     for name, g, w in zip(names, grads, want):
         assert g.dtype == x[name].dtype
@@ -184,3 +190,48 @@ def test_dispatcher_sends_forced_triton_calls_to_the_kernels(tk, monkeypatch):
     assert calls == [1]
     monkeypatch.setenv("VLA_KERNELS", "reference")
     assert torch.equal(got, kernels.knn(query, points, 4)) and calls == [1]
+
+
+@pytest.mark.parametrize("size", [(16, 512, 16, 1000)] if REAL else [(2, 6, 16, 37), (1, 3, 5, 20)])
+def test_time_parallel_forward_matches_reference(tk, size):
+    """The associative-scan forward (kernels/selective_scan_chunked.py), at chunks shorter than the
+    sequence so that the state is carried across chunks (ragged last chunk included)."""
+    x = scan_inputs(*size, torch.float32)
+    out, last = tk.selective_scan_chunked.selective_scan_chunked(**x, block_d=4 if not REAL else 16,
+                                                                  chunk=16 if not REAL else 128)
+    ref, ref_last = kernels.selective_scan_ref(**{k: v.double() for k, v in x.items()}, return_last_state=True)
+    assert rel_err(out, ref) < RTOL[torch.float32]
+    assert rel_err(last, ref_last) < RTOL[torch.float32]
+
+
+def test_cached_launch_passes_what_triton_would(tk, monkeypatch):
+    """The scan's launcher calls a compiled binary directly after the first launch; it must pass
+    the binary the runtime arguments, then the constexpr values in the kernel's parameter order,
+    and key on what Triton specializes (a new alignment or a new flag goes through Triton again)."""
+    scan = tk.selective_scan_triton
+    launches = []
+
+    class Binary:
+        function, packed_metadata = "fn", "meta"
+
+        def run(self, *a):
+            launches.append(("binary", a))
+
+    class Kernel:
+        arg_names = ["x", "n", "FLAG", "BLOCK"]
+
+        def __getitem__(self, grid):
+            return lambda *args, **meta: launches.append(("triton", grid, args, meta)) or Binary()
+
+    monkeypatch.setattr(scan, "INTERPRET", False)
+    monkeypatch.setattr(scan, "_current_stream", lambda device: 7)
+    launch = scan._Launcher(Kernel())
+    x = torch.zeros(8)
+    launch((2, 1, 1), x, 5, BLOCK=4, FLAG=True, num_warps=1)
+    launch((3, 1, 1), x, 6, BLOCK=4, FLAG=True, num_warps=1)
+    assert launches[0] == ("triton", (2, 1, 1), (x, 5), dict(BLOCK=4, FLAG=True, num_warps=1))
+    assert launches[1] == ("binary", (3, 1, 1, 7, "fn", "meta", None, None, None, x, 6, True, 4))
+    launch((3, 1, 1), x, 6, BLOCK=4, FLAG=False, num_warps=1)        # another flag: Triton's path
+    launch((3, 1, 1), x[1:], 6, BLOCK=4, FLAG=True, num_warps=1)     # 4-byte offset: not 16-byte aligned
+    launch((3, 1, 1), x, 16, BLOCK=4, FLAG=True, num_warps=1)        # an int divisible by 16
+    assert [entry[0] for entry in launches[2:]] == ["triton", "triton", "triton"]
