@@ -226,13 +226,14 @@ def try_ms(fn) -> float | str:
 
 
 # d_state -> (forward configs, backward configs). Forward: (BLOCK_D, num_warps, pipeline stages,
-# 4-step tiles per iteration, segment length); backward: (BLOCK_D, num_warps, stages, segment
-# length). Segment length 1024 = the whole sequence in one program (no first pass).
+# 4-step tiles per iteration, segment length); backward: (BLOCK_D, num_warps, stages, 8-step chunks
+# per iteration, segment length). Segment length 1024 = the whole sequence in one program.
 SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 2, 512), (16, 1, 4, 2, 256), (16, 1, 4, 2, 128), (16, 1, 4, 2, 64),
                     (16, 1, 3, 2, 128), (8, 1, 4, 2, 128), (32, 1, 4, 2, 128)],
-                   [(8, 1, 4, 1024), (8, 1, 4, 512), (8, 1, 4, 256), (8, 1, 4, 128), (8, 1, 4, 64), (4, 1, 3, 128)]),
+                   [(8, 1, 4, 1, 1024), (8, 1, 4, 1, 512), (8, 1, 4, 1, 256), (8, 1, 4, 1, 128), (8, 1, 4, 2, 1024),
+                    (8, 1, 4, 4, 1024), (4, 1, 3, 1, 128)]),
               64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 2, 256), (8, 1, 4, 2, 128)],
-                   [(4, 1, 3, 1024), (4, 1, 3, 256), (4, 1, 3, 128)])}
+                   [(4, 1, 3, 1, 1024), (4, 1, 3, 1, 256), (4, 1, 3, 1, 128)])}
 
 
 def rel_diff(a, b) -> float:

@@ -51,11 +51,12 @@ MAX_SEGMENTS = 16   # per sequence; longer sequences get longer segments (the ca
 SPLIT_BELOW_PROGRAMS = 256
 MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length);
-# backward: (BLOCK_D, num_warps, pipeline stages, segment length); segment length 0 = automatic
+# backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length);
+# segment length 0 = automatic
 # (above). Per padded dstate, the fastest in benchmarks/kernels.py --sweep on an H100. Other
 # sizes: BLOCK_D = 256 / dstate.
 FWD_CONFIG = {16: (16, 1, 4, 2, 0), 64: (8, 1, 4, 2, 0)}
-BWD_CONFIG = {16: (8, 1, 4, 0), 64: (4, 1, 3, 0)}
+BWD_CONFIG = {16: (8, 1, 4, 1, 0), 64: (4, 1, 3, 1, 0)}
 
 
 # Launch the compiled kernels directly (below) instead of through `kernel[grid](...)`; the
@@ -110,7 +111,7 @@ def _current_stream(device: int):
 
 def _config(table, dstate: int, forward: bool):
     block_n = next_pow2(dstate)
-    default = (max(1, 256 // block_n), 1, 3) + ((1,) if forward else ()) + (0,)
+    default = (max(1, 256 // block_n), 1, 3, 1, 0)
     return table.get(block_n, default)
 
 
@@ -351,10 +352,10 @@ def _scan_fwd_kernel(
         h = h * tl.exp2(a2 * ds[:, None]) + h_end    # masked (j >= k): h unchanged
     st_p = chunk_states + b * tl.cdiv(L, CHUNK) * dim * dstate + offs_n[None, :] * dim + offs_d[:, None] * s_one
     for t in tl.range(start, end, 4 * SUB, num_stages=STAGES):   # Triton prefetches STAGES - 1 iterations ahead
-        if SAVE_STATES:
-            if t % CHUNK == 0:
-                tl.store(st_p + (t // CHUNK) * dim * dstate, h, mask=mdn)
         for s in tl.static_range(SUB):   # SUB independent tiles' loads and gates overlap the recurrence
+            if SAVE_STATES:
+                if ((t + 4 * s) % CHUNK == 0) & (t + 4 * s < end):
+                    tl.store(st_p + ((t + 4 * s) // CHUNK) * dim * dstate, h, mask=mdn)
             h = _fwd_tile(h, t + 4 * s, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
                           HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D, BLOCK_N)
     tl.store(last_state + b * dim * dstate + offs_d[:, None] * dstate + offs_n[None, :] * s_one, h,
@@ -488,7 +489,7 @@ def _scan_bwd_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
     NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_DLAST: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    PAIR: tl.constexpr, STAGES: tl.constexpr,
+    PAIR: tl.constexpr, STAGES: tl.constexpr, CPI: tl.constexpr,
 ):
     """The segment's chunks of 8 steps, last first: rebuild h_1..h_8 in registers from the
     saved state (and y, for dz), then walk back over them. dA, dD, d(bias) accumulate per
@@ -534,56 +535,59 @@ def _scan_bwd_kernel(
     dA_acc = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     dD_acc = tl.zeros((BLOCK_D * 4,), tl.float32)
     dbias_acc = tl.zeros((BLOCK_D, 4), tl.float32)
-    for cc in tl.range(0, seg_chunks, num_stages=STAGES):
-        c = start // 8 + seg_chunks - 1 - cc
-        t0 = c * 8
-        t1 = t0 + 4
-        m2a = md[:, None] & (offs_j[None, :] + t0 < end)
-        m2b = md[:, None] & (offs_j[None, :] + t1 < end)
-        m3a = mn[:, None] & (offs_j[None, :] + t0 < end)
-        m3b = mn[:, None] & (offs_j[None, :] + t1 < end)
-        ua, dla, wa, dya, dza, dspa, uda, dDa = _bwd_tile_gates(
-            u, delta, z, dout, u_1, d_1, z_1, g_1, t0, end, md_1, j_1, bias_1, dv_1,
-            HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
-        ub, dlb, wb, dyb, dzb, dspb, udb, dDb = _bwd_tile_gates(
-            u, delta, z, dout, u_1, d_1, z_1, g_1, t1, end, md_1, j_1, bias_1, dv_1,
-            HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
-        dD_acc += dDa + dDb
-        # 1) rebuild h over the chunk (and y where the gate needs it)
-        h_s = tl.load(st_p + c * dim * dstate, mask=mdn, other=0.0)
-        h0, h1, h2, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
-                                       BLOCK_D, BLOCK_N)
-        h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN),
-                                       BLOCK_D, BLOCK_N)
-        if HAS_Z:
-            _store(dz + z_off + t0, dza * (ya + uda), m2a, EVEN)
-            _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
-        # 2) walk back: second half of the chunk, then the first (B, C read again: an L1 hit
-        # costs less than keeping 8 steps of them in registers)
-        g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
-            g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
-            _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
-        g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
-            g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
-            _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
-        if HAS_D:
-            dua += dya * dv[:, None]
-            dub += dyb * dv[:, None]
-        if SOFTPLUS:
-            dda *= dspa
-            ddb *= dspb
-        if not EVEN:
-            dda = tl.where(m2a, dda, 0.0)
-            ddb = tl.where(m2b, ddb, 0.0)
-        dbias_acc += dda + ddb
-        _store(du + u_off + t0, dua, m2a, EVEN)
-        _store(du + u_off + t1, dub, m2b, EVEN)
-        _store(ddelta + d_off + t0, dda, m2a, EVEN)
-        _store(ddelta + d_off + t1, ddb, m2b, EVEN)
-        _add(dB + bc_off + t0, dBa, m3a, EVEN)
-        _add(dB + bc_off + t1, dBb, m3b, EVEN)
-        _add(dC + bc_off + t0, dCa, m3a, EVEN)
-        _add(dC + bc_off + t1, dCb, m3b, EVEN)
+    for cc in tl.range(0, tl.cdiv(seg_chunks, CPI), num_stages=STAGES):   # CPI chunks per iteration, last first
+        for q in tl.static_range(CPI):
+            c = start // 8 + seg_chunks - 1 - (cc * CPI + q)
+            t0 = c * 8
+            # a chunk before the segment (the last iteration of a ragged count): every mask off
+            lim = end if EVEN else tl.where(t0 >= start, end, -(1 << 30))
+            t1 = t0 + 4
+            m2a = md[:, None] & (offs_j[None, :] + t0 < lim)
+            m2b = md[:, None] & (offs_j[None, :] + t1 < lim)
+            m3a = mn[:, None] & (offs_j[None, :] + t0 < lim)
+            m3b = mn[:, None] & (offs_j[None, :] + t1 < lim)
+            ua, dla, wa, dya, dza, dspa, uda, dDa = _bwd_tile_gates(
+                u, delta, z, dout, u_1, d_1, z_1, g_1, t0, lim, md_1, j_1, bias_1, dv_1,
+                HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+            ub, dlb, wb, dyb, dzb, dspb, udb, dDb = _bwd_tile_gates(
+                u, delta, z, dout, u_1, d_1, z_1, g_1, t1, lim, md_1, j_1, bias_1, dv_1,
+                HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+            dD_acc += dDa + dDb
+            # 1) rebuild h over the chunk (and y where the gate needs it)
+            h_s = tl.load(st_p + c * dim * dstate, mask=mdn & (t0 + 0 * offs_d[:, None] >= start), other=0.0)
+            h0, h1, h2, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
+                                           BLOCK_D, BLOCK_N)
+            h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN),
+                                           BLOCK_D, BLOCK_N)
+            if HAS_Z:
+                _store(dz + z_off + t0, dza * (ya + uda), m2a, EVEN)
+                _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
+            # 2) walk back: second half of the chunk, then the first (B, C read again: an L1 hit
+            # costs less than keeping 8 steps of them in registers)
+            g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
+                g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
+                _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
+            g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
+                g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
+                _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
+            if HAS_D:
+                dua += dya * dv[:, None]
+                dub += dyb * dv[:, None]
+            if SOFTPLUS:
+                dda *= dspa
+                ddb *= dspb
+            if not EVEN:
+                dda = tl.where(m2a, dda, 0.0)
+                ddb = tl.where(m2b, ddb, 0.0)
+            dbias_acc += dda + ddb
+            _store(du + u_off + t0, dua, m2a, EVEN)
+            _store(du + u_off + t1, dub, m2b, EVEN)
+            _store(ddelta + d_off + t0, dda, m2a, EVEN)
+            _store(ddelta + d_off + t1, ddb, m2b, EVEN)
+            _add(dB + bc_off + t0, dBa, m3a, EVEN)
+            _add(dB + bc_off + t1, dBb, m3b, EVEN)
+            _add(dC + bc_off + t0, dCa, m3a, EVEN)
+            _add(dC + bc_off + t1, dCb, m3b, EVEN)
     tl.atomic_add(dA + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, dA_acc, mask=mdn, sem="relaxed")
     if HAS_D:
         tl.atomic_add(dD + offs_d, tl.sum(tl.reshape(dD_acc, (BLOCK_D, 4)), axis=1), mask=md, sem="relaxed")
@@ -615,14 +619,14 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     batch, dim, L = u.shape
     dstate = A.shape[1]
     block_d, warps, stages, sub, seg_len = config or _config(FWD_CONFIG, dstate, forward=True)
-    assert CHUNK % (4 * sub) == 0
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
     states = (triton_utils.new_output((batch, cdiv(L, CHUNK), dstate, dim), torch.float32, u.device)
               if save_states else last)
     dummy = u
-    flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on, EVEN=_even(dim, dstate, L, block_d, seg),
+    even = _even(dim, dstate, L, block_d, seg) and seg % (4 * sub) == 0   # no tile of 4 * sub steps crosses the end
+    flags = dict(HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on, EVEN=even,
                  BLOCK_D=block_d, BLOCK_N=next_pow2(dstate), STAGES=stages, SUB=sub, num_warps=warps)
     bias = dummy if delta_bias is None else delta_bias
     seg_state, seg_dsum = _segment_scratch(batch, n_seg, dim, dstate, u.device) if n_seg > 1 else (dummy, dummy)
@@ -641,7 +645,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
 def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, seg_len = config or _config(BWD_CONFIG, dstate, forward=False)
+    block_d, warps, stages, cpi, seg_len = config or _config(BWD_CONFIG, dstate, forward=False)
     assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     dout = dout.contiguous()
@@ -656,7 +660,8 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
     dbias = dbias if delta_bias is not None else None
     dummy = u
     flags = dict(HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, SOFTPLUS=softplus_on,
-                 EVEN=_even(dim, dstate, L, block_d, seg), BLOCK_D=block_d, BLOCK_N=next_pow2(dstate),
+                 EVEN=_even(dim, dstate, L, block_d, seg) and (seg // 8) % cpi == 0, BLOCK_D=block_d,
+                 BLOCK_N=next_pow2(dstate),
                  STAGES=stages, num_warps=warps)
     zz, bias = dummy if z is None else z, dummy if delta_bias is None else delta_bias
     seg_adj, seg_dsum = _segment_scratch(batch, n_seg, dim, dstate, u.device) if n_seg > 1 else (dummy, dummy)
@@ -670,7 +675,8 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
         seg_adj, seg_dsum, du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
         dummy if dbias is None else dbias,
         dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
-        NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=max(1, block_d // 8), **flags)
+        NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=max(1, block_d // 8), CPI=cpi,
+        **flags)
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
     return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
 
