@@ -148,8 +148,15 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
                                      kw["delta_bias"], True, states))
     bwd_args = (dout, None, kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"], kw["delta_bias"], True)
     t_fb_kernels = median_ms(lambda: S._bwd(*bwd_args, S._fwd(**kw, save_states=True)[2]))   # no autograd
+    # GPU time alone: the same calls replayed from CUDA graphs (no host work between kernels)
+    t_fwd_graph = median_ms(graph_of(lambda: S.selective_scan_triton(**x)).replay)
+    t_fwd_train_graph = median_ms(graph_of(lambda: S._fwd(**kw, save_states=True)).replay)
+    t_bwd_graph = median_ms(graph_of(lambda: S._bwd(*bwd_args, states)).replay)
     metrics.update({f"{tag}_fwd_train_triton_ms": t_fwd_train, f"{tag}_bwd_kernel_triton_ms": t_bwd,
-                    f"{tag}_fwdbwd_kernels_only_triton_ms": t_fb_kernels, f"{tag}_fwdbwd_graph_triton_ms": t_fb_graph})
+                    f"{tag}_fwdbwd_kernels_only_triton_ms": t_fb_kernels, f"{tag}_fwdbwd_graph_triton_ms": t_fb_graph,
+                    f"{tag}_fwd_graph_triton_ms": t_fwd_graph, f"{tag}_fwd_train_graph_triton_ms": t_fwd_train_graph,
+                    f"{tag}_bwd_kernel_graph_triton_ms": t_bwd_graph,
+                    f"{tag}_fwd_graph_frac_copy": scan_bytes(b, L, d, n, es, False) / (t_fwd_graph * 1e-3) / GB / copy_gbs})
     bf, bfb = scan_bytes(b, L, d, n, es, False), scan_bytes(b, L, d, n, es, True)
     g_f, g_fb = bf / (t_fwd * 1e-3) / GB, bfb / (t_fb * 1e-3) / GB
     metrics.update({f"{tag}_fwd_GBps": g_f, f"{tag}_fwd_frac_copy": g_f / copy_gbs,
