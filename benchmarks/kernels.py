@@ -235,12 +235,12 @@ def try_ms(fn) -> float | str:
 # d_state -> (forward configs, backward configs). Forward: (BLOCK_D, num_warps, pipeline stages,
 # 4-step tiles per iteration, segment length); backward: (BLOCK_D, num_warps, stages, 8-step chunks
 # per iteration, segment length). Segment length 1024 = the whole sequence in one program.
-SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 2, 512), (16, 1, 4, 2, 256), (16, 1, 4, 2, 128), (16, 1, 4, 2, 64),
-                    (16, 1, 3, 2, 128), (8, 1, 4, 2, 128), (32, 1, 4, 2, 128)],
-                   [(8, 1, 4, 1, 1024), (8, 1, 4, 1, 512), (8, 1, 4, 1, 256), (8, 1, 4, 1, 128), (8, 1, 4, 2, 1024),
-                    (8, 1, 4, 4, 1024), (4, 1, 3, 1, 128)]),
-              64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 2, 256), (8, 1, 4, 2, 128)],
-                   [(4, 1, 3, 1, 1024), (4, 1, 3, 1, 256), (4, 1, 3, 1, 128)])}
+SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024), (16, 1, 3, 8, 1024), (16, 1, 2, 8, 1024), (8, 1, 4, 2, 1024),
+                    (8, 1, 4, 4, 1024), (16, 2, 4, 2, 1024), (32, 2, 4, 2, 1024), (32, 4, 4, 2, 1024), (16, 1, 6, 2, 1024)],
+                   [(8, 1, 4, 1, 1024), (8, 1, 4, 2, 1024), (8, 1, 3, 4, 1024), (8, 1, 2, 4, 1024), (8, 2, 4, 1, 1024),
+                    (16, 2, 4, 1, 1024), (4, 1, 4, 1, 1024), (4, 1, 3, 4, 1024)]),
+              64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 4, 1024), (8, 1, 3, 8, 1024)],
+                   [(4, 1, 3, 1, 1024), (4, 1, 3, 2, 1024), (4, 1, 3, 4, 1024)])}
 
 
 def rel_diff(a, b) -> float:
@@ -262,9 +262,17 @@ def sweeps(details) -> None:
                             x["delta_bias"], True, states)
         want_grads = S._bwd(*bwd_args())
         for c in fwd_cfgs:
-            worst = max(worst, rel_diff(S._fwd(**kw, save_states=True, config=c)[0], want_out))
+            try:
+                got_out, _, got_states = S._fwd(**kw, save_states=True, config=c)   # states: the backward's input
+                worst = max(worst, rel_diff(got_out, want_out), rel_diff(got_states, states))
+            except Exception as e:  # noqa: BLE001 - out of registers/shared memory: its timing fails too
+                print("config", c, "failed:", type(e).__name__)
         for c in bwd_cfgs:
-            got = S._bwd(*bwd_args(), config=c)
+            try:
+                got = S._bwd(*bwd_args(), config=c)
+            except Exception as e:  # noqa: BLE001
+                print("config", c, "failed:", type(e).__name__)
+                continue
             worst = max([worst] + [rel_diff(g, w) for g, w in zip(got, want_grads) if g is not None])
         fwd = {str(c): try_ms(lambda: S._fwd(**kw, save_states=False, config=c)) for c in fwd_cfgs}
         fwd_train = {str(c): try_ms(lambda: S._fwd(**kw, save_states=True, config=c)) for c in fwd_cfgs}
