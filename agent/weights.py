@@ -98,7 +98,7 @@ class PackConfig:
 
     planner: Path = Path("benchmarks/results/planner_checkpoint")
     world_model: Path = Path("world_model/checkpoint_front_objects_colour")
-    policy: Path = Path("benchmarks/results/policy_train_single_skill/checkpoint")
+    policy: Path = Path("benchmarks/results/compositional_train/full")
     out: Path = DEFAULT_DIR
     n_points: int = 512  # points per cloud the action expert was trained on
     image_size: int = 128
