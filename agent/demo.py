@@ -16,8 +16,10 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-#: The default: a held-out composition (never trained as this object-skill-target combination).
-DEFAULT_TASK = "PutBlueInBowl"
+#: The default: a held-out composition (pushing the green cube toward the button was never trained; push
+#: was, on other object-target pairs). It is the one the shipped stack completes in the benchmark (4 of 4);
+#: those that need placing or stacking it does not yet (benchmarks/results/compositional.md).
+DEFAULT_TASK = "PushGreenTowardButton"
 
 
 @dataclass

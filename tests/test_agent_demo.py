@@ -15,7 +15,7 @@ def test_demo_runs_the_full_stack_and_writes_the_video(tmp_path, capsys):
     out = tmp_path / "demo.mp4"
     assert cli.main(["demo", "--max-steps", "6", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "held-out composition PutBlueInBowl" in printed and str(out) in printed
+    assert "held-out composition PushGreenTowardButton" in printed and str(out) in printed
     frames = [f for f in imageio.get_reader(out)]  # list() asks len(), which ffmpeg reports as inf
     assert len(frames) == 6 and frames[0].shape == (360, 640, 3)
 
