@@ -62,6 +62,16 @@ def graph_of(fn, steps: int = 1):
     return g
 
 
+def graph_ms(fn) -> float:
+    """Median time of `fn` replayed from a CUDA graph (GPU time without host gaps); NaN if the
+    capture fails (reported, the run goes on)."""
+    try:
+        return median_ms(graph_of(fn).replay)
+    except Exception as e:  # noqa: BLE001
+        print(f"graph capture failed: {type(e).__name__}: {str(e)[:200]}")
+        return float("nan")
+
+
 def step_inputs(b, d=512, n=16):
     r = lambda *s: torch.randn(*s, device="cuda")  # noqa: E731
     return dict(state=r(b, d, n), x=r(b, d), dt=r(b, d), A=-torch.rand(d, n, device="cuda"), B=r(b, n), C=r(b, n),
@@ -135,11 +145,7 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
         metrics.update({f"{tag}_fwd_host{sfx}_us": h_fwd, f"{tag}_fwdbwd_host{sfx}_us": h_fb,
                         f"{tag}_fwd{sfx}_triton_ms": t_fwd, f"{tag}_fwdbwd{sfx}_triton_ms": t_fb})
     # fwd+bwd through autograd replayed from a CUDA graph: no host work between the kernels
-    try:
-        t_fb_graph = median_ms(graph_of(lambda: fwd_bwd(S.selective_scan_triton)).replay)
-    except Exception as e:  # noqa: BLE001 - capture can fail on other torch versions: report, don't stop
-        print(f"fwd+bwd graph capture failed: {type(e).__name__}: {e}")
-        t_fb_graph = float("nan")
+    t_fb_graph = graph_ms(lambda: fwd_bwd(S.selective_scan_triton))
     # the two halves alone: the training forward (saves a state every CHUNK steps) and the backward kernel
     kw = dict(softplus_on=True, **{k: v.detach() for k, v in xr.items()})
     _, _, states = S._fwd(**kw, save_states=True)
@@ -149,9 +155,9 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
     bwd_args = (dout, None, kw["u"], kw["delta"], kw["A"], kw["B"], kw["C"], kw["D"], kw["z"], kw["delta_bias"], True)
     t_fb_kernels = median_ms(lambda: S._bwd(*bwd_args, S._fwd(**kw, save_states=True)[2]))   # no autograd
     # GPU time alone: the same calls replayed from CUDA graphs (no host work between kernels)
-    t_fwd_graph = median_ms(graph_of(lambda: S.selective_scan_triton(**x)).replay)
-    t_fwd_train_graph = median_ms(graph_of(lambda: S._fwd(**kw, save_states=True)).replay)
-    t_bwd_graph = median_ms(graph_of(lambda: S._bwd(*bwd_args, states)).replay)
+    t_fwd_graph = graph_ms(lambda: S.selective_scan_triton(**x))
+    t_fwd_train_graph = graph_ms(lambda: S._fwd(**kw, save_states=True))
+    t_bwd_graph = graph_ms(lambda: S._bwd(*bwd_args, states))
     metrics.update({f"{tag}_fwd_train_triton_ms": t_fwd_train, f"{tag}_bwd_kernel_triton_ms": t_bwd,
                     f"{tag}_fwdbwd_kernels_only_triton_ms": t_fb_kernels, f"{tag}_fwdbwd_graph_triton_ms": t_fb_graph,
                     f"{tag}_fwd_graph_triton_ms": t_fwd_graph, f"{tag}_fwd_train_graph_triton_ms": t_fwd_train_graph,
@@ -177,7 +183,7 @@ def bench_scan(copy_gbs, rows, metrics, b, L, d, n, dtype, ref_too: bool):
 
 
 # (BLOCK_D, chunk length T, num_warps) of the time-parallel forward, timed at the target size
-CHUNKED_CONFIGS = [(16, 32, 4), (32, 32, 4), (16, 64, 4), (16, 128, 4), (8, 32, 2), (16, 16, 2)]
+CHUNKED_CONFIGS = [(16, 32, 4), (32, 32, 4), (16, 128, 4)]
 
 
 def bench_scan_chunked(copy_gbs, rows, metrics, details, b=16, L=1024, d=512, n=16):
@@ -190,10 +196,16 @@ def bench_scan_chunked(copy_gbs, rows, metrics, details, b=16, L=1024, d=512, n=
     times = {}
     for c in CHUNKED_CONFIGS:
         kw = dict(block_d=c[0], chunk=c[1], num_warps=c[2])
-        worst = rel_diff(SC.selective_scan_chunked(**x, **kw)[0], want)
-        assert worst < 1e-4, f"chunked forward {c} disagrees with the sequential one ({worst:.2e})"
-        times[str(c)] = try_ms(lambda: SC.selective_scan_chunked(**x, **kw))
+        try:
+            diff = rel_diff(SC.selective_scan_chunked(**x, **kw)[0], want)
+        except Exception as e:  # noqa: BLE001 - out of registers/shared memory
+            times[str(c)] = f"failed: {type(e).__name__}"
+            continue
+        times[str(c)] = try_ms(lambda: SC.selective_scan_chunked(**x, **kw)) if diff < 1e-4 else f"wrong: {diff:.1e}"
     details["scan_chunked_fwd_ms_by_config"] = times
+    print("chunked forward", times)
+    if not any(isinstance(v, float) for v in times.values()):
+        return
     best = min((v, k) for k, v in times.items() if isinstance(v, float))
     tag = f"scan_b{b}_L{L}_d{d}_n{n}_float32"
     gbs = scan_bytes(b, L, d, n, 4, False) / (best[0] * 1e-3) / GB
@@ -235,12 +247,9 @@ def try_ms(fn) -> float | str:
 # d_state -> (forward configs, backward configs). Forward: (BLOCK_D, num_warps, pipeline stages,
 # 4-step tiles per iteration, segment length); backward: (BLOCK_D, num_warps, stages, 8-step chunks
 # per iteration, segment length). Segment length 1024 = the whole sequence in one program.
-SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024), (16, 1, 3, 8, 1024), (16, 1, 2, 8, 1024), (8, 1, 4, 2, 1024),
-                    (8, 1, 4, 4, 1024), (16, 2, 4, 2, 1024), (32, 2, 4, 2, 1024), (32, 4, 4, 2, 1024), (16, 1, 6, 2, 1024)],
-                   [(8, 1, 4, 1, 1024), (8, 1, 4, 2, 1024), (8, 1, 3, 4, 1024), (8, 1, 2, 4, 1024), (8, 2, 4, 1, 1024),
-                    (16, 2, 4, 1, 1024), (4, 1, 4, 1, 1024), (4, 1, 3, 4, 1024)]),
-              64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 4, 1024), (8, 1, 3, 8, 1024)],
-                   [(4, 1, 3, 1, 1024), (4, 1, 3, 2, 1024), (4, 1, 3, 4, 1024)])}
+SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024), (16, 1, 3, 8, 1024)],
+                   [(8, 1, 4, 1, 1024), (8, 1, 4, 2, 1024), (8, 1, 3, 4, 1024)]),
+              64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 4, 1024)], [(4, 1, 3, 1, 1024), (4, 1, 3, 2, 1024)])}
 
 
 def rel_diff(a, b) -> float:
@@ -250,9 +259,10 @@ def rel_diff(a, b) -> float:
 def sweeps(details) -> None:
     """Launch-config sweeps of the scan at the target size (and d_state 64); the fastest become
     the defaults for this run (and, by hand, in kernels/selective_scan_triton.py). Every config's
-    output and gradients are compared with the default config's (tested against the reference)."""
+    output, saved states and gradients are compared with the default config's (tested against
+    the reference); one that disagrees is reported and never chosen."""
     S = selective_scan_triton
-    chosen, worst = {}, 0.0
+    chosen, worst, wrong = {}, 0.0, []
     for n, (fwd_cfgs, bwd_cfgs) in SWEEP_GRID.items():
         x = scan_inputs(16, 1024, 512, n, torch.float32)
         kw = {**x, "softplus_on": True}
@@ -261,19 +271,29 @@ def sweeps(details) -> None:
         bwd_args = lambda: (dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],  # noqa: E731
                             x["delta_bias"], True, states)
         want_grads = S._bwd(*bwd_args())
-        for c in fwd_cfgs:
+
+        def agrees(c, run) -> bool:
+            nonlocal worst
             try:
-                got_out, _, got_states = S._fwd(**kw, save_states=True, config=c)   # states: the backward's input
-                worst = max(worst, rel_diff(got_out, want_out), rel_diff(got_states, states))
+                diff = run()
             except Exception as e:  # noqa: BLE001 - out of registers/shared memory: its timing fails too
                 print("config", c, "failed:", type(e).__name__)
-        for c in bwd_cfgs:
-            try:
-                got = S._bwd(*bwd_args(), config=c)
-            except Exception as e:  # noqa: BLE001
-                print("config", c, "failed:", type(e).__name__)
-                continue
-            worst = max([worst] + [rel_diff(g, w) for g, w in zip(got, want_grads) if g is not None])
+                return True
+            if diff >= 1e-4:
+                wrong.append(f"{c}: relative difference {diff:.2e}")
+                return False
+            worst = max(worst, diff)
+            return True
+
+        def fwd_diff(c):
+            got_out, _, got_states = S._fwd(**kw, save_states=True, config=c)   # states: the backward's input
+            return max(rel_diff(got_out, want_out), rel_diff(got_states, states))
+
+        def bwd_diff(c):
+            return max(rel_diff(g, w) for g, w in zip(S._bwd(*bwd_args(), config=c), want_grads) if g is not None)
+
+        fwd_cfgs = [c for c in fwd_cfgs if agrees(c, lambda: fwd_diff(c))]
+        bwd_cfgs = [c for c in bwd_cfgs if agrees(c, lambda: bwd_diff(c))]
         fwd = {str(c): try_ms(lambda: S._fwd(**kw, save_states=False, config=c)) for c in fwd_cfgs}
         fwd_train = {str(c): try_ms(lambda: S._fwd(**kw, save_states=True, config=c)) for c in fwd_cfgs}
         bwd = {str(c): try_ms(lambda: S._bwd(*bwd_args(), config=c)) for c in bwd_cfgs}
@@ -285,7 +305,7 @@ def sweeps(details) -> None:
         chosen[n] = dict(fwd=S.FWD_CONFIG[n], bwd=S.BWD_CONFIG[n])
         del x, kw, dout, states, want_out, want_grads
     details["sweep_max_rel_diff_vs_default_config"] = worst
-    assert worst < 1e-4, f"a swept config disagrees with the default one (relative difference {worst:.2e})"
+    details["sweep_configs_disagreeing_with_default"] = wrong
     for k, v in details.items():
         if k.startswith("sweep_"):
             print(k, v)
