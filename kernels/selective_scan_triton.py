@@ -64,12 +64,10 @@ BWD_CONFIG = {16: (8, 1, 4, 1, 0), 64: (4, 1, 3, 1, 0)}
 FAST_LAUNCH = True
 
 
-def _spec(a):
-    """What Triton specializes an argument on (dtype and 16-byte alignment of a tensor; an int's
-    width, == 1 and divisibility by 16): equal keys mean the binary Triton itself would pick."""
-    if isinstance(a, torch.Tensor):
-        return a.dtype, a.data_ptr() % 16 == 0
-    return type(a), a == 1, a % 16 == 0, -2**31 <= a < 2**31
+def _key(args):
+    """Covers what Triton specializes the arguments on (a tensor's dtype and 16-byte alignment;
+    an int's width, == 1 and divisibility by 16, here its value): equal keys, same binary."""
+    return tuple(a if type(a) is int else (a.dtype, a.data_ptr() & 15 == 0) for a in args)
 
 
 class _Launcher:
@@ -91,7 +89,7 @@ class _Launcher:
             self.kernel[grid](*args, **meta)
             return
         device = args[0].device.index
-        key = (device, tuple(map(_spec, args)), tuple(meta.items()))
+        key = (device, _key(args), tuple(meta.items()))
         hit = self.binaries.get(key)
         if hit is None:
             binary = self.kernel[grid](*args, **meta)

@@ -229,10 +229,11 @@ def test_cached_launch_passes_what_triton_would(tk, monkeypatch):
     launch = scan._Launcher(Kernel())
     x = torch.zeros(8)
     launch((2, 1, 1), x, 5, BLOCK=4, FLAG=True, num_warps=1)
-    launch((3, 1, 1), x, 6, BLOCK=4, FLAG=True, num_warps=1)
+    launch((3, 1, 1), torch.ones(8), 5, BLOCK=4, FLAG=True, num_warps=1)   # another grid and tensor, same key
     assert launches[0] == ("triton", (2, 1, 1), (x, 5), dict(BLOCK=4, FLAG=True, num_warps=1))
-    assert launches[1] == ("binary", (3, 1, 1, 7, "fn", "meta", None, None, None, x, 6, True, 4))
-    launch((3, 1, 1), x, 6, BLOCK=4, FLAG=False, num_warps=1)        # another flag: Triton's path
-    launch((3, 1, 1), x[1:], 6, BLOCK=4, FLAG=True, num_warps=1)     # 4-byte offset: not 16-byte aligned
-    launch((3, 1, 1), x, 16, BLOCK=4, FLAG=True, num_warps=1)        # an int divisible by 16
+    assert launches[1][0] == "binary" and launches[1][1][:9] == (3, 1, 1, 7, "fn", "meta", None, None, None)
+    assert launches[1][1][10:] == (5, True, 4)                          # runtime args, then FLAG, BLOCK
+    launch((3, 1, 1), x, 5, BLOCK=4, FLAG=False, num_warps=1)        # another flag: Triton's path
+    launch((3, 1, 1), x[1:], 5, BLOCK=4, FLAG=True, num_warps=1)     # 4-byte offset: not 16-byte aligned
+    launch((3, 1, 1), x, 16, BLOCK=4, FLAG=True, num_warps=1)        # another int (Triton: divisible by 16)
     assert [entry[0] for entry in launches[2:]] == ["triton", "triton", "triton"]
