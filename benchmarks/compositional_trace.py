@@ -1,9 +1,15 @@
-"""Per-tick trace of one episode's place / stack subtask in the agent loop (oracle planner, no world
-model): tool, held cube and bowl positions, gripper opening and the policy's command. It is how
-docs/agent.md's "Why place and stack fail" was found; the printed log is the evidence.
+"""Per-tick traces of a place / stack subtask, the evidence behind docs/agent.md's "Why place and
+stack fail":
+
+- closed loop (default): the agent (oracle planner, no world model) drives; prints the tool, held cube
+  and bowl positions, the gripper opening and the policy's command;
+- `--teacher`: the scripted expert drives and the policy only predicts (teacher forcing); prints, around
+  each release the expert makes in a place / stack subtask, its gripper label beside the policy's whole
+  predicted chunk of gripper commands.
 
     python benchmarks/compositional_trace.py --task PutGreenInBowl --seed 5000 \\
         --policy benchmarks/results/compositional_train/full --cube green_cube
+    python benchmarks/compositional_trace.py --teacher --task PutGreenInBowlThenPressButton --seeds 3
 """
 
 from __future__ import annotations
@@ -23,8 +29,52 @@ class TraceConfig:
     policy: Path = Path("benchmarks/results/compositional_train/full")
     cube: str = "green_cube"  # the object whose position is printed
     every: int = 3  # print every n-th tick of the place / stack subtask
+    teacher: bool = False  # the expert drives, the policy predicts
+    seeds: int = 1  # --teacher: episodes seed .. seed + seeds - 1
     n_points: int = 1024
     image_size: int = 128
+
+
+def _places(subtask: str) -> bool:
+    return subtask.startswith("put") or subtask.startswith("stack")
+
+
+def teacher_forced(cfg: TraceConfig, policy, env) -> int:
+    """Returns how many of the expert's place / stack releases the policy's first chunk entry matched."""
+    import numpy as np
+
+    from vla_stack import schema
+    from vla_stack.sim.registration import max_episode_steps
+
+    matched, errors, labels = 0, [], []
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+        obs, info = env.reset(seed=seed)
+        policy.reset()
+        rows = []
+        for t in range(max_episode_steps(len(env.task.subtasks))):
+            sub = info[schema.INFO_SUBTASK]
+            if sub == schema.DONE_TOKEN:
+                break
+            label = np.asarray(env.unwrapped.expert_action(), np.float32)
+            chunk = policy.predict_chunk(obs[schema.OBS_POINTS], obs[schema.OBS_COLORS], obs[schema.OBS_STATE], sub)
+            rows.append((t, sub, float(label[6]), chunk[:, 6], float(env.scene.tcp_pos()[2])))
+            if _places(sub):  # the motion the policy would command now (first chunk entry) vs the expert's
+                errors.append(np.abs(chunk[0, :3] - label[:3]))
+                labels.append(np.abs(label[:3]))
+            obs, _, terminated, truncated, info = env.step(label)
+            if terminated or truncated:
+                break
+        releases = [i for i, r in enumerate(rows) if _places(r[1]) and r[2] > 0]
+        n_place = sum(_places(r[1]) for r in rows)
+        print(f"seed {seed}: {len(releases)} of {n_place} place/stack frames carry an open-gripper label; "
+              f"success {bool(info[schema.INFO_SUCCESS])}")
+        for i in releases[:1]:
+            matched += bool(rows[i][3][0] > 0)
+            for t, sub, lab, ch, z in rows[max(0, i - 6): i + 5]:
+                print(f"  t={t:3d} {sub!r:40} tool z={z:.3f} expert grip={lab:+.0f} policy chunk grip={np.round(ch, 2)}")
+    print(f"place/stack frames: mean |policy - expert| translation per tick (x, y, z) "
+          f"{np.round(np.mean(errors, axis=0) * 1000, 1)} mm against mean |expert| {np.round(np.mean(labels, axis=0) * 1000, 1)} mm")
+    return matched
 
 
 def trace(cfg: TraceConfig) -> bool:
@@ -46,6 +96,13 @@ def trace(cfg: TraceConfig) -> bool:
     policy = ActionExpert.load(cfg.policy)
     print(f"policy {cfg.policy}: execution {policy.executor.mode}, {policy.executor.exec_steps} step(s) per chunk")
     env = make_env(cfg.task, "panda", cfg.n_points, cfg.image_size, 0.0)
+    if cfg.teacher:
+        try:
+            matched = teacher_forced(cfg, policy, env)
+        finally:
+            env.close()
+        print(f"RESULT {cfg.task}: the policy's first chunk entry opened at {matched} of {cfg.seeds} expert releases")
+        return matched == cfg.seeds
     last = {}
     step = policy.step
 
@@ -58,7 +115,7 @@ def trace(cfg: TraceConfig) -> bool:
 
     def on_tick(obs, ai, info):
         sub = info[schema.INFO_SUBTASK]
-        if not (sub.startswith("put") or sub.startswith("stack")) or ai.tick % cfg.every:
+        if not _places(sub) or ai.tick % cfg.every:
             return
         s, a = env.scene, last.get("action")
         cmd = "-" if a is None else np.round(np.asarray(a)[[0, 1, 2, 6]], 3)
