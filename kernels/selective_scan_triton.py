@@ -7,7 +7,8 @@ Forward: channels go across lanes first and what is left of the 32 lanes across 
 for y is in-thread plus one shuffle. Triton picks layouts from the loads, so A is read
 through a stride it cannot see (`s_an`, not specialized: its tile takes the default
 channel-major layout), and the (dstate, 4) tiles of B and C are broadcast over the channels.
-The tile loads are pipelined by Triton (`num_stages`, cp.async into shared memory).
+The tile loads are pipelined by Triton (`num_stages`, cp.async into shared memory); an
+iteration takes SUB tiles (longer iterations lost on an H100: kernels/README.md).
 
 Segments: one program per (batch, channel block) is about one warp per scheduler on an H100,
 too few to hide the recurrence's latency, so the sequence is split into segments run by
@@ -26,7 +27,12 @@ segment's chunks last first: it rebuilds the chunk's 8 states in registers from 
 one, then runs the adjoint back over them. A backward step reduces over both axes
 (d(delta), du over dstate; dB, dC over channels), so its layout puts 8 lanes over channels
 and 4 over dstate (a contiguity hint on the saved states steers it). dB and dC leave each
-program through atomics. kernels/README.md has the byte counts and timings.
+program through atomics. An iteration takes CPI chunks (1 is fastest on an H100).
+
+Launches go through `_Launcher`: after the first call of a specialization it calls the
+compiled binary directly, which took the host time of a fwd+bwd call through autograd from
+1212 to 732 us, so the GPU no longer waits between the kernels. kernels/README.md has the
+byte counts and timings.
 """
 
 from __future__ import annotations
@@ -46,8 +52,8 @@ MAX_SEGMENTS = 16   # per sequence; longer sequences get longer segments (the ca
 # Splitting into segments costs a second pass (about 1.5x the instructions). On an H100 it lost
 # at every segment length once there were 512 (batch, channel block) programs, about one warp
 # per scheduler (benchmarks/kernels.py --sweep, kernels/README.md), so only a grid smaller than
-# SPLIT_BELOW_PROGRAMS is split, into segments of at least MIN_SEGMENT steps; that threshold is
-# an estimate: the small-grid case has not been timed.
+# SPLIT_BELOW_PROGRAMS is split, into segments of at least MIN_SEGMENT steps. At b=1, L=8192 (32
+# programs) the split is 7.4x faster than one segment (session 4); the threshold is an estimate.
 SPLIT_BELOW_PROGRAMS = 256
 MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length);
