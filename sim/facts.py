@@ -11,6 +11,9 @@ DRAWER_CLOSED_M = 0.015
 LIFT_M = 0.05  # cube bottom above the table
 BOWL_RADIUS_M = 0.086
 PUSH_MIN_M = 0.06
+#: a place / stack is finished once the hand has let go and backed off: no finger pad touches the cube
+#: and the tool centre is this far from the cube's centre (3 cm clear of its faces)
+HAND_CLEAR_M = 0.05
 
 
 class FactChecker:
@@ -40,6 +43,12 @@ class FactChecker:
             if self.scene.is_grasped(c):
                 return c
         return "nothing"
+
+    def hand_clear_of(self, cube: str) -> bool:
+        s = self.scene
+        g = s.geom[cube]
+        touching = s.in_contact(g, s.geom["finger_left_pad"]) or s.in_contact(g, s.geom["finger_right_pad"])
+        return not touching and float(np.linalg.norm(s.tcp_pos() - s.body_pos(cube))) >= HAND_CLEAR_M
 
     def holds(self, key: str, value: str) -> bool:
         s = self.scene

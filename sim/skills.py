@@ -105,6 +105,12 @@ class Subtask:
             return {"button": "pressed"}
         raise AssertionError(s)
 
+    def released_object(self) -> str | None:
+        """The object a place / stack lets go of: the subtask is finished only once the hand is clear of it,
+        so a demonstration shows the release and the back-off under this subtask's text (else the subtask
+        ends the tick the fingers open and the release is one frame of the data)."""
+        return self.object if self.skill in ("place", "stack") else None
+
     def preconditions(self) -> dict[str, str]:
         """Facts that must hold while this subtask runs (else an earlier one is redone)."""
         if self.skill in ("place", "stack"):

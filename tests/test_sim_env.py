@@ -127,6 +127,29 @@ def test_subtask_boundaries_are_marked():
     assert texts[done_steps[0]] == "pick up the red cube" and texts[done_steps[0] + 1] == "put the red cube in the bowl"
 
 
+@pytest.mark.parametrize("task", ["StackRedOnGreen", "PutRedAndGreenInBowl"])  # last subtask / one in between
+def test_a_place_or_stack_ends_only_after_the_hand_lets_go_and_backs_off(task):
+    """So a demonstration shows the release under the place / stack text: with the subtask ending the tick
+    the fingers open, each demonstration held one open-gripper frame of it and no policy learnt to let go."""
+    env = TabletopEnv(task=task, obs_keys=(schema.OBS_STATE,))
+    _, info = env.reset(seed=4)
+    released, open_frames = None, 0
+    for t in range(400):
+        sub, action = info[schema.INFO_SUBTASK], env.expert_action()
+        placing = sub.startswith("put") or sub.startswith("stack")
+        open_frames += placing and action[6] > 0
+        if placing and released is None and env.facts.holding() == "nothing":
+            released = t
+            assert not env.facts.hand_clear_of("red_cube")
+        _, _, terminated, _, info = env.step(action)
+        if info[schema.INFO_SUBTASK_DONE] and placing:
+            assert released is not None and t > released and env.facts.hand_clear_of("red_cube")
+            break
+    else:
+        raise AssertionError(f"{task}: the place / stack never finished")
+    assert open_frames >= 5, f"only {open_frames} open-gripper frames under the place / stack text"
+
+
 def test_async_vector_env_runs_two_envs():
     # "spawn": a forked child would inherit this process's EGL state (renderers made by other
     # tests); "module:id" makes each fresh child import vla_stack.sim, which registers the ids
