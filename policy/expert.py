@@ -40,8 +40,7 @@ class ActionExpert:
         """`execution=None` (or absent) runs the chunk execution recorded in the checkpoint, else ensemble."""
         model, meta = load_checkpoint(checkpoint_dir)
         if kwargs.get("execution") is None:
-            kwargs.pop("execution", None)
-            kwargs = {**recorded_execution(meta), **{k: v for k, v in kwargs.items() if k != "exec_steps"}}
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("execution", "exec_steps")} | recorded_execution(meta)
         return cls(model, **kwargs)
 
     def save(self, checkpoint_dir: Path | str, meta: dict | None = None) -> Path:
