@@ -50,6 +50,8 @@ ROWS = [
     ("compositional", "chain_avg_len_full", "full stack: average completed chain length (of 5)", ">= 3.0", "{:.2f}"),
     ("compositional", "success_yaw0_equivariant", "equivariant-encoder policy success at workspace yaw 0 (true subtask given)", "", "{:.2f}"),
     ("compositional", "yaw_max_drop_points_equivariant", "equivariant-encoder policy: largest success drop at yaw 90/180/270 vs 0 (points; 14 episodes per yaw)", "<= 10", "{:.0f}"),
+    ("release_ablation", "closed_loop_released_in_bowl_rate_one_frame_release", "CPU A/B, PutRedInBowl, small PointNet policy: cube let go in the bowl, demos ending the place at the release (old sim)", "", "{:.2f}"),
+    ("release_ablation", "closed_loop_released_in_bowl_rate_backed_off_release", "same A/B, demos ending the place once the hand backed off (current sim)", "", "{:.2f}"),
     ("compositional_yaw", "success_yaw0_equivariant", "equivariant-encoder policy success at yaw 0, 35 episodes (CPU run of the yaw section alone)", "", "{:.2f}"),
     ("compositional_yaw", "yaw_max_drop_points_equivariant", "same 35-episode run: largest drop at 90/180/270 (points)", "<= 10", "{:.1f}"),
     ("compositional_yaw", "yaw_max_drop_points_pointnet", "PointNet, same 35-episode run: largest drop (points)", "", "{:.1f}"),

@@ -9,7 +9,8 @@ Each arm records the same demo seeds of one pick-and-place task, trains the same
 expert for the same number of steps from the same seed, and is then measured on unseen seeds:
 - release probe (teacher forcing: the scripted expert drives, the policy only predicts), while the cube is
   held under the place text: the share of the expert's releases where the policy also commands open within
-  6 ticks, and of the carrying ticks before them where it opens too early;
+  6 ticks, and of the carrying ticks before them where it opens too early (measured, this probe did not
+  separate the arms: once the expert starts opening, the fingers' opening is in the policy's state);
 - closed loop (the policy drives, given the true subtask): the share of episodes where the cube ends up
   let go inside the bowl (same criterion for both arms: the cube in the bowl and not held).
 
