@@ -77,6 +77,8 @@ class WorldModelNode(Node):
     def maybe_predict(self) -> None:
         if not self.pending or self.rgb is None or not self.subtask or self.subtask == schema.DONE_TOKEN:
             return
+        if self.model.config.predict_depth and self.depth is None:
+            return  # the first depth image is still on its way: stay pending rather than fail this subtask
         self.pending, subtask = False, self.subtask
         try:
             depth = self.depth if self.model.config.predict_depth else None

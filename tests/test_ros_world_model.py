@@ -90,6 +90,36 @@ def test_subtask_change_publishes_subgoal_and_bad_images_are_skipped(tiny_world_
 
 
 
+def test_a_subtask_that_arrives_before_the_first_depth_image_waits_for_it(tiny_world_model, tmp_path):
+    """Cameras publish rgb and depth separately: the first rgb can come before any depth. The node must
+    wait for the depth (a prediction without it is refused), not drop the subtask's subgoal."""
+    domain = 75
+    env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "ROS_LOG_DIR": str(tmp_path / "roslog")}
+    log = tmp_path / "world_model.log"
+    with open(log, "w") as f:
+        node = subprocess.Popen([sys.executable, "-m", "vla_stack.ros2_nodes.world_model_node", "--ros-args",
+                                 "-p", f"checkpoint:={tiny_world_model}"], env=env, stdout=f, stderr=subprocess.STDOUT)
+    probe = Probe(domain)
+    try:
+        images = probe.subscribe("subgoal", Image, qos.LATCHED)
+        rgb_pub = probe.publisher("rgb", Image, qos.SENSOR)
+        depth_pub = probe.publisher("depth", Image, qos.SENSOR)
+        subtask_pub = probe.publisher("subtask", String, qos.LATCHED)
+        rgb = convert.numpy_to_image(np.zeros((32, 32, 3), np.uint8), "rgb8")
+        subtask_pub.publish(String(data="open the drawer"))
+        assert probe.wait_for(lambda: rgb_pub.publish(rgb) or "expects the" in log.read_text(), 120.0), log.read_text()
+        probe.wait_for(lambda: rgb_pub.publish(rgb) or False, 2.0)  # rgb only, for 2 s
+        assert not images and "rejected" not in log.read_text(), log.read_text()
+        depth = convert.numpy_to_image(np.full((32, 32), 0.9, np.float32), "32FC1")
+        assert probe.wait_for(lambda: rgb_pub.publish(rgb) or depth_pub.publish(depth) or bool(images), 10.0), log.read_text()
+    finally:
+        probe.close()
+        node.send_signal(2)
+        code = node.wait(20)
+    assert code == 0, log.read_text()
+
+
 def test_a_camera_other_than_the_checkpoints_is_refused_at_start_up(tiny_world_model, tmp_path):
     # the tiny checkpoint was trained (here: configured) for the default `scene` camera
     done = subprocess.run([sys.executable, "-m", "vla_stack.ros2_nodes.world_model_node", "--ros-args",
