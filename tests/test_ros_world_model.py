@@ -3,6 +3,7 @@ a malformed camera image is logged and skipped; a camera other than the checkpoi
 and, wired as launch/sim.launch.xml wires it, the shipped checkpoint predicts from the sim's
 front camera, the one it was trained on."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -44,16 +45,27 @@ def tiny_world_model(tmp_path_factory):
     return out
 
 
-def test_subtask_change_publishes_subgoal_and_bad_images_are_skipped(tiny_world_model, tmp_path):
-    domain = 73
+@contextlib.contextmanager
+def world_model_node(checkpoint, domain: int, tmp_path):
+    """The node in its own process on a private ROS domain, with a probe on that domain; stops cleanly."""
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
            "ROS_LOG_DIR": str(tmp_path / "roslog")}
     log = tmp_path / "world_model.log"
     with open(log, "w") as f:
         node = subprocess.Popen([sys.executable, "-m", "vla_stack.ros2_nodes.world_model_node", "--ros-args",
-                                 "-p", f"checkpoint:={tiny_world_model}"], env=env, stdout=f, stderr=subprocess.STDOUT)
+                                 "-p", f"checkpoint:={checkpoint}"], env=env, stdout=f, stderr=subprocess.STDOUT)
     probe = Probe(domain)
     try:
+        yield node, probe, log
+    finally:
+        probe.close()
+        node.send_signal(2)
+        code = node.wait(20)
+    assert code == 0, log.read_text()
+
+
+def test_subtask_change_publishes_subgoal_and_bad_images_are_skipped(tiny_world_model, tmp_path):
+    with world_model_node(tiny_world_model, 73, tmp_path) as (node, probe, log):
         images = probe.subscribe("subgoal", Image, qos.LATCHED)
         latents = probe.subscribe("subgoal_latent", Float32MultiArray, qos.LATCHED)
         rgb_pub = probe.publisher("rgb", Image, qos.SENSOR)
@@ -82,26 +94,13 @@ def test_subtask_change_publishes_subgoal_and_bad_images_are_skipped(tiny_world_
         assert probe.wait_for(lambda: feed() or len(images) > n, 10.0)
         assert probe.wait_for(lambda: latents[-1][1].layout.dim[0].label == "pick up the red cube", 5.0)
         assert node.poll() is None
-    finally:
-        probe.close()
-        node.send_signal(2)
-        code = node.wait(20)
-    assert code == 0, log.read_text()
 
 
 
 def test_a_subtask_that_arrives_before_the_first_depth_image_waits_for_it(tiny_world_model, tmp_path):
     """Cameras publish rgb and depth separately: the first rgb can come before any depth. The node must
     wait for the depth (a prediction without it is refused), not drop the subtask's subgoal."""
-    domain = 75
-    env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "ROS_LOG_DIR": str(tmp_path / "roslog")}
-    log = tmp_path / "world_model.log"
-    with open(log, "w") as f:
-        node = subprocess.Popen([sys.executable, "-m", "vla_stack.ros2_nodes.world_model_node", "--ros-args",
-                                 "-p", f"checkpoint:={tiny_world_model}"], env=env, stdout=f, stderr=subprocess.STDOUT)
-    probe = Probe(domain)
-    try:
+    with world_model_node(tiny_world_model, 75, tmp_path) as (_, probe, log):
         images = probe.subscribe("subgoal", Image, qos.LATCHED)
         rgb_pub = probe.publisher("rgb", Image, qos.SENSOR)
         depth_pub = probe.publisher("depth", Image, qos.SENSOR)
@@ -113,11 +112,6 @@ def test_a_subtask_that_arrives_before_the_first_depth_image_waits_for_it(tiny_w
         assert not images and "rejected" not in log.read_text(), log.read_text()
         depth = convert.numpy_to_image(np.full((32, 32), 0.9, np.float32), "32FC1")
         assert probe.wait_for(lambda: rgb_pub.publish(rgb) or depth_pub.publish(depth) or bool(images), 10.0), log.read_text()
-    finally:
-        probe.close()
-        node.send_signal(2)
-        code = node.wait(20)
-    assert code == 0, log.read_text()
 
 
 def test_a_camera_other_than_the_checkpoints_is_refused_at_start_up(tiny_world_model, tmp_path):
