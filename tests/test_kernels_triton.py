@@ -85,8 +85,9 @@ def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size, mo
     loss = (out * g_out.to(dtype)).sum() + (last * g_last.float()).sum()
     grads = torch.autograd.grad(loss, [x[k] for k in names], retain_graph=CUDA)
     if CUDA:   # the backward launched a second time (cached binary) agrees up to the order of its atomic adds
+        # (fp32 sums in another order; cast to bf16, a few elements then round to the neighbouring value)
         for g, g2 in zip(grads, torch.autograd.grad(loss, [x[k] for k in names])):
-            assert rel_err(g2, g) < 1e-5
+            assert rel_err(g2, g) < (1e-5 if dtype == torch.float32 else 1e-3)
     want = torch.autograd.grad((ref * g_out.to(dtype).double()).sum() + (ref_last * g_last).sum(), [x64[k] for k in names])
     for name, g, w in zip(names, grads, want):
         assert g.dtype == x[name].dtype
