@@ -248,8 +248,11 @@ def try_ms(fn) -> float | str:
 # d_state -> (forward configs, backward configs). Forward: (BLOCK_D, num_warps, pipeline stages,
 # 4-step tiles per iteration, segment length); backward: (BLOCK_D, num_warps, stages, 8-step chunks
 # per iteration, segment length). Segment length 1024 = the whole sequence in one program.
-SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024), (16, 1, 3, 8, 1024)],
-                   [(8, 1, 4, 1, 1024), (8, 1, 4, 2, 1024), (8, 1, 3, 4, 1024)]),
+# Session 5 adds more warps per program and narrower channel blocks (more programs): Nsight Compute
+# showed about 4 warps per SM (6 % occupancy) stalled on their own step chains.
+SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024), (16, 2, 4, 2, 1024), (16, 4, 4, 2, 1024),
+                    (32, 2, 4, 2, 1024), (8, 1, 4, 2, 1024), (4, 1, 4, 2, 1024)],
+                   [(8, 1, 4, 1, 1024), (8, 2, 4, 1, 1024), (16, 2, 4, 1, 1024), (4, 1, 4, 1, 1024)]),
               64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 4, 1024)], [(4, 1, 3, 1, 1024), (4, 1, 3, 2, 1024)])}
 
 
