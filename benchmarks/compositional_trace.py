@@ -5,11 +5,15 @@ stack fail":
   and bowl positions, the gripper opening and the policy's command;
 - `--teacher`: the scripted expert drives and the policy only predicts (teacher forcing); prints, around
   each release the expert makes in a place / stack subtask, its gripper label beside the policy's whole
-  predicted chunk of gripper commands.
+  predicted chunk of gripper commands;
+- `--teacher-yaw`: teacher forcing over the first ticks of each episode, where the expert turns the hand
+  to square it with the cube's faces; prints the expert's yaw rate beside the policy's, and the hand's yaw
+  relative to the cube's faces (mod 90 degrees) at the closed-loop grasp.
 
     python benchmarks/compositional_trace.py --task PutGreenInBowl --seed 5000 \\
         --policy benchmarks/results/compositional_train/full --cube green_cube
     python benchmarks/compositional_trace.py --teacher --task PutGreenInBowlThenPressButton --seeds 3
+    python benchmarks/compositional_trace.py --teacher-yaw --task PutGreenInBowl --seeds 6
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class TraceConfig:
     cube: str = "green_cube"  # the object whose position is printed
     every: int = 3  # print every n-th tick of the place / stack subtask
     teacher: bool = False  # the expert drives, the policy predicts
+    teacher_yaw: bool = False  # the expert drives its first ticks, the policy predicts the yaw rate
     seeds: int = 1  # --teacher: episodes seed .. seed + seeds - 1
     n_points: int = 1024
     image_size: int = 128
@@ -37,6 +42,39 @@ class TraceConfig:
 
 def _places(subtask: str) -> bool:
     return subtask.startswith("put") or subtask.startswith("stack")
+
+
+def face_yaw_error_deg(scene, cube: str) -> float:
+    """The hand's yaw relative to the nearest face direction of a cube, in (-45, 45] degrees."""
+    import numpy as np
+
+    r = scene.tcp_mat()
+    rel = np.arctan2(r[1, 0], r[0, 0]) - scene.body_yaw(cube)
+    return float(np.degrees((rel + np.pi / 4) % (np.pi / 2) - np.pi / 4))
+
+
+def teacher_forced_yaw(cfg: TraceConfig, policy, env, ticks: int = 6) -> float:
+    """Returns the policy's mean |yaw rate| where the expert turns at its limit (rad per tick)."""
+    import numpy as np
+
+    from vla_stack import schema
+
+    turning = []
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+        obs, info = env.reset(seed=seed)
+        policy.reset()
+        cells = []
+        for _ in range(ticks):
+            label = np.asarray(env.unwrapped.expert_action(), np.float32)
+            chunk = policy.predict_chunk(obs[schema.OBS_POINTS], obs[schema.OBS_COLORS], obs[schema.OBS_STATE],
+                                         info[schema.INFO_SUBTASK])
+            cells.append(f"{label[5]:+.2f}/{chunk[0, 5]:+.3f}")
+            if abs(label[5]) > 0.15:
+                turning.append(abs(float(chunk[0, 5])))
+            obs, _, _, _, info = env.step(label)
+        print(f"seed {seed}: hand {face_yaw_error_deg(env.scene, cfg.cube):+.0f} deg off the {cfg.cube}'s faces "
+              f"after {ticks} expert ticks; yaw rate expert/policy per tick: {' '.join(cells)}")
+    return float(np.mean(turning)) if turning else float("nan")
 
 
 def teacher_forced(cfg: TraceConfig, policy, env) -> int:
@@ -96,6 +134,13 @@ def trace(cfg: TraceConfig) -> bool:
     policy = ActionExpert.load(cfg.policy)
     print(f"policy {cfg.policy}: execution {policy.executor.mode}, {policy.executor.exec_steps} step(s) per chunk")
     env = make_env(cfg.task, "panda", cfg.n_points, cfg.image_size, 0.0)
+    if cfg.teacher_yaw:
+        try:
+            rate = teacher_forced_yaw(cfg, policy, env)
+        finally:
+            env.close()
+        print(f"RESULT {cfg.task}: where the expert turns at 0.20 rad per tick, the policy's mean |yaw rate| is {rate:.3f}")
+        return rate > 0.1
     if cfg.teacher:
         try:
             matched = teacher_forced(cfg, policy, env)
@@ -120,7 +165,7 @@ def trace(cfg: TraceConfig) -> bool:
         s, a = env.scene, last.get("action")
         cmd = "-" if a is None else np.round(np.asarray(a)[[0, 1, 2, 6]], 3)
         print(f"t={ai.tick:3d} tool={np.round(s.tcp_pos(), 3)} {cfg.cube}={np.round(s.body_pos(cfg.cube), 3)} "
-              f"bowl={np.round(s.body_pos('bowl'), 3)} opening={float(obs[schema.OBS_STATE][schema.STATE_GRIPPER][0]):.3f} "
+              f"bowl={np.round(s.body_pos('bowl'), 3)} hand_vs_faces={face_yaw_error_deg(s, cfg.cube):+.0f}deg opening={float(obs[schema.OBS_STATE][schema.STATE_GRIPPER][0]):.3f} "
               f"command(dx,dy,dz,grip)={cmd} subtask={sub!r}", flush=True)
 
     t0 = time.time()
