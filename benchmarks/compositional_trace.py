@@ -134,20 +134,17 @@ def trace(cfg: TraceConfig) -> bool:
     policy = ActionExpert.load(cfg.policy)
     print(f"policy {cfg.policy}: execution {policy.executor.mode}, {policy.executor.exec_steps} step(s) per chunk")
     env = make_env(cfg.task, "panda", cfg.n_points, cfg.image_size, 0.0)
-    if cfg.teacher_yaw:
+    if cfg.teacher or cfg.teacher_yaw:
         try:
-            rate = teacher_forced_yaw(cfg, policy, env)
-        finally:
-            env.close()
-        print(f"RESULT {cfg.task}: where the expert turns at 0.20 rad per tick, the policy's mean |yaw rate| is {rate:.3f}")
-        return rate > 0.1
-    if cfg.teacher:
-        try:
+            if cfg.teacher_yaw:
+                rate = teacher_forced_yaw(cfg, policy, env)
+                print(f"RESULT {cfg.task}: where the expert turns at 0.20 rad per tick, the policy's mean |yaw rate| is {rate:.3f}")
+                return rate > 0.1
             matched = teacher_forced(cfg, policy, env)
+            print(f"RESULT {cfg.task}: the policy's first chunk entry opened at {matched} of {cfg.seeds} expert releases")
+            return matched == cfg.seeds
         finally:
             env.close()
-        print(f"RESULT {cfg.task}: the policy's first chunk entry opened at {matched} of {cfg.seeds} expert releases")
-        return matched == cfg.seeds
     last = {}
     step = policy.step
 
