@@ -44,15 +44,6 @@ def _places(subtask: str) -> bool:
     return subtask.startswith("put") or subtask.startswith("stack")
 
 
-def face_yaw_error_deg(scene, cube: str) -> float:
-    """The hand's yaw relative to the nearest face direction of a cube, in (-45, 45] degrees."""
-    import numpy as np
-
-    r = scene.tcp_mat()
-    rel = np.arctan2(r[1, 0], r[0, 0]) - scene.body_yaw(cube)
-    return float(np.degrees((rel + np.pi / 4) % (np.pi / 2) - np.pi / 4))
-
-
 def teacher_forced_yaw(cfg: TraceConfig, policy, env, ticks: int = 6) -> float:
     """Returns the policy's mean |yaw rate| where the expert turns at its limit (rad per tick)."""
     import numpy as np
@@ -72,7 +63,7 @@ def teacher_forced_yaw(cfg: TraceConfig, policy, env, ticks: int = 6) -> float:
             if abs(label[5]) > 0.15:
                 turning.append(abs(float(chunk[0, 5])))
             obs, _, _, _, info = env.step(label)
-        print(f"seed {seed}: hand {face_yaw_error_deg(env.scene, cfg.cube):+.0f} deg off the {cfg.cube}'s faces "
+        print(f"seed {seed}: hand {np.degrees(env.scene.hand_yaw_off_faces(cfg.cube)):+.0f} deg off the {cfg.cube}'s faces "
               f"after {ticks} expert ticks; yaw rate expert/policy per tick: {' '.join(cells)}")
     return float(np.mean(turning)) if turning else float("nan")
 
@@ -162,7 +153,7 @@ def trace(cfg: TraceConfig) -> bool:
         s, a = env.scene, last.get("action")
         cmd = "-" if a is None else np.round(np.asarray(a)[[0, 1, 2, 6]], 3)
         print(f"t={ai.tick:3d} tool={np.round(s.tcp_pos(), 3)} {cfg.cube}={np.round(s.body_pos(cfg.cube), 3)} "
-              f"bowl={np.round(s.body_pos('bowl'), 3)} hand_vs_faces={face_yaw_error_deg(s, cfg.cube):+.0f}deg opening={float(obs[schema.OBS_STATE][schema.STATE_GRIPPER][0]):.3f} "
+              f"bowl={np.round(s.body_pos('bowl'), 3)} hand_vs_faces={np.degrees(s.hand_yaw_off_faces(cfg.cube)):+.0f}deg opening={float(obs[schema.OBS_STATE][schema.STATE_GRIPPER][0]):.3f} "
               f"command(dx,dy,dz,grip)={cmd} subtask={sub!r}", flush=True)
 
     t0 = time.time()

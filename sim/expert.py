@@ -22,6 +22,7 @@ LEAVE_Z = 0.11
 SAFE_Z = 0.23  # travel height of the tool centre point: a held cube clears the cabinet
 MAX_STEP_M = 0.03  # expert speed limit per control tick (0.6 m/s at 20 Hz)
 SLOW_STEP_M = 0.012
+MAX_YAW_STEP_RAD = 0.2  # turn of the hand about the vertical per tick (the action limit; see benchmarks/yaw_turn_ablation.py)
 OPEN, HALF, CLOSED = 1.0, -0.1, -1.0
 #: skills done with an empty hand: a cube still held is first put back where it started
 EMPTY_HANDED = ("open", "close", "press", "push")
@@ -95,8 +96,9 @@ class ScriptedExpert:
         # step the yaw in the direction chosen (reachable_yaw may unwind the wrist the long way)
         current = self.tool_yaw()
         r_des = kin.rot_z(current + np.clip(yaw - current, -0.5, 0.5)) @ kin.R_DOWN
-        drot = kin.rotation_log(r_des @ s.tcp_mat().T)
-        a = np.concatenate([dpos, np.clip(drot, -0.2, 0.2), [grip]]).astype(np.float32)
+        drot = np.clip(kin.rotation_log(r_des @ s.tcp_mat().T), -0.2, 0.2)
+        drot[2] = np.clip(drot[2], -MAX_YAW_STEP_RAD, MAX_YAW_STEP_RAD)
+        a = np.concatenate([dpos, drot, [grip]]).astype(np.float32)
         return np.clip(a, schema.ACTION_LOW, schema.ACTION_HIGH)
 
     def travel(self, target: np.ndarray, yaw: float, grip: float) -> tuple[np.ndarray, bool]:

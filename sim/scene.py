@@ -286,6 +286,13 @@ class Scene:
         r = self.body_mat(name)
         return float(np.arctan2(r[1, 0], r[0, 0]))
 
+    def hand_yaw_off_faces(self, cube: str) -> float:
+        """The hand's yaw from the nearest face direction of a cube, radians in [-pi/4, pi/4): 0 is a
+        square grasp; near +-pi/4 the fingers would close on two edges."""
+        r = self.tcp_mat()
+        rel = np.arctan2(r[1, 0], r[0, 0]) - self.body_yaw(cube)
+        return float((rel + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
     def drawer_opening(self) -> float:
         return float(self.data.qpos[self.drawer_qpos_adr])
 

@@ -53,3 +53,23 @@ def test_every_chain_is_completed_by_the_expert(c):
         if not info[schema.INFO_SUCCESS]:
             info = run_expert(env, max_episode_steps(len(get_task(item["task"]).subtasks)))
         assert info[schema.INFO_SUCCESS], f"chain {c} broke at instruction {k + 1}: {item['instruction']!r}"
+
+
+@pytest.mark.parametrize("yaw_step", [0.2, 0.05])
+def test_the_expert_squares_the_hand_with_the_cube_before_it_closes(yaw_step, monkeypatch):
+    """A cube starts at a random yaw; a grasp across two edges lets it turn out of the fingers."""
+    from vla_stack.sim import expert
+
+    monkeypatch.setattr(expert, "MAX_YAW_STEP_RAD", yaw_step)
+    env = TabletopEnv(task="PickRedCube", obs_keys=(schema.OBS_STATE,))
+    env.reset(seed=3)
+    start_off = env.scene.hand_yaw_off_faces("red_cube")
+    turns, info = [], {}
+    while not env.scene.is_grasped("red_cube"):
+        action = env.expert_action()
+        turns.append(abs(float(action[5])))
+        _, _, terminated, truncated, info = env.step(action)
+        assert not (terminated or truncated), "the expert never grasped the cube"
+    assert abs(start_off) > 0.2   # this seed starts well off square
+    assert abs(env.scene.hand_yaw_off_faces("red_cube")) < 0.08
+    assert max(turns) <= yaw_step + 1e-6
