@@ -64,11 +64,11 @@ def test_the_expert_squares_the_hand_with_the_cube_before_it_closes(yaw_step, mo
     env = TabletopEnv(task="PickRedCube", obs_keys=(schema.OBS_STATE,))
     env.reset(seed=3)
     start_off = env.scene.hand_yaw_off_faces("red_cube")
-    turns, info = [], {}
+    turns = []
     while not env.scene.is_grasped("red_cube"):
         action = env.expert_action()
         turns.append(abs(float(action[5])))
-        _, _, terminated, truncated, info = env.step(action)
+        _, _, terminated, truncated, _ = env.step(action)
         assert not (terminated or truncated), "the expert never grasped the cube"
     assert abs(start_off) > 0.2   # this seed starts well off square
     assert abs(env.scene.hand_yaw_off_faces("red_cube")) < 0.08
