@@ -22,10 +22,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from small_policy_ab import SmallPolicyRecipe, record_and_train
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -37,13 +38,7 @@ RELEASE_WINDOW = 6  # ticks: the expert holds the gripper open this long before 
 class ReleaseAblationConfig:
     task: str = "PutRedInBowl"
     cube: str = "red_cube"
-    episodes: int = 40  # demonstrations per arm (same seeds)
-    steps: int = 1500  # training steps per arm
-    batch_size: int = 16
-    history: int = 8
-    lr: float = 1e-3
-    n_points: int = 512
-    image_size: int = 96
+    recipe: SmallPolicyRecipe = field(default_factory=SmallPolicyRecipe)  # demos and CPU training per arm
     probe_seeds: int = 8  # teacher-forced episodes (seeds 1000+)
     eval_episodes: int = 12  # closed-loop episodes (seeds 2000+)
     work_dir: Path = Path("runs/release_ablation")
@@ -94,7 +89,7 @@ def release_probe(policy, cfg: ReleaseAblationConfig) -> tuple[float, float]:
     from vla_stack.agent.rollout import make_env
     from vla_stack.sim.registration import max_episode_steps
 
-    env = make_env(cfg.task, "panda", cfg.n_points, cfg.image_size)
+    env = make_env(cfg.task, "panda", cfg.recipe.n_points, cfg.recipe.image_size)
     caught = releases = early = carrying = 0
     try:
         for seed in range(1000, 1000 + cfg.probe_seeds):
@@ -131,7 +126,7 @@ def closed_loop(policy, cfg: ReleaseAblationConfig) -> float:
     from vla_stack.agent.rollout import make_env
     from vla_stack.sim.registration import max_episode_steps
 
-    env = make_env(cfg.task, "panda", cfg.n_points, cfg.image_size)
+    env = make_env(cfg.task, "panda", cfg.recipe.n_points, cfg.recipe.image_size)
     done = 0
     try:
         for seed in range(2000, 2000 + cfg.eval_episodes):
@@ -154,25 +149,12 @@ def closed_loop(policy, cfg: ReleaseAblationConfig) -> float:
 
 
 def run_arm(arm: str, cfg: ReleaseAblationConfig) -> dict:
-    import torch
-
     from vla_stack.policy import ActionExpert
-    from vla_stack.policy.config import PolicyConfig
-    from vla_stack.policy.demos import DemosConfig, record_task
-    from vla_stack.policy.train import TrainConfig, train
 
     out = Path(cfg.work_dir) / arm
     t0 = time.monotonic()
-    final = out / "run" / "final"
-    if not (cfg.reuse and (final / "config.json").is_file()):
-        with release_semantics(arm):  # in this process: the recorder runs here, not in workers
-            record_task(cfg.task, DemosConfig(out=out / "demos", tasks=(cfg.task,), episodes=cfg.episodes, seed=0,
-                                              n_points=cfg.n_points, image_size=cfg.image_size, overwrite=True))
-        torch.manual_seed(0)
-        final = train(TrainConfig(dataset=out / "demos" / cfg.task, out=out / "run", steps=cfg.steps,
-                                  batch_size=cfg.batch_size, history=cfg.history, lr=cfg.lr, warmup_steps=50,
-                                  model=PolicyConfig(encoder="pointnet", object_channels=True), device="cpu",
-                                  save_every=10**9, log_every=250, progress=False, resume=False, seed=0))
+    with release_semantics(arm):  # in this process: the recorder runs here, not in workers
+        final = record_and_train(cfg.task, out, cfg.recipe, cfg.reuse)
     policy = ActionExpert.load(final, execution="ensemble")
     recall, early = release_probe(policy, cfg)
     return {"open_frames_per_demo": open_frames_per_episode(out / "demos" / cfg.task),

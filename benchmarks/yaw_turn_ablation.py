@@ -18,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from small_policy_ab import SmallPolicyRecipe, record_and_train
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -32,13 +33,7 @@ ARMS = {"fast_turn": 0.2, "gradual_turn": 0.05}  # the expert's largest turn per
 class YawTurnAblationConfig:
     task: str = "PickRedCube"
     cube: str = "red_cube"
-    episodes: int = 40  # demonstrations per arm (same seeds)
-    steps: int = 1500  # training steps per arm
-    batch_size: int = 16
-    history: int = 8
-    lr: float = 1e-3
-    n_points: int = 512
-    image_size: int = 96
+    recipe: SmallPolicyRecipe = field(default_factory=SmallPolicyRecipe)  # demos and CPU training per arm
     probe_seeds: int = 8  # teacher-forced episodes (seeds 1000+)
     eval_episodes: int = 12  # closed-loop episodes (seeds 2000+)
     work_dir: Path = Path("runs/yaw_turn_ablation")
@@ -63,7 +58,7 @@ def turn_probe(policy, cfg: YawTurnAblationConfig) -> tuple[float, int]:
     from vla_stack import schema
     from vla_stack.agent.rollout import make_env
 
-    env = make_env(cfg.task, "panda", cfg.n_points, cfg.image_size)
+    env = make_env(cfg.task, "panda", cfg.recipe.n_points, cfg.recipe.image_size)
     followed = turning = 0
     try:
         for seed in range(1000, 1000 + cfg.probe_seeds):
@@ -90,7 +85,7 @@ def closed_loop(policy, cfg: YawTurnAblationConfig) -> tuple[float, float]:
     from vla_stack.agent.rollout import make_env
     from vla_stack.sim.registration import max_episode_steps
 
-    env = make_env(cfg.task, "panda", cfg.n_points, cfg.image_size)
+    env = make_env(cfg.task, "panda", cfg.recipe.n_points, cfg.recipe.image_size)
     offs, done = [], 0
     try:
         for seed in range(2000, 2000 + cfg.eval_episodes):
@@ -114,25 +109,12 @@ def closed_loop(policy, cfg: YawTurnAblationConfig) -> tuple[float, float]:
 
 
 def run_arm(arm: str, cfg: YawTurnAblationConfig) -> dict:
-    import torch
-
     from vla_stack.policy import ActionExpert
-    from vla_stack.policy.config import PolicyConfig
-    from vla_stack.policy.demos import DemosConfig, record_task
-    from vla_stack.policy.train import TrainConfig, train
 
     out = Path(cfg.work_dir) / arm
     t0 = time.monotonic()
-    final = out / "run" / "final"
     with expert_turn_rate(ARMS[arm]):  # demos and probe labels: the recorder runs in this process
-        if not (cfg.reuse and (final / "config.json").is_file()):
-            record_task(cfg.task, DemosConfig(out=out / "demos", tasks=(cfg.task,), episodes=cfg.episodes, seed=0,
-                                              n_points=cfg.n_points, image_size=cfg.image_size, overwrite=True))
-            torch.manual_seed(0)
-            final = train(TrainConfig(dataset=out / "demos" / cfg.task, out=out / "run", steps=cfg.steps,
-                                      batch_size=cfg.batch_size, history=cfg.history, lr=cfg.lr, warmup_steps=50,
-                                      model=PolicyConfig(encoder="pointnet", object_channels=True), device="cpu",
-                                      save_every=10**9, log_every=250, progress=False, resume=False, seed=0))
+        final = record_and_train(cfg.task, out, cfg.recipe, cfg.reuse)
         policy = ActionExpert.load(final, execution="ensemble")
         followed, turning = turn_probe(policy, cfg)
     off_deg, success = closed_loop(policy, cfg)
@@ -155,7 +137,7 @@ def main(cfg: YawTurnAblationConfig) -> Path:
     bench.print_table([{"arm": arm, "expert turn (rad/tick)": ARMS[arm], "turns followed": f"{r['turn_followed']:.2f}",
                         "yaw off faces at grasp (deg)": f"{r['grasp_yaw_off_faces_deg']:.1f}",
                         "pick success": f"{r['pick_success']:.2f}"} for arm, r in rows.items()],
-                      title=f"{cfg.task}: expert turn rate A/B ({cfg.episodes} demos, {cfg.steps} CPU steps per arm)")
+                      title=f"{cfg.task}: expert turn rate A/B ({cfg.recipe.episodes} demos, {cfg.recipe.steps} CPU steps per arm)")
     return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
                                                            "arms": rows})
 

@@ -1,0 +1,40 @@
+"""The small CPU policy that the expert A/Bs (`release_ablation.py`, `yaw_turn_ablation.py`) train per arm:
+the same demo seeds, PointNet encoder with object channels and CPU steps in every arm, so only the
+scripted expert's behaviour differs between arms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class SmallPolicyRecipe:
+    episodes: int = 40  # demonstrations per arm (seeds 0..)
+    steps: int = 1500  # training steps per arm
+    batch_size: int = 16
+    history: int = 8
+    lr: float = 1e-3
+    n_points: int = 512
+    image_size: int = 96
+
+
+def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: bool = False) -> Path:
+    """Record `task`'s demos in this process (so a patched expert or sim applies) and train on them;
+    returns the final checkpoint, or the one already in `out` when `reuse`."""
+    import torch
+
+    from vla_stack.policy.config import PolicyConfig
+    from vla_stack.policy.demos import DemosConfig, record_task
+    from vla_stack.policy.train import TrainConfig, train
+
+    final = out / "run" / "final"
+    if reuse and (final / "config.json").is_file():
+        return final
+    record_task(task, DemosConfig(out=out / "demos", tasks=(task,), episodes=recipe.episodes, seed=0,
+                                  n_points=recipe.n_points, image_size=recipe.image_size, overwrite=True))
+    torch.manual_seed(0)
+    return train(TrainConfig(dataset=out / "demos" / task, out=out / "run", steps=recipe.steps,
+                             batch_size=recipe.batch_size, history=recipe.history, lr=recipe.lr, warmup_steps=50,
+                             model=PolicyConfig(encoder="pointnet", object_channels=True), device="cpu",
+                             save_every=10**9, log_every=250, progress=False, resume=False, seed=0))
