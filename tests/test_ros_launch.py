@@ -28,6 +28,14 @@ def test_every_shipped_launch_file_parses_to_known_executables():
             assert n.package == "vla_stack" and n.executable in NODES, (f.name, n.executable)
 
 
+def test_robot_launch_wires_the_world_model_to_the_robots_camera_topics():
+    nodes = load_launch(LAUNCH / "robot.launch.yaml", parse_launch_arguments(
+        ["world_model:=true", "rgb_topic:=/cam/rgb", "depth_topic:=/cam/depth", "world_model_camera:=front"]))
+    (wm,) = [n for n in nodes if n.executable == "world_model_node"]
+    assert ("rgb", "/cam/rgb") in wm.remappings and ("depth", "/cam/depth") in wm.remappings
+    assert "camera:=front" in wm.ros_args()
+
+
 def test_xml_arguments_params_files_and_remaps_are_forwarded():
     nodes = load_launch(LAUNCH / "teleop.launch.xml", parse_launch_arguments(["cmd_twist_topic:=/robot/cmd"]))
     (teleop,) = nodes
