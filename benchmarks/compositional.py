@@ -362,24 +362,16 @@ def _train_subtask_texts() -> set[str]:
     return {text for t in split_task_names("train") for text in get_task(t).subtask_texts}
 
 
-def _skill_of(text: str) -> str:
-    from vla_stack.sim.tasks import load_tasks
-
-    for task in load_tasks().values():
-        for st in task.subtasks:
-            if st.text == text:
-                return st.skill
-    return "?"
-
-
 def subtask_breakdown(rows: list[dict]) -> list[dict]:
     """Per subtask text over episodes: reached (the sim got there), done (the sim counted it),
     handed over (the agent acted on it), median hand-off lag, and whether a train task has it."""
+    from vla_stack.sim.tasks import subtask_skill
+
     seen = _train_subtask_texts()
     table: dict[str, dict] = {}
     for r in rows:
         for s in r.get("subtasks", []):
-            c = table.setdefault(s["text"], {"text": s["text"], "skill": _skill_of(s["text"]), "seen": s["text"] in seen,
+            c = table.setdefault(s["text"], {"text": s["text"], "skill": subtask_skill(s["text"]) or "?", "seen": s["text"] in seen,
                                              "reached": 0, "done": 0, "acted": 0, "lags": []})
             c["reached"] += bool(s["reached"])
             c["done"] += bool(s["reached"] and s["done"])

@@ -41,7 +41,9 @@ class TraceConfig:
 
 
 def _places(subtask: str) -> bool:
-    return subtask.startswith("put") or subtask.startswith("stack")
+    from vla_stack.sim.tasks import subtask_skill
+
+    return subtask_skill(subtask) in ("place", "stack")
 
 
 def teacher_forced_yaw(cfg: TraceConfig, policy, env, ticks: int = 6) -> float:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from compositional_trace import _places
 from small_policy_ab import SmallPolicyRecipe, record_and_train
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -60,10 +61,6 @@ def release_semantics(arm: str):
         Subtask.released_object = original
 
 
-def _placing(subtask: str) -> bool:
-    return subtask.startswith("put") or subtask.startswith("stack")
-
-
 def open_frames_per_episode(dataset: Path) -> float:
     """Frames whose label opens the gripper while the annotated subtask is a place / stack."""
     import pyarrow.parquet as pq
@@ -76,7 +73,7 @@ def open_frames_per_episode(dataset: Path) -> float:
     for f in sorted((dataset / "data").rglob("*.parquet")):
         t = pq.read_table(f).to_pydict()
         for a, s, e in zip(t[layout.ACTION], t[layout.SUBTASK_INDEX], t[layout.EPISODE_INDEX]):
-            count += _placing(texts[s]) and a[6] > 0
+            count += _places(texts[s]) and a[6] > 0
             episodes.add(e)
     return count / max(1, len(episodes))
 
@@ -103,7 +100,7 @@ def release_probe(policy, cfg: ReleaseAblationConfig) -> tuple[float, float]:
                 label = np.asarray(env.expert_action(), np.float32)
                 chunk = policy.predict_chunk(obs[schema.OBS_POINTS], obs[schema.OBS_COLORS], obs[schema.OBS_STATE], sub)
                 policy_opens = bool(chunk[0, 6] > 0)
-                if _placing(sub):
+                if _places(sub):
                     if released_at is None and label[6] > 0:
                         released_at = t  # the expert lets go now
                     if released_at is None:

@@ -66,6 +66,17 @@ def load_tasks(path: str | None = None) -> dict[str, Task]:
     return {name: _parse_task(name, t) for name, t in raw["tasks"].items()}
 
 
+@functools.lru_cache(maxsize=None)
+def _skill_by_subtask_text() -> dict[str, str]:
+    return {st.text: st.skill for task in load_tasks().values() for st in task.subtasks}
+
+
+def subtask_skill(text: str) -> str | None:
+    """The skill of one of the suite's subtask texts ("place" for "put the red cube in the bowl");
+    None for any other text (DONE, a paraphrase, an instruction)."""
+    return _skill_by_subtask_text().get(text)
+
+
 def task_names() -> list[str]:
     return list(load_tasks())
 

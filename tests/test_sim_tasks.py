@@ -77,3 +77,12 @@ def test_the_suite_is_machine_readable():
                                 "text": "put the red cube in the drawer"}
     assert suite["skills"]["push"]["template"] == "push the {object} toward the {target}"
     assert set(suite["splits"]) >= {"train", "heldout_compositions", "heldout_paraphrases", "chains"}
+
+
+def test_a_subtask_text_names_its_skill():
+    from vla_stack.sim.tasks import subtask_skill
+
+    assert subtask_skill("put the red cube in the bowl") == "place"
+    assert subtask_skill("stack the blue cube on the red cube") == "stack"
+    assert subtask_skill("open the drawer") == "open"
+    assert subtask_skill("DONE") is None and subtask_skill("tidy up the table") is None
