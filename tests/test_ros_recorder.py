@@ -40,8 +40,17 @@ def test_recorded_bag_holds_the_published_messages(tmp_path):
         probe.wait_for(lambda: False, 1.0)  # let the last message reach the recorder before SIGINT
     finally:
         probe.close()
+        # stopped as `vla up` stops its nodes: SIGINT, then SIGTERM (a loaded CI box once missed the first)
         rec.send_signal(signal.SIGINT)
-        err = rec.communicate(timeout=20)[1]
+        try:
+            err = rec.communicate(timeout=20)[1]
+        except subprocess.TimeoutExpired:
+            rec.send_signal(signal.SIGTERM)
+            try:
+                err = rec.communicate(timeout=30)[1]
+            except subprocess.TimeoutExpired:
+                rec.kill()  # no orphan left on the test's ROS domain
+                raise
     assert rec.returncode == 0, err
     with Reader(bag) as reader:
         assert list(bag.glob("*.mcap")) and (bag / "metadata.yaml").is_file()
