@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from compositional_trace import _places
-from small_policy_ab import SmallPolicyRecipe, record_and_train
+from small_policy_ab import ExpertABConfig, record_and_train
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -36,14 +36,10 @@ RELEASE_WINDOW = 6  # ticks: the expert holds the gripper open this long before 
 
 
 @dataclass
-class ReleaseAblationConfig:
+class ReleaseAblationConfig(ExpertABConfig):
     task: str = "PutRedInBowl"
     cube: str = "red_cube"
-    recipe: SmallPolicyRecipe = field(default_factory=SmallPolicyRecipe)  # demos and CPU training per arm
-    probe_seeds: int = 8  # teacher-forced episodes (seeds 1000+)
-    eval_episodes: int = 12  # closed-loop episodes (seeds 2000+)
     work_dir: Path = Path("runs/release_ablation")
-    reuse: bool = False  # measure the arms' checkpoints already in work_dir (same config) instead of retraining
     name: str = "release_ablation"
 
 

@@ -4,7 +4,7 @@ scripted expert's behaviour differs between arms."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -17,6 +17,16 @@ class SmallPolicyRecipe:
     lr: float = 1e-3
     n_points: int = 512
     image_size: int = 96
+
+
+@dataclass
+class ExpertABConfig:
+    """What every expert A/B shares; each benchmark adds its task, work_dir and result name."""
+
+    recipe: SmallPolicyRecipe = field(default_factory=SmallPolicyRecipe)  # demos and CPU training per arm
+    probe_seeds: int = 8  # teacher-forced episodes (seeds 1000+)
+    eval_episodes: int = 12  # closed-loop episodes (seeds 2000+)
+    reuse: bool = False  # measure the arms' checkpoints already in work_dir (same config) instead of retraining
 
 
 def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: bool = False) -> Path:

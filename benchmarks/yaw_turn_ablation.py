@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from small_policy_ab import SmallPolicyRecipe, record_and_train
+from small_policy_ab import ExpertABConfig, record_and_train
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -30,14 +30,10 @@ ARMS = {"fast_turn": 0.2, "gradual_turn": 0.05}  # the expert's largest turn per
 
 
 @dataclass
-class YawTurnAblationConfig:
+class YawTurnAblationConfig(ExpertABConfig):
     task: str = "PickRedCube"
     cube: str = "red_cube"
-    recipe: SmallPolicyRecipe = field(default_factory=SmallPolicyRecipe)  # demos and CPU training per arm
-    probe_seeds: int = 8  # teacher-forced episodes (seeds 1000+)
-    eval_episodes: int = 12  # closed-loop episodes (seeds 2000+)
     work_dir: Path = Path("runs/yaw_turn_ablation")
-    reuse: bool = False  # measure the arms' checkpoints already in work_dir (same config) instead of retraining
     name: str = "yaw_turn_ablation"
 
 
