@@ -65,9 +65,9 @@ def features(model, frames, encoder) -> np.ndarray:
     with torch.inference_mode():
         for i in range(0, len(frames), 16):
             s = slice(i, i + 16)
-            token, v_odd, v_even = model.encode(points[s], colors[s], state[s], texts[s], objects=codes[s])
+            token, vectors = model.encode(points[s], colors[s], state[s], texts[s], objects=codes[s])
             _, axes, _ = ee_frame(state[s])   # the hand's x and z axes
-            parts = [token] + [torch.einsum("bvi,bji->bvj", v.float(), axes).flatten(1) for v in (v_odd, v_even) if v is not None]
+            parts = [token] + [torch.einsum("bvi,bji->bvj", v.float(), axes).flatten(1) for v in vectors if v is not None]
             out.append(torch.cat(parts, -1))
     return torch.cat(out).numpy()
 

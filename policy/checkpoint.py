@@ -77,9 +77,20 @@ def record_execution(directory: Path | str, mode: str, exec_steps: int, evidence
     tmp.replace(path)
 
 
-def load_checkpoint(directory: Path | str, map_location: str | torch.device = "cpu") -> tuple[PolicyModel, dict]:
+#: Parameters that `add_shape_harmonics` adds (zero-initialised: the loaded model acts as before).
+SHAPE_HARMONICS_KEYS = ("shape_in.", "head.coef_shape.")
+
+
+def load_checkpoint(directory: Path | str, map_location: str | torch.device = "cpu",
+                    add_shape_harmonics: bool = False) -> tuple[PolicyModel, dict]:
+    """`add_shape_harmonics`: load a checkpoint trained without them into the same architecture with
+    them switched on (fine-tuning starts from its behaviour, shape_harmonics.py)."""
     directory = Path(directory)
     cfg, meta = read_config(directory)
+    if add_shape_harmonics and not cfg.shape_harmonics:
+        cfg = PolicyConfig.from_dict({**cfg.to_dict(), "shape_harmonics": True})
+    else:
+        add_shape_harmonics = False
     for name in (WEIGHTS, STATS):
         if not (directory / name).is_file():
             raise SchemaError(f"checkpoint {directory}: missing {name}")
@@ -89,7 +100,7 @@ def load_checkpoint(directory: Path | str, map_location: str | torch.device = "c
         raise SchemaError(f"checkpoint {directory / WEIGHTS}: cannot be read ({e})") from None
     model = PolicyModel(cfg)
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
+    missing = sorted(k for k in set(expected) - set(tensors) if not (add_shape_harmonics and k.startswith(SHAPE_HARMONICS_KEYS)))
     unexpected = sorted(set(tensors) - set(expected))
     wrong = [f"{k}: checkpoint {tuple(tensors[k].shape)} vs config {tuple(v.shape)}"
              for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
@@ -102,7 +113,7 @@ def load_checkpoint(directory: Path | str, map_location: str | torch.device = "c
         if wrong:
             parts.append(f"{len(wrong)} shape mismatch(es), e.g. {wrong[:3]}")
         raise SchemaError(f"checkpoint {directory}: weights do not match config.json ({'; '.join(parts)})")
-    model.load_state_dict(tensors)
+    model.load_state_dict(tensors, strict=not add_shape_harmonics)
     stats = json.loads((directory / STATS).read_text())
     stored = model.normalizer.as_dict()
     diff = {k: (stats.get(k), v) for k, v in stored.items() if stats.get(k) is None or abs(stats[k] - v) > 1e-5 * (1 + abs(v))}

@@ -51,6 +51,9 @@ class PolicyConfig:
     # Which named objects the channels mark (by colour). The button is left out: its cap is the red
     # cube's red, so "press the button" marked the red cube (policy.md, PressButton diagnosis).
     marked_objects: tuple[str, ...] = ("red_cube", "green_cube", "blue_cube", "bowl")
+    # How each marked object is turned about the gripper's approach axis (shape_harmonics.py): the
+    # cube yaw the encoders did not see. Needs object channels. Off in checkpoints from before the flag.
+    shape_harmonics: bool = False
 
     def validate(self) -> "PolicyConfig":
         for name in ("n_centers", "k_points", "k_centers", "min_points", "point_channels", "scalars", "vectors",
@@ -68,6 +71,8 @@ class PolicyConfig:
             raise SchemaError(f"policy config: need 0 < dt_min <= dt_max, got {self.dt_min}, {self.dt_max}")
         if not 0.0 <= self.subgoal_dropout <= 1.0:
             raise SchemaError(f"policy config: subgoal_dropout must be in [0, 1], got {self.subgoal_dropout}")
+        if self.shape_harmonics and not self.object_channels:
+            raise SchemaError("policy config: shape_harmonics needs object_channels (it measures the marked objects)")
         from .object_channels import OBJECT_COLORS
 
         self.marked_objects = tuple(self.marked_objects)  # a list after a JSON round trip

@@ -22,6 +22,7 @@ from .geometry import ee_frame
 from .heads import EquivariantChunkHead, PlainChunkHead
 from .normalization import Normalizer
 from .object_channels import CODE_DIM, N_CHANNELS, object_masks
+from .shape_harmonics import n_even, n_scalars, shape_harmonics
 
 
 class PolicyModel(nn.Module):
@@ -31,15 +32,22 @@ class PolicyModel(nn.Module):
         d = cfg.d_model
         cond_in = cfg.text_dim + (cfg.subgoal_dim + 1 if cfg.subgoal_dim else 0)
         self.cond = nn.Sequential(nn.Linear(cond_in, d), nn.SiLU(), nn.Linear(d, d))
+        n_shape = n_even(N_CHANNELS) if cfg.shape_harmonics else 0
         if cfg.encoder == "equivariant":
             self.encoder = EquivariantEncoder(cfg, cond_dim=d)
-            self.head = EquivariantChunkHead(d, self.encoder.out_odd, cfg.vectors, cfg.horizon)
+            self.head = EquivariantChunkHead(d, self.encoder.out_odd, cfg.vectors, cfg.horizon, n_shape)
+            shape_in = n_scalars(N_CHANNELS)
         elif cfg.encoder == "pointnet":
             self.encoder = PointNetEncoder(cfg, cond_dim=d)
             self.head = PlainChunkHead(d, cfg.horizon)
+            shape_in = n_scalars(N_CHANNELS) + n_shape  # not equivariant: the turn's sign is a plain input
         else:
             raise ValueError(f"policy config: unknown encoder {cfg.encoder!r} (expected 'equivariant' or 'pointnet')")
         self.token = nn.Sequential(nn.Linear(self.encoder.out_scalars + 1 + d, d), nn.SiLU(), nn.Linear(d, d))
+        # Shape harmonics join the token's first layer; zero at first, like the head's coef_shape.
+        self.shape_in = nn.Linear(shape_in, d, bias=False) if cfg.shape_harmonics else None
+        if self.shape_in is not None:
+            nn.init.zeros_(self.shape_in.weight)
         self.backbone = Backbone(cfg)
         self.normalizer = Normalizer(stats)
 
@@ -71,23 +79,31 @@ class PolicyModel(nn.Module):
         """One token per cloud. points, colors (B, N, 3); state (B, STATE_DIM); text (B, text_dim);
         objects (B, N_CHANNELS, CODE_DIM) object codes (needed when the config has object channels).
 
-        Returns token (B, d), odd vectors (B, V, 3) | None, even vectors (B, V, 3) | None."""
+        Returns token (B, d) and the head's vectors: odd (B, V, 3), even (B, V, 3), shape (B, n, 3),
+        each None where the encoder or config has none."""
         cond = self.condition(text, subgoal, subgoal_mask)
         ee_pos, ee_axes, opening = ee_frame(state)
-        scalars, v_odd, v_even = self.encoder(points, colors, ee_pos, ee_axes, cond, self.masks(colors, objects))
-        token = self.token(torch.cat([scalars, self.normalizer.normalize_opening(opening), cond], dim=-1))
-        return token, v_odd, v_even
+        masks = self.masks(colors, objects)
+        scalars, v_odd, v_even = self.encoder(points, colors, ee_pos, ee_axes, cond, masks)
+        pre = self.token[0](torch.cat([scalars, self.normalizer.normalize_opening(opening), cond], dim=-1))
+        v_shape = None
+        if self.shape_in is not None:
+            shape_scalars, v_shape = shape_harmonics(points, masks, ee_axes)
+            if v_odd is None:  # PointNet: no vectors; the turn's sign enters as a plain number
+                shape_scalars, v_shape = torch.cat([shape_scalars, (v_shape * ee_axes[:, 1:]).sum(-1)], dim=-1), None
+            pre = pre + self.shape_in(shape_scalars)
+        return self.token[2](self.token[1](pre)), (v_odd, v_even, v_shape)
 
     def forward(self, points, colors, state, text, subgoal=None, subgoal_mask=None, objects=None):
         """Windows: points, colors (B, T, N, 3); state (B, T, S); text (B, T, E); objects (B, T, 2, 4)
         -> chunks (B, T, H, 7)."""
         b, t = points.shape[:2]
         flat = lambda x: None if x is None else x.flatten(0, 1)  # noqa: E731
-        token, v_odd, v_even = self.encode(flat(points), flat(colors), flat(state), flat(text), flat(subgoal),
-                                           flat(subgoal_mask), flat(objects))
+        token, vectors = self.encode(flat(points), flat(colors), flat(state), flat(text), flat(subgoal),
+                                     flat(subgoal_mask), flat(objects))
         h = self.backbone(token.unflatten(0, (b, t)))
         unflat = lambda x: None if x is None else x.unflatten(0, (b, t))  # noqa: E731
-        return self.head(h, unflat(v_odd), unflat(v_even))
+        return self.head(h, *map(unflat, vectors))
 
     def init_state(self, batch: int, device=None, dtype=None) -> dict:
         p = next(self.parameters())
@@ -95,8 +111,8 @@ class PolicyModel(nn.Module):
 
     def step(self, points, colors, state, text, backbone_state: dict, subgoal=None, subgoal_mask=None, objects=None):
         """One tick for B robots: points (B, N, 3) ... -> normalized chunk (B, H, 7)."""
-        token, v_odd, v_even = self.encode(points, colors, state, text, subgoal, subgoal_mask, objects)
-        return self.head(self.backbone.step(token, backbone_state), v_odd, v_even)
+        token, vectors = self.encode(points, colors, state, text, subgoal, subgoal_mask, objects)
+        return self.head(self.backbone.step(token, backbone_state), *vectors)
 
 
 def chunk_loss(pred: torch.Tensor, target: torch.Tensor, is_pad: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = True  # continue from <out>/last when it exists
     init_from: Path | None = None  # start from this checkpoint's weights (fine-tuning)
+    add_shape_harmonics: bool = False  # with init_from: switch on model.shape_harmonics (new weights start at 0)
     freeze_encoder: bool = False
     progress: bool = True
 
@@ -120,8 +121,9 @@ def lr_at(step: int, cfg: TrainConfig, time_frac: float = 0.0) -> float:
 
 def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
     if cfg.init_from is not None:
-        model, _ = load_checkpoint(cfg.init_from)
-        log(f"initialised from {cfg.init_from} (its architecture and normalization are kept)")
+        model, _ = load_checkpoint(cfg.init_from, add_shape_harmonics=cfg.add_shape_harmonics)
+        log(f"initialised from {cfg.init_from} (its architecture and normalization are kept"
+            + (", shape harmonics added)" if cfg.add_shape_harmonics else ")"))
         return model
     if ds.has_points is False:
         raise SchemaError(f"dataset {cfg.dataset}: no point clouds recorded (observation.points)")

@@ -112,3 +112,13 @@ def test_time_budget_stops_training_early_and_still_saves_a_final_checkpoint(dat
     meta = json.loads((final / "config.json").read_text())["meta"]
     assert 0 < meta["step"] < 100_000
     ActionExpert.load(final)  # loadable
+
+
+def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_them(dataset, tmp_path):
+    base = train(TrainConfig(dataset=dataset, out=tmp_path / "base", model=tiny_config(object_channels=True), steps=2,
+                             batch_size=2, history=2, progress=False))
+    tuned = train(TrainConfig(dataset=dataset, out=tmp_path / "tuned", init_from=base, add_shape_harmonics=True,
+                              steps=3, batch_size=4, history=2, lr=3e-3, warmup_steps=1, progress=False))
+    model = ActionExpert.load(tuned).model
+    assert model.cfg.shape_harmonics
+    assert model.shape_in.weight.abs().max() > 0 and model.head.coef_shape.weight.abs().max() > 0  # they trained

@@ -1,0 +1,63 @@
+"""How each marked object is turned about the gripper's approach axis: angular harmonics of its points.
+
+Why: the experts never squared the hand with a cube before grasping (docs/agent.md, "why place
+fails"): closed, the fingers sat 35 deg off the faces, the cube was held by its edges and turned
+out over the bowl. A cube looks the same every 90 deg, so its yaw lives only in 4-fold angular
+structure (l >= 4 in spherical-harmonic terms); every pooled feature of the equivariant encoder
+stops at l = 2, and a linear probe found the cube's yaw in neither encoder (R^2 0.28). This module
+measures it directly, keeping the symmetry: in the plane across the approach axis z, with the
+closing axis a as 0 deg, each marked point's offset from its object's centroid is u = x + iy
+(x = r.a, y = r.(z x a)), and
+
+    Z_m = sum_n u_n^m / sum_n |u_n|^m        (m = 2: elongation, m = 4: square faces)
+
+is 1 when the object's m-fold structure lines up with the fingers. Re Z_m and |Z_m| are invariant
+under any rotation or reflection of the scene together with the gripper; Im Z_m flips sign under a
+reflection (a pseudo-scalar), so it reaches the action head only as the even vector Im Z_m * z,
+the axis-angle of a turn about z: the rotation it asks for transforms as the head's rotations do.
+Flipping the closing axis (a -> -a, a parallel gripper's symmetry) changes nothing: m is even.
+"""
+
+from __future__ import annotations
+
+import torch
+
+HARMONICS = (2, 4)
+AMPLITUDE_FLOOR = 0.05  # below this |Z| the direction is noise (a round or barely seen object)
+
+
+def n_scalars(n_channels: int) -> int:
+    return 2 * len(HARMONICS) * n_channels
+
+
+def n_even(n_channels: int) -> int:
+    return len(HARMONICS) * n_channels
+
+
+@torch.no_grad()
+def shape_harmonics(points: torch.Tensor, masks: torch.Tensor, ee_axes: torch.Tensor):
+    """points (B, N, 3), masks (B, N, C) in {0, 1}, ee_axes (B, 2, 3) (closing axis a, approach z).
+
+    Returns invariant scalars (B, 2 * len(HARMONICS) * C): per channel and m, Re Z_m / (|Z_m| + floor)
+    and |Z_m|; and even vectors (B, len(HARMONICS) * C, 3): Im Z_m / (|Z_m| + floor) * z.
+    A channel with no marked points gives zeros."""
+    a, z = ee_axes[:, 0], ee_axes[:, 1]
+    b = torch.cross(z, a, dim=-1)
+    count = masks.sum(dim=1)                                                   # (B, C)
+    centroid = torch.einsum("bnc,bnk->bck", masks, points) / count.clamp_min(1.0)[..., None]
+    rel = points[:, None] - centroid[:, :, None]                               # (B, C, N, 3)
+    x, y = torch.einsum("bcnk,bk->bcn", rel, a), torch.einsum("bcnk,bk->bcn", rel, b)
+    rho, theta = torch.hypot(x, y), torch.atan2(y, x)
+    w = masks.transpose(1, 2)                                                  # (B, C, N)
+    scalars, pseudo = [], []
+    for m in HARMONICS:
+        wm = w * rho ** m
+        norm = wm.sum(-1).clamp_min(1e-12)
+        re, im = (wm * torch.cos(m * theta)).sum(-1) / norm, (wm * torch.sin(m * theta)).sum(-1) / norm
+        amp = torch.hypot(re, im)
+        scalars += [re / (amp + AMPLITUDE_FLOOR), amp]
+        pseudo.append(im / (amp + AMPLITUDE_FLOOR))
+    present = (count > 0).to(points.dtype)                                     # (B, C)
+    scalars = torch.stack(scalars, dim=-1) * present[..., None]                # (B, C, 2M)
+    pseudo = torch.stack(pseudo, dim=-1) * present[..., None]                  # (B, C, M)
+    return scalars.flatten(1), pseudo.flatten(1)[..., None] * z[:, None, :]
