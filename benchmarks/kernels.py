@@ -225,8 +225,9 @@ def bench_scan_small_grid(rows, metrics, b=1, L=8192, d=512, n=16):
     dout = torch.randn_like(x["u"])
     fwd_cfg, bwd_cfg = S._config(S.FWD_CONFIG, n, forward=True), S._config(S.BWD_CONFIG, n, forward=False)
     tag = f"scan_b{b}_L{L}_d{d}_n{n}_float32"
-    for name, fc, bc in (("auto_segments", fwd_cfg[:-1] + (0,), bwd_cfg[:-1] + (0,)),
-                         ("one_segment", fwd_cfg[:-1] + (L,), bwd_cfg[:-1] + (L,))):
+    seg = lambda c, n: c[:4] + (n,) + c[5:]   # noqa: E731 - the segment length is field 4
+    for name, fc, bc in (("auto_segments", seg(fwd_cfg, 0), seg(bwd_cfg, 0)),
+                         ("one_segment", seg(fwd_cfg, L), seg(bwd_cfg, L))):
         t_fwd = median_ms(lambda: S._fwd(**kw, save_states=False, config=fc))
         bwd = lambda: S._bwd(dout, None, x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"],  # noqa: E731
                              x["delta_bias"], True, S._fwd(**kw, save_states=True, config=fc)[2], config=bc)
@@ -246,14 +247,19 @@ def try_ms(fn) -> float | str:
 
 
 # d_state -> (forward configs, backward configs). Forward: (BLOCK_D, num_warps, pipeline stages,
-# 4-step tiles per iteration, segment length); backward: (BLOCK_D, num_warps, stages, 8-step chunks
-# per iteration, segment length). Segment length 1024 = the whole sequence in one program.
+# 4-step tiles per iteration, segment length[, flat]); backward: (BLOCK_D, num_warps, stages, 8-step chunks
+# per iteration, segment length[, pair, half]). Segment length 1024 = the whole sequence in one program.
 # Session 5 adds more warps per program and narrower channel blocks (more programs): Nsight Compute
 # showed about 4 warps per SM (6 % occupancy) stalled on their own step chains.
-SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024), (16, 2, 4, 2, 1024), (16, 4, 4, 2, 1024),
-                    (32, 2, 4, 2, 1024), (8, 1, 4, 2, 1024), (4, 1, 4, 2, 1024)],
-                   [(8, 1, 4, 1, 1024), (8, 2, 4, 1, 1024), (16, 2, 4, 1, 1024), (4, 1, 4, 1, 1024)]),
-              64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 4, 1024)], [(4, 1, 3, 1, 1024), (4, 1, 3, 2, 1024)])}
+# Session 6 adds the variants (optional 6th/7th fields, kernels/selective_scan_triton.py): forward
+# flat = 1 (per-(channel, step) math once per element: BLOCK_D 8 then runs 2 warps per scheduler at
+# +15 % instructions instead of +54 %), backward pair (channels per lane) and half (4 live states).
+SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024), (8, 1, 4, 2, 1024),
+                    (16, 1, 4, 2, 1024, 1), (8, 1, 4, 2, 1024, 1), (8, 1, 4, 4, 1024, 1), (8, 1, 3, 2, 1024, 1),
+                    (4, 1, 4, 2, 1024, 1)],
+                   [(8, 1, 4, 1, 1024), (8, 1, 4, 1, 1024, 2), (8, 1, 4, 1, 1024, 2, 1), (8, 1, 4, 1, 1024, 1, 1),
+                    (16, 1, 3, 1, 1024, 2, 1), (16, 1, 4, 1, 1024, 2, 1), (16, 1, 4, 1, 1024, 4, 1)]),
+              64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 2, 1024, 1)], [(4, 1, 3, 1, 1024), (4, 1, 3, 1, 1024, 2, 1)])}
 
 
 def rel_diff(a, b) -> float:

@@ -29,6 +29,13 @@ one, then runs the adjoint back over them. A backward step reduces over both axe
 and 4 over dstate (a contiguity hint on the saved states steers it). dB and dC leave each
 program through atomics. An iteration takes CPI chunks (1 is fastest on an H100).
 
+Variants, chosen per launch config (FWD_CONFIG / BWD_CONFIG below; benchmarks/kernels.py --sweep
+times them beside the defaults): the forward can do its per-(channel, step) math on flattened
+tiles (`_fwd_tile_flat`), so a narrow channel block (more warps per scheduler) stops repeating it
+in every lane of a channel; the backward can walk a chunk in two 4-step halves (`HALF`) with fewer
+live registers, and take another contiguity hint (`PAIR`: channels per lane, so fewer shuffles for
+the dB, dC sums over channels).
+
 Launches go through `_Launcher`: after the first call of a specialization it calls the
 compiled binary directly, which took the host time of a fwd+bwd call through autograd from
 1212 to 732 us, so the GPU no longer waits between the kernels. kernels/README.md has the
@@ -56,11 +63,15 @@ MAX_SEGMENTS = 16   # per sequence; longer sequences get longer segments (the ca
 # programs) the split is 7.4x faster than one segment (session 4); the threshold is an estimate.
 SPLIT_BELOW_PROGRAMS = 256
 MIN_SEGMENT = 128
-# Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length);
-# backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length);
-# segment length 0 = automatic
-# (above). Per padded dstate, the fastest in benchmarks/kernels.py --sweep on an H100. Other
-# sizes: BLOCK_D = 256 / dstate.
+# Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length[, flat]);
+# backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length[, pair,
+# half]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step) math on flattened tiles
+# (_fwd_tile_flat), pair = the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
+# channels a lane holds, so how many shuffles the dB/dC and du/d(delta) sums take), half = the
+# backward keeps one 4-step half of a chunk live instead of 8 steps (the first half's gates and
+# states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
+# in 255). Per padded dstate, the fastest in benchmarks/kernels.py --sweep on an H100. Other sizes:
+# BLOCK_D = 256 / dstate.
 FWD_CONFIG = {16: (16, 1, 4, 2, 0), 64: (8, 1, 4, 2, 0)}
 BWD_CONFIG = {16: (8, 1, 4, 1, 0), 64: (4, 1, 3, 1, 0)}
 
@@ -117,6 +128,11 @@ def _config(table, dstate: int, forward: bool):
     block_n = next_pow2(dstate)
     default = (max(1, 256 // block_n), 1, 3, 1, 0)
     return table.get(block_n, default)
+
+
+def _full(config, n: int) -> tuple:
+    """A launch config padded with zeros (the optional fields: off / automatic) to n fields."""
+    return tuple(config) + (0,) * (n - len(config))
 
 
 def _segments(L: int, programs: int, seg_len: int) -> tuple[int, int]:
@@ -297,6 +313,37 @@ def _fwd_tile(h, t, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, off
     return h
 
 
+@triton.jit
+def _fwd_tile_flat(h, t, end, u, delta, z, out, u_1, d_1, z_1, o_1, b_p, c_p, a2, bias_1, dv_1, md_1, j_1, mn,
+                   offs_j, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                   SOFTPLUS: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
+    """_fwd_tile with the per-(channel, step) math (softplus, delta*u, D u, the z gate) on the
+    flattened (BLOCK_D * 4,) tile, once per element, as the backward does: in the state's layout
+    every lane of a channel redoes it (BLOCK_D 8: 4 lanes, 4x the softplus and sigmoid MUFU ops),
+    which is what made narrower blocks (more warps per scheduler) lose."""
+    m = md_1 & (j_1 + t < end)
+    uv = _load(u + u_1 + t, m, EVEN)
+    dl = _load(delta + d_1 + t, m, EVEN)
+    if HAS_BIAS:
+        dl += bias_1
+    if SOFTPLUS:
+        dl = _softplus(dl)
+    if not EVEN:
+        dl = tl.where(m, dl, 0.0)                # steps past the end: a = 1, no input, h unchanged
+    m2n = mn[:, None] & (offs_j[None, :] + t < end)
+    shape: tl.constexpr = (BLOCK_D, 4)
+    _, _, _, h, y = _rebuild4(h, a2, tl.reshape(dl, shape), tl.reshape(dl * uv, shape), _load(b_p + t, m2n, EVEN),
+                              _load(c_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
+    y = tl.reshape(y, (BLOCK_D * 4,))
+    if HAS_D:
+        y += uv * dv_1
+    if HAS_Z:
+        zv = _load(z + z_1 + t, m, EVEN)
+        y *= zv * _sigmoid(zv)
+    _store(out + o_1 + t, y, m, EVEN)
+    return h
+
+
 @triton.jit(do_not_specialize=["s_an", "s_one"])
 def _scan_fwd_segment_kernel(
     u, delta, A, B, delta_bias, seg_state, seg_dsum,
@@ -335,11 +382,20 @@ def _scan_fwd_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_ob, s_od,
     NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr,
-    BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr,
+    BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr, FLAT: tl.constexpr,
 ):
     pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
         A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
     dv = _load(D + offs_d, md, EVEN) if HAS_D else 0.0
+    if FLAT:   # the (BLOCK_D, 4) tiles flattened, for _fwd_tile_flat
+        offs_1 = tl.arange(0, BLOCK_D * 4)
+        ch_1 = pid_d * BLOCK_D + offs_1 // 4
+        j_1 = offs_1 % 4
+        md_1 = ch_1 < dim
+        u_1, d_1 = b * s_ub + ch_1 * s_ud + j_1, b * s_db + ch_1 * s_dd + j_1
+        z_1, o_1 = b * s_zb + ch_1 * s_zd + j_1, b * s_ob + ch_1 * s_od + j_1
+        bias_1 = _load(delta_bias + ch_1, md_1, EVEN) if HAS_BIAS else 0.0
+        dv_1 = _load(D + ch_1, md_1, EVEN) if HAS_D else 0.0
     u_p = _tile_ptrs(u, b, s_ub, offs_d, s_ud, offs_j)                 # (BLOCK_D, 4)
     d_p = _tile_ptrs(delta, b, s_db, offs_d, s_dd, offs_j)
     z_p = _tile_ptrs(z, b, s_zb, offs_d, s_zd, offs_j)
@@ -360,8 +416,13 @@ def _scan_fwd_kernel(
             if SAVE_STATES:
                 if ((t + 4 * s) % CHUNK == 0) & (t + 4 * s < end):
                     tl.store(st_p + ((t + 4 * s) // CHUNK) * dim * dstate, h, mask=mdn)
-            h = _fwd_tile(h, t + 4 * s, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
-                          HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D, BLOCK_N)
+            if FLAT:
+                h = _fwd_tile_flat(h, t + 4 * s, end, u, delta, z, out, u_1, d_1, z_1, o_1, b_p, c_p, a2, bias_1,
+                                   dv_1, md_1, j_1, mn, offs_j, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D,
+                                   BLOCK_N)
+            else:
+                h = _fwd_tile(h, t + 4 * s, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
+                              HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D, BLOCK_N)
     tl.store(last_state + b * dim * dstate + offs_d[:, None] * dstate + offs_n[None, :] * s_one, h,
              mask=mdn & (k_d[:, None] == NSEG - 1))
 
@@ -485,6 +546,35 @@ def _bwd_tile_gates(u, delta, z, dout, u_1, d_1, z_1, g_1, t, end, md_1, j_1, bi
             tl.reshape(dzc, shape), tl.reshape(dsp, shape), tl.reshape(ud, shape), dy * uv)
 
 
+@triton.jit
+def _states4(h, a2, dl, w, bt, R: tl.constexpr, N: tl.constexpr):
+    """The four states after h (as _rebuild4, without y)."""
+    d0, d1, d2, d3 = _cols(dl, R)
+    w0, w1, w2, w3 = _cols(w, R)
+    b0, b1, b2, b3 = _cols3(_over_d(bt, R, N), R, N)
+    h0 = h * tl.exp2(a2 * d0[:, None]) + b0 * w0[:, None]
+    h1 = h0 * tl.exp2(a2 * d1[:, None]) + b1 * w1[:, None]
+    h2 = h1 * tl.exp2(a2 * d2[:, None]) + b2 * w2[:, None]
+    return h0, h1, h2, h2 * tl.exp2(a2 * d3[:, None]) + b3 * w3[:, None]
+
+
+@triton.jit
+def _bwd_out4(du, ddelta, dB, dC, u_off, d_off, bc_off, t, dut, ddt, dBt, dCt, dy, dsp, dv, m2, m3,
+              HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr, EVEN: tl.constexpr):
+    """A 4-step tile's du, d(delta) (stored) and dB, dC (atomics); returns d(delta) for d(bias)."""
+    if HAS_D:
+        dut += dy * dv[:, None]
+    if SOFTPLUS:
+        ddt *= dsp
+    if not EVEN:
+        ddt = tl.where(m2, ddt, 0.0)
+    _store(du + u_off + t, dut, m2, EVEN)
+    _store(ddelta + d_off + t, ddt, m2, EVEN)
+    _add(dB + bc_off + t, dBt, m3, EVEN)
+    _add(dC + bc_off + t, dCt, m3, EVEN)
+    return ddt
+
+
 @triton.jit(do_not_specialize=["s_an", "s_one"])
 def _scan_bwd_kernel(
     u, delta, A, B, C, D, z, delta_bias, dout, chunk_states, dlast, seg_adj, seg_dsum,
@@ -493,15 +583,14 @@ def _scan_bwd_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
     NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_DLAST: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    PAIR: tl.constexpr, STAGES: tl.constexpr, CPI: tl.constexpr,
+    PAIR: tl.constexpr, STAGES: tl.constexpr, CPI: tl.constexpr, HALF: tl.constexpr,
 ):
     """The segment's chunks of 8 steps, last first: rebuild h_1..h_8 in registers from the
     saved state (and y, for dz), then walk back over them. dA, dD, d(bias) accumulate per
     program and go out with one atomic add each at the end."""
     pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
         A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
-    if HAS_D:
-        dv = _load(D + offs_d, md, EVEN)
+    dv = _load(D + offs_d, md, EVEN) if HAS_D else 0.0
     u_off = b * s_ub + offs_d[:, None] * s_ud + offs_j[None, :]
     d_off = b * s_db + offs_d[:, None] * s_dd + offs_j[None, :]
     z_off = b * s_zb + offs_d[:, None] * s_zd + offs_j[None, :]
@@ -550,48 +639,86 @@ def _scan_bwd_kernel(
             m2b = md[:, None] & (offs_j[None, :] + t1 < lim)
             m3a = mn[:, None] & (offs_j[None, :] + t0 < lim)
             m3b = mn[:, None] & (offs_j[None, :] + t1 < lim)
-            ua, dla, wa, dya, dza, dspa, uda, dDa = _bwd_tile_gates(
-                u, delta, z, dout, u_1, d_1, z_1, g_1, t0, lim, md_1, j_1, bias_1, dv_1,
-                HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
-            ub, dlb, wb, dyb, dzb, dspb, udb, dDb = _bwd_tile_gates(
-                u, delta, z, dout, u_1, d_1, z_1, g_1, t1, lim, md_1, j_1, bias_1, dv_1,
-                HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
-            dD_acc += dDa + dDb
-            # 1) rebuild h over the chunk (and y where the gate needs it)
-            h_s = tl.load(st_p + c * dim * dstate, mask=mdn & (t0 + 0 * offs_d[:, None] >= start), other=0.0)
-            h0, h1, h2, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
-                                           BLOCK_D, BLOCK_N)
-            h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN),
-                                           BLOCK_D, BLOCK_N)
-            if HAS_Z:
-                _store(dz + z_off + t0, dza * (ya + uda), m2a, EVEN)
-                _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
-            # 2) walk back: second half of the chunk, then the first (B, C read again: an L1 hit
-            # costs less than keeping 8 steps of them in registers)
-            g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
-                g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
-                _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
-            g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
-                g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
-                _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
-            if HAS_D:
-                dua += dya * dv[:, None]
-                dub += dyb * dv[:, None]
-            if SOFTPLUS:
-                dda *= dspa
-                ddb *= dspb
-            if not EVEN:
-                dda = tl.where(m2a, dda, 0.0)
-                ddb = tl.where(m2b, ddb, 0.0)
-            dbias_acc += dda + ddb
-            _store(du + u_off + t0, dua, m2a, EVEN)
-            _store(du + u_off + t1, dub, m2b, EVEN)
-            _store(ddelta + d_off + t0, dda, m2a, EVEN)
-            _store(ddelta + d_off + t1, ddb, m2b, EVEN)
-            _add(dB + bc_off + t0, dBa, m3a, EVEN)
-            _add(dB + bc_off + t1, dBb, m3b, EVEN)
-            _add(dC + bc_off + t0, dCa, m3a, EVEN)
-            _add(dC + bc_off + t1, dCb, m3b, EVEN)
+            if HALF:
+                # 1) the first half's gates and h_3 (and y for dz) from the saved state; nothing else of
+                # the first half stays live while the second half is walked back
+                ua, dla, wa, dya, dza, dspa, uda, dDa = _bwd_tile_gates(
+                    u, delta, z, dout, u_1, d_1, z_1, g_1, t0, lim, md_1, j_1, bias_1, dv_1,
+                    HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+                h_s = tl.load(st_p + c * dim * dstate, mask=mdn & (t0 + 0 * offs_d[:, None] >= start), other=0.0)
+                _, _, _, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
+                                            BLOCK_D, BLOCK_N)
+                if HAS_Z:
+                    _store(dz + z_off + t0, dza * (ya + uda), m2a, EVEN)
+                ub, dlb, wb, dyb, dzb, dspb, udb, dDb = _bwd_tile_gates(
+                    u, delta, z, dout, u_1, d_1, z_1, g_1, t1, lim, md_1, j_1, bias_1, dv_1,
+                    HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+                dD_acc += dDa + dDb
+                # 2) the second half: rebuild h_4..h_7, walk back from h_7 to h_3
+                h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN),
+                                               _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
+                if HAS_Z:
+                    _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
+                g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
+                    g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
+                    _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
+                dbias_acc += _bwd_out4(du, ddelta, dB, dC, u_off, d_off, bc_off, t1, dub, ddb, dBb, dCb, dyb, dspb, dv,
+                                       m2b, m3b, HAS_D, SOFTPLUS, EVEN)
+                # 3) the first half again: gates and saved state read again after those stores (so the
+                # compiler cannot keep step 1's values live instead), rebuilt and walked back
+                ua, dla, wa, dya, _, dspa, _, _ = _bwd_tile_gates(
+                    u, delta, z, dout, u_1, d_1, z_1, g_1, t0, lim, md_1, j_1, bias_1, dv_1,
+                    HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+                h_s = tl.load(st_p + c * dim * dstate, mask=mdn & (t0 + 0 * offs_d[:, None] >= start), other=0.0)
+                h0, h1, h2, h3 = _states4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
+                g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
+                    g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
+                    _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
+                dbias_acc += _bwd_out4(du, ddelta, dB, dC, u_off, d_off, bc_off, t0, dua, dda, dBa, dCa, dya, dspa, dv,
+                                       m2a, m3a, HAS_D, SOFTPLUS, EVEN)
+            else:
+                ua, dla, wa, dya, dza, dspa, uda, dDa = _bwd_tile_gates(
+                    u, delta, z, dout, u_1, d_1, z_1, g_1, t0, lim, md_1, j_1, bias_1, dv_1,
+                    HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+                ub, dlb, wb, dyb, dzb, dspb, udb, dDb = _bwd_tile_gates(
+                    u, delta, z, dout, u_1, d_1, z_1, g_1, t1, lim, md_1, j_1, bias_1, dv_1,
+                    HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
+                dD_acc += dDa + dDb
+                # 1) rebuild h over the chunk (and y where the gate needs it)
+                h_s = tl.load(st_p + c * dim * dstate, mask=mdn & (t0 + 0 * offs_d[:, None] >= start), other=0.0)
+                h0, h1, h2, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
+                                               BLOCK_D, BLOCK_N)
+                h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN),
+                                               BLOCK_D, BLOCK_N)
+                if HAS_Z:
+                    _store(dz + z_off + t0, dza * (ya + uda), m2a, EVEN)
+                    _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
+                # 2) walk back: second half of the chunk, then the first (B, C read again: an L1 hit
+                # costs less than keeping 8 steps of them in registers)
+                g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
+                    g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
+                    _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
+                g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
+                    g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
+                    _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
+                if HAS_D:
+                    dua += dya * dv[:, None]
+                    dub += dyb * dv[:, None]
+                if SOFTPLUS:
+                    dda *= dspa
+                    ddb *= dspb
+                if not EVEN:
+                    dda = tl.where(m2a, dda, 0.0)
+                    ddb = tl.where(m2b, ddb, 0.0)
+                dbias_acc += dda + ddb
+                _store(du + u_off + t0, dua, m2a, EVEN)
+                _store(du + u_off + t1, dub, m2b, EVEN)
+                _store(ddelta + d_off + t0, dda, m2a, EVEN)
+                _store(ddelta + d_off + t1, ddb, m2b, EVEN)
+                _add(dB + bc_off + t0, dBa, m3a, EVEN)
+                _add(dB + bc_off + t1, dBb, m3b, EVEN)
+                _add(dC + bc_off + t0, dCa, m3a, EVEN)
+                _add(dC + bc_off + t1, dCb, m3b, EVEN)
     tl.atomic_add(dA + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, dA_acc, mask=mdn, sem="relaxed")
     if HAS_D:
         tl.atomic_add(dD + offs_d, tl.sum(tl.reshape(dD_acc, (BLOCK_D, 4)), axis=1), mask=md, sem="relaxed")
@@ -622,7 +749,7 @@ def _segment_scratch(batch, n_seg, dim, dstate, device):
 def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, sub, seg_len = config or _config(FWD_CONFIG, dstate, forward=True)
+    block_d, warps, stages, sub, seg_len, flat = _full(config or _config(FWD_CONFIG, dstate, forward=True), 6)
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
@@ -642,14 +769,15 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     _launch_fwd((cdiv(dim, block_d), n_seg, batch),
         u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z, bias, out, last, states,
         seg_state, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
-        NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, SAVE_STATES=save_states, CHUNK=CHUNK, **flags)
+        NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, SAVE_STATES=save_states, CHUNK=CHUNK,
+        FLAT=bool(flat), **flags)
     return out, last, states
 
 
 def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, cpi, seg_len = config or _config(BWD_CONFIG, dstate, forward=False)
+    block_d, warps, stages, cpi, seg_len, pair, half = _full(config or _config(BWD_CONFIG, dstate, forward=False), 7)
     assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     dout = dout.contiguous()
@@ -679,8 +807,8 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
         seg_adj, seg_dsum, du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
         dummy if dbias is None else dbias,
         dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
-        NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=max(1, block_d // 8), CPI=cpi,
-        **flags)
+        NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=pair or max(1, block_d // 8), CPI=cpi,
+        HALF=bool(half), **flags)
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
     return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
 

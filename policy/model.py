@@ -22,7 +22,7 @@ from .geometry import ee_frame
 from .heads import EquivariantChunkHead, PlainChunkHead
 from .normalization import Normalizer
 from .object_channels import CODE_DIM, N_CHANNELS, object_masks
-from .shape_harmonics import n_even, n_scalars, shape_harmonics
+from .shape_harmonics import GAIN, n_even, n_scalars, shape_harmonics
 
 
 class PolicyModel(nn.Module):
@@ -88,7 +88,7 @@ class PolicyModel(nn.Module):
         pre = self.token[0](torch.cat([scalars, self.normalizer.normalize_opening(opening), cond], dim=-1))
         v_shape = None
         if self.shape_in is not None:
-            shape_scalars, v_shape = shape_harmonics(points, masks, ee_axes)
+            shape_scalars, v_shape = (GAIN * x for x in shape_harmonics(points, masks, ee_axes))
             if v_odd is None:  # PointNet: no vectors; the turn's sign enters as a plain number
                 shape_scalars, v_shape = torch.cat([shape_scalars, (v_shape * ee_axes[:, 1:]).sum(-1)], dim=-1), None
             pre = pre + self.shape_in(shape_scalars)

@@ -94,6 +94,40 @@ def test_selective_scan_forward_and_backward_match_reference(tk, dtype, size, mo
         assert rel_err(g, w) < 4 * RTOL[dtype], name
 
 
+# Variant launch configs (kernels/selective_scan_triton.py): the forward's flattened per-(channel,
+# step) math (flat), the backward's contiguity hint (pair) and half-chunk rebuild (half). On the CPU
+# over segments and ragged tiles as above; on a GPU at the configs benchmarks/kernels.py sweeps.
+_V16 = ({16: (8, 1, 4, 2, 0, 1), 64: (8, 1, 4, 2, 0, 1)}, {16: (8, 1, 4, 1, 0, 2, 1), 64: (4, 1, 3, 1, 0, 2, 1)})
+_V16b = ({16: (16, 1, 4, 2, 0, 1), 64: (4, 1, 4, 2, 0, 1)}, {16: (16, 1, 3, 1, 0, 2, 1), 64: (4, 1, 3, 1, 0, 1, 1)})
+_VCPU = ({16: (4, 1, 3, 4, 16, 1), 8: (2, 1, 3, 1, 0, 1)}, {16: (4, 1, 3, 2, 8, 2, 1), 8: (2, 1, 3, 2, 0, 1, 1)})
+_VCPUb = ({16: (8, 1, 3, 2, 0, 1), 8: (8, 1, 3, 1, 0, 1)}, {16: (8, 1, 3, 1, 0, 0, 1), 8: (4, 1, 3, 1, 0, 2, 0)})
+SCAN_VARIANTS = [_V16, _V16b] if REAL else [_VCPU, _VCPUb]
+
+
+@pytest.mark.parametrize("variant", range(len(SCAN_VARIANTS)))
+@pytest.mark.parametrize("size", SCAN_SIZES)
+def test_selective_scan_variant_configs_match_reference(tk, size, variant, monkeypatch):
+    scan = tk.selective_scan_triton
+    fwd_cfg, bwd_cfg = SCAN_VARIANTS[variant]
+    monkeypatch.setattr(scan, "FWD_CONFIG", fwd_cfg)
+    monkeypatch.setattr(scan, "BWD_CONFIG", bwd_cfg)
+    x = {k: None if v is None else v.requires_grad_()
+         for k, v in scan_inputs(*size, torch.float32, size[2] != 5).items()}
+    x64 = {k: None if v is None else v.detach().double().requires_grad_() for k, v in x.items()}
+    out, last = scan.selective_scan_triton(**x, return_last_state=True)
+    ref, ref_last = kernels.selective_scan_ref(**x64, return_last_state=True)
+    assert rel_err(out, ref) < RTOL[torch.float32]
+    assert rel_err(last, ref_last) < RTOL[torch.float32]
+    with torch.no_grad():
+        assert torch.equal(scan.selective_scan_triton(**x), out)
+    g_out, g_last = torch.randn_like(ref), torch.randn_like(ref_last)
+    names = [k for k, v in x.items() if v is not None]
+    grads = torch.autograd.grad((out * g_out.float()).sum() + (last * g_last.float()).sum(), [x[k] for k in names])
+    want = torch.autograd.grad((ref * g_out).sum() + (ref_last * g_last).sum(), [x64[k] for k in names])
+    for name, g, w in zip(names, grads, want):
+        assert rel_err(g, w) < 4 * RTOL[torch.float32], name
+
+
 STEP_SIZES = [(1, 512, 16), (8192, 512, 16), (64, 256, 64)] if REAL else [(3, 40, 16), (2, 9, 64)]
 
 
