@@ -17,6 +17,7 @@ class SmallPolicyRecipe:
     lr: float = 1e-3
     n_points: int = 512
     image_size: int = 96
+    shape_harmonics: bool = False  # the policy's cube-yaw features (policy/shape_harmonics.py)
 
 
 @dataclass
@@ -29,9 +30,11 @@ class ExpertABConfig:
     reuse: bool = False  # measure the arms' checkpoints already in work_dir (same config) instead of retraining
 
 
-def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: bool = False) -> Path:
+def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: bool = False,
+                     demos: Path | None = None) -> Path:
     """Record `task`'s demos in this process (so a patched expert or sim applies) and train on them;
-    returns the final checkpoint, or the one already in `out` when `reuse`."""
+    returns the final checkpoint, or the one already in `out` when `reuse`. `demos`: train on this
+    dataset instead (arms that differ only in the policy share one recording)."""
     import torch
 
     from vla_stack.policy.config import PolicyConfig
@@ -41,10 +44,13 @@ def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: boo
     final = out / "run" / "final"
     if reuse and (final / "config.json").is_file():
         return final
-    record_task(task, DemosConfig(out=out / "demos", tasks=(task,), episodes=recipe.episodes, seed=0,
-                                  n_points=recipe.n_points, image_size=recipe.image_size, overwrite=True))
+    if demos is None:
+        record_task(task, DemosConfig(out=out / "demos", tasks=(task,), episodes=recipe.episodes, seed=0,
+                                      n_points=recipe.n_points, image_size=recipe.image_size, overwrite=True))
+        demos = out / "demos" / task
     torch.manual_seed(0)
-    return train(TrainConfig(dataset=out / "demos" / task, out=out / "run", steps=recipe.steps,
+    model = PolicyConfig(encoder="pointnet", object_channels=True, shape_harmonics=recipe.shape_harmonics)
+    return train(TrainConfig(dataset=demos, out=out / "run", steps=recipe.steps,
                              batch_size=recipe.batch_size, history=recipe.history, lr=recipe.lr, warmup_steps=50,
-                             model=PolicyConfig(encoder="pointnet", object_channels=True), device="cpu",
+                             model=model, device="cpu",
                              save_every=10**9, log_every=250, progress=False, resume=False, seed=0))

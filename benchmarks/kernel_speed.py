@@ -9,7 +9,7 @@ batch 1 under CUDA-graph replay; selective scan (16, 1024, 512, 16) forward >= 5
 forward+backward >= 30% of copy bandwidth; FPS 1024 of 8192 points x 16 clouds >= 10x the
 vectorized PyTorch version.
 
-    python benchmarks/kernels.py [--quick] [--sweep] [--only-scan] [--profile-host]
+    python benchmarks/kernel_speed.py [--quick] [--sweep] [--only-scan] [--profile-host]
 """
 
 from __future__ import annotations
@@ -375,7 +375,7 @@ def main() -> None:
     ap.add_argument("--profile-host", action="store_true", help="only profile the host side of scan fwd+bwd calls")
     ap.add_argument("--name", default="kernels")
     args = ap.parse_args()
-    assert torch.cuda.is_available(), "benchmarks/kernels.py measures GPU kernels: run it on a CUDA machine"
+    assert torch.cuda.is_available(), "benchmarks/kernel_speed.py measures GPU kernels: run it on a CUDA machine"
     if args.profile_host:
         profile_host()
         return

@@ -1,0 +1,76 @@
+"""A/B on the CPU: do shape harmonics (policy/shape_harmonics.py) let a policy square the hand with a cube?
+
+Why: neither action expert turned the hand onto a cube's faces before grasping (docs/agent.md), and a
+linear probe found the cube's yaw only weakly in their features (`yaw_probe.py`). Shape harmonics hand
+the policy the cube's 4-fold angular structure about the approach axis directly. Arms `without` and
+`with` train the same small PointNet policy (same demos, seed and CPU steps) and differ only in
+`PolicyConfig.shape_harmonics`; they are measured as `yaw_turn_ablation.py` measures its arms:
+- teacher forcing (seeds 1000+): the share of the expert's turning ticks the policy follows;
+- closed loop (seeds 2000+, true subtask): the hand's yaw off the cube's faces at the first grasp
+  (22.5 deg for a random hand) and pick success.
+
+    python benchmarks/shape_harmonics_ablation.py      # ~30 min on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from small_policy_ab import ExpertABConfig, record_and_train
+from yaw_turn_ablation import closed_loop, turn_probe
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+ARMS = {"without": False, "with": True}  # PolicyConfig.shape_harmonics
+
+
+@dataclass
+class ShapeHarmonicsAblationConfig(ExpertABConfig):
+    task: str = "PickRedCube"
+    cube: str = "red_cube"
+    work_dir: Path = Path("runs/shape_harmonics_ablation")
+    name: str = "shape_harmonics_ablation"
+
+
+def run_arm(arm: str, cfg: ShapeHarmonicsAblationConfig, demos: Path | None) -> dict:
+    from vla_stack.policy import ActionExpert
+
+    t0 = time.monotonic()
+    recipe = dataclasses.replace(cfg.recipe, shape_harmonics=ARMS[arm])
+    final = record_and_train(cfg.task, Path(cfg.work_dir) / arm, recipe, cfg.reuse, demos=demos)
+    policy = ActionExpert.load(final, execution="ensemble")
+    followed, turning = turn_probe(policy, cfg)
+    off_deg, success = closed_loop(policy, cfg)
+    return {"turn_followed": followed, "expert_turning_ticks": turning, "grasp_yaw_off_faces_deg": off_deg,
+            "pick_success": success, "wall_s": time.monotonic() - t0}
+
+
+def main(cfg: ShapeHarmonicsAblationConfig) -> Path:
+    from vla_stack import bench, text
+
+    text.default_encoder()("open the drawer")  # MiniLM before any EGL context
+    first, second = ARMS
+    rows = {first: run_arm(first, cfg, demos=None)}
+    rows[second] = run_arm(second, cfg, demos=Path(cfg.work_dir) / first / "demos" / cfg.task)  # the same demos
+    metrics = {}
+    for arm, r in rows.items():
+        metrics[f"teacher_forced_turn_followed_rate_{arm}_shape_harmonics"] = round(r["turn_followed"], 3)
+        metrics[f"closed_loop_grasp_yaw_off_faces_deg_{arm}_shape_harmonics"] = round(r["grasp_yaw_off_faces_deg"], 1)
+        metrics[f"closed_loop_pick_success_rate_{arm}_shape_harmonics"] = round(r["pick_success"], 3)
+        metrics[f"wall_s_{arm}_shape_harmonics"] = round(r["wall_s"], 1)
+    bench.print_table([{"arm": f"{arm} shape harmonics", "turns followed": f"{r['turn_followed']:.2f}",
+                        "yaw off faces at grasp (deg)": f"{r['grasp_yaw_off_faces_deg']:.1f}",
+                        "pick success": f"{r['pick_success']:.2f}"} for arm, r in rows.items()],
+                      title=f"{cfg.task}: shape harmonics A/B ({cfg.recipe.episodes} demos, {cfg.recipe.steps} CPU steps per arm)")
+    return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
+                                                           "arms": rows})
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(ShapeHarmonicsAblationConfig))
