@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from small_policy_ab import ExpertABConfig, record_and_train
-from yaw_turn_ablation import closed_loop, turn_probe
+from yaw_turn_ablation import measure
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -37,16 +37,10 @@ class ShapeHarmonicsAblationConfig(ExpertABConfig):
 
 
 def run_arm(arm: str, cfg: ShapeHarmonicsAblationConfig, demos: Path | None) -> dict:
-    from vla_stack.policy import ActionExpert
-
     t0 = time.monotonic()
     recipe = dataclasses.replace(cfg.recipe, shape_harmonics=ARMS[arm])
-    final = record_and_train(cfg.task, Path(cfg.work_dir) / arm, recipe, cfg.reuse, demos=demos)
-    policy = ActionExpert.load(final, execution="ensemble")
-    followed, turning = turn_probe(policy, cfg)
-    off_deg, success = closed_loop(policy, cfg)
-    return {"turn_followed": followed, "expert_turning_ticks": turning, "grasp_yaw_off_faces_deg": off_deg,
-            "pick_success": success, "wall_s": time.monotonic() - t0}
+    row = measure(record_and_train(cfg.task, Path(cfg.work_dir) / arm, recipe, cfg.reuse, demos=demos), cfg)
+    return {**row, "wall_s": time.monotonic() - t0}
 
 
 def main(cfg: ShapeHarmonicsAblationConfig) -> Path:

@@ -104,18 +104,22 @@ def closed_loop(policy, cfg: YawTurnAblationConfig) -> tuple[float, float]:
     return (float(np.mean(offs)) if offs else float("nan")), done / cfg.eval_episodes
 
 
-def run_arm(arm: str, cfg: YawTurnAblationConfig) -> dict:
+def measure(final: Path, cfg) -> dict:
+    """Both measurements of one arm's checkpoint (`cfg`: task, cube, recipe, probe_seeds, eval_episodes)."""
     from vla_stack.policy import ActionExpert
 
-    out = Path(cfg.work_dir) / arm
-    t0 = time.monotonic()
-    with expert_turn_rate(ARMS[arm]):  # demos and probe labels: the recorder runs in this process
-        final = record_and_train(cfg.task, out, cfg.recipe, cfg.reuse)
-        policy = ActionExpert.load(final, execution="ensemble")
-        followed, turning = turn_probe(policy, cfg)
+    policy = ActionExpert.load(final, execution="ensemble")
+    followed, turning = turn_probe(policy, cfg)
     off_deg, success = closed_loop(policy, cfg)
     return {"turn_followed": followed, "expert_turning_ticks": turning, "grasp_yaw_off_faces_deg": off_deg,
-            "pick_success": success, "wall_s": time.monotonic() - t0}
+            "pick_success": success}
+
+
+def run_arm(arm: str, cfg: YawTurnAblationConfig) -> dict:
+    t0 = time.monotonic()
+    with expert_turn_rate(ARMS[arm]):  # demos and probe labels: the recorder runs in this process
+        row = measure(record_and_train(cfg.task, Path(cfg.work_dir) / arm, cfg.recipe, cfg.reuse), cfg)
+    return {**row, "wall_s": time.monotonic() - t0}
 
 
 def main(cfg: YawTurnAblationConfig) -> Path:

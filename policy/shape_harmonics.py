@@ -16,6 +16,11 @@ under any rotation or reflection of the scene together with the gripper; Im Z_m 
 reflection (a pseudo-scalar), so it reaches the action head only as the even vector Im Z_m * z,
 the axis-angle of a turn about z: the rotation it asks for transforms as the head's rotations do.
 Flipping the closing axis (a -> -a, a parallel gripper's symmetry) changes nothing: m is even.
+
+Only each channel's densest cluster counts (`densest_cluster`): the colour test that marks "the red cube"
+also marks the red button cap 20+ cm away, and over both the harmonics described the pair, not the cube
+(at reset, Im Z_4 correlated with the hand's yaw off the red cube's faces at -0.04; for the blue cube, which
+nothing else shares a colour with, at -0.94). Distances are invariant, so the symmetry above still holds.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ AMPLITUDE_FLOOR = 0.05  # below this |Z| the direction is noise (a round or bare
 # about 5 in normalized action units: from zero at lr 3e-4, 15k steps; with the gain, under 1k. A
 # 1,400-step fine-tune without it turned the hand at 0.006 rad per tick where the expert turns at 0.2.
 GAIN = 20.0
+CLUSTER_RADIUS_M = 0.05  # a 4 cm cube's visible points lie within this of its densest point
+MAX_MARKED = 64  # marked points per channel searched for the densest one (a cube gets 11-30)
 
 
 def n_scalars(n_channels: int) -> int:
@@ -40,6 +47,24 @@ def n_even(n_channels: int) -> int:
 
 
 @torch.no_grad()
+def densest_cluster(points: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """masks (B, N, C) -> the same, keeping per channel only the marked points within CLUSTER_RADIUS_M of
+    the marked point with the most marked neighbours in that radius (the first MAX_MARKED marked points,
+    in cloud order, are searched)."""
+    b, n, c = masks.shape
+    k = min(MAX_MARKED, n)
+    per_channel = masks.transpose(1, 2)                                        # (B, C, N)
+    order = torch.argsort(-per_channel, dim=-1, stable=True)[..., :k]          # marked first, cloud order
+    valid = torch.gather(per_channel, 2, order)                                # (B, C, k)
+    cand = torch.gather(points[:, None].expand(b, c, n, 3), 2, order[..., None].expand(b, c, k, 3))
+    near = (torch.cdist(cand, cand) < CLUSTER_RADIUS_M).to(masks.dtype)        # (B, C, k, k)
+    density = (near * valid[..., None, :]).sum(-1) * valid                     # marked neighbours of marked points
+    peak = torch.gather(cand, 2, density.argmax(-1)[..., None, None].expand(b, c, 1, 3))  # (B, C, 1, 3)
+    inside = (points[:, None] - peak).norm(dim=-1) < CLUSTER_RADIUS_M          # (B, C, N)
+    return masks * inside.transpose(1, 2).to(masks.dtype)
+
+
+@torch.no_grad()
 def shape_harmonics(points: torch.Tensor, masks: torch.Tensor, ee_axes: torch.Tensor):
     """points (B, N, 3), masks (B, N, C) in {0, 1}, ee_axes (B, 2, 3) (closing axis a, approach z).
 
@@ -48,6 +73,7 @@ def shape_harmonics(points: torch.Tensor, masks: torch.Tensor, ee_axes: torch.Te
     A channel with no marked points gives zeros."""
     a, z = ee_axes[:, 0], ee_axes[:, 1]
     b = torch.cross(z, a, dim=-1)
+    masks = densest_cluster(points, masks)
     count = masks.sum(dim=1)                                                   # (B, C)
     centroid = torch.einsum("bnc,bnk->bck", masks, points) / count.clamp_min(1.0)[..., None]
     rel = points[:, None] - centroid[:, :, None]                               # (B, C, N, 3)

@@ -44,6 +44,15 @@ def test_reads_a_cubes_yaw_relative_to_the_fingers_modulo_90_degrees():
         assert abs(math.degrees(-got.item()) - want) < 3.0, (cube_deg, hand_deg, math.degrees(got.item()))
 
 
+def test_a_distant_blob_of_the_same_colour_does_not_change_the_reading():
+    """The red cube's colour test also marks the red button cap: only the densest cluster counts."""
+    cube, axes = cube_top(math.radians(20)), gripper(0.0)
+    cap = torch.tensor([[[0.3, 0.15, 0.02]]], dtype=torch.float64) + 0.004 * torch.randn(1, 12, 3, dtype=torch.float64)
+    alone, with_cap = turn_to_faces(cube, axes), turn_to_faces(torch.cat([cube, cap], dim=1), axes)
+    assert abs(math.degrees(-alone.item()) - 20) < 3.0
+    assert abs(math.degrees(with_cap.item() - alone.item())) < 1e-6
+
+
 def test_rotating_or_mirroring_scene_and_gripper_keeps_scalars_and_turns_the_vectors_as_rotations():
     points, axes = cube_top(0.4), gripper(-0.2)
     masks = torch.ones(1, points.shape[1], 2, dtype=points.dtype)
