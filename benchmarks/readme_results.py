@@ -55,6 +55,8 @@ ROWS = [
     ("yaw_probe", "heldout_r2_full_random_weights", "same probe, same architecture with random weights", "", "{:.2f}"),
     ("yaw_turn_ablation", "closed_loop_grasp_yaw_off_faces_deg_fast_turn", "CPU A/B, PickRedCube, small PointNet policy: hand's yaw off the cube's faces at the grasp (deg; random 22.5), expert turning at 0.20 rad/tick", "", "{:.1f}"),
     ("yaw_turn_ablation", "closed_loop_grasp_yaw_off_faces_deg_gradual_turn", "same A/B, expert turning at most 0.05 rad/tick", "", "{:.1f}"),
+    ("shape_harmonics_signal", "corr_im_z4_sin4yaw_red_cube_all_marked", "shape harmonic Im Z_4 of the red cube vs sin(4 x hand yaw off its faces) at reset, over every red-marked point (button cap included)", "", "{:+.2f}"),
+    ("shape_harmonics_signal", "corr_im_z4_sin4yaw_red_cube_cluster", "same, over the densest red cluster only (the cube)", "", "{:+.2f}"),
     ("shape_harmonics_ablation", "closed_loop_pick_success_rate_without_shape_harmonics", "CPU A/B, PickRedCube, small PointNet policy (12 episodes per arm): pick success without shape harmonics", "", "{:.2f}"),
     ("shape_harmonics_ablation", "closed_loop_pick_success_rate_with_shape_harmonics", "same A/B, with shape harmonics (the cube's 4-fold angular structure as input)", "", "{:.2f}"),
     ("shape_harmonics_ablation", "closed_loop_grasp_yaw_off_faces_deg_with_shape_harmonics", "same A/B with shape harmonics: hand's yaw off the cube's faces at the grasp (deg; without 23.4, random 22.5)", "", "{:.1f}"),

@@ -65,7 +65,7 @@ def densest_cluster(points: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def shape_harmonics(points: torch.Tensor, masks: torch.Tensor, ee_axes: torch.Tensor):
+def shape_harmonics(points: torch.Tensor, masks: torch.Tensor, ee_axes: torch.Tensor, cluster: bool = True):
     """points (B, N, 3), masks (B, N, C) in {0, 1}, ee_axes (B, 2, 3) (closing axis a, approach z).
 
     Returns invariant scalars (B, 2 * len(HARMONICS) * C): per channel and m, Re Z_m / (|Z_m| + floor)
@@ -73,7 +73,7 @@ def shape_harmonics(points: torch.Tensor, masks: torch.Tensor, ee_axes: torch.Te
     A channel with no marked points gives zeros."""
     a, z = ee_axes[:, 0], ee_axes[:, 1]
     b = torch.cross(z, a, dim=-1)
-    masks = densest_cluster(points, masks)
+    masks = densest_cluster(points, masks) if cluster else masks  # cluster=False: every marked point
     count = masks.sum(dim=1)                                                   # (B, C)
     centroid = torch.einsum("bnc,bnk->bck", masks, points) / count.clamp_min(1.0)[..., None]
     rel = points[:, None] - centroid[:, :, None]                               # (B, C, N, 3)
