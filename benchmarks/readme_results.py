@@ -51,6 +51,8 @@ ROWS = [
     ("compositional_dagger/compositional", "subtask_success_heldout_compositions_full_place", "same run: full stack, place subtasks completed of those reached", "", "{:.2f}"),
     ("compositional_dagger/compositional", "subtask_success_heldout_compositions_full_push", "same run: full stack, push subtasks completed of those reached (was 1.00)", "", "{:.2f}"),
     ("compositional_dagger/compositional", "success_heldout_compositions_pointnet", "same run: PointNet-encoder stack, heldout_compositions", "", "{:.2f}"),
+    ("compositional_s7/compositional_s7_cpu", "success_heldout_compositions_full", "session 7: shipped expert fine-tuned on demos + one DAgger round aggregated, shape harmonics added (1,013 steps): full stack, heldout_compositions (CPU)", "", "{:.2f}"),
+    ("compositional_s7/compositional_s7_cpu", "success_heldout_compositions_extra_policy", "same CPU run, same 28 episodes: the shipped expert", "", "{:.2f}"),
     ("yaw_probe", "heldout_r2_full_trained", "linear probe of the hand's yaw off the cube's faces from the equivariant expert's features (held-out R^2)", "", "{:.2f}"),
     ("yaw_probe", "heldout_r2_full_random_weights", "same probe, same architecture with random weights", "", "{:.2f}"),
     ("yaw_turn_ablation", "closed_loop_grasp_yaw_off_faces_deg_fast_turn", "CPU A/B, PickRedCube, small PointNet policy: hand's yaw off the cube's faces at the grasp (deg; random 22.5), expert turning at 0.20 rad/tick", "", "{:.1f}"),
