@@ -1,0 +1,42 @@
+#!/bin/bash
+# GPU call (issue 8, session 7): fresh demos + one DAgger round of the shipped expert, aggregated; fine-tune
+# the shipped expert with shape harmonics added. Results: benchmarks/results/compositional_s7/README.md.
+# Prepare here (ignored folder .gpu/, carried): gl/ the EGL loader debs (device README), whl/ cp312 wheels of
+# mujoco, mujoco_core, gymnasium, farama_notifications, cloudpickle, tyro, docstring_parser, typeguard,
+# fpsample, glfw, pyopengl (versions of .venv), text_cache.safetensors (`vla policy text-cache --out ...`),
+# and a copy of this script. Call: run(command="BUDGET=560 bash .gpu/finetune.sh", carry=[".gpu"]).
+T0=$(date +%s)
+for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
+python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
+mkdir -p /tmp/stub/av && echo '# stub: demos and DAgger write no video' > /tmp/stub/av/__init__.py
+export PYTHONPATH=/tmp/site:/tmp/stub MUJOCO_GL=egl VLA_TEXT_CACHE=$PWD/.gpu/text_cache.safetensors PYTHONUNBUFFERED=1
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+F=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; [ -f $F ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$F
+python3 -m pip install -q --no-deps --no-build-isolation -e . > /tmp/pip.log 2>&1 || { tail -20 /tmp/pip.log; exit 4; }
+nvidia-smi -L; git rev-parse HEAD
+python3 -c "import tensorboard" 2>/dev/null || echo "no tensorboard"
+TASKS="PickRedCube PickBlueCube OpenDrawer CloseDrawer PressButton PutRedInBowl PutGreenInBowl PutGreenInDrawer StackRedOnGreen StackGreenOnBlue PushBlueTowardBowl PushRedTowardButton PressButtonThenPutRedInBowl OpenDrawerAndPressButton PutRedAndGreenInBowl"
+V="python3 -m vla_stack.cli"
+mkdir -p /tmp/s7 $OUT/logs
+OMP_NUM_THREADS=1 timeout 240 $V policy demos --out /tmp/s7/demos --tasks $TASKS --episodes ${DEMO_EPS:-60} --n-points 1024 \
+  --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 0 > $OUT/logs/demos_log.txt 2>&1 &
+OMP_NUM_THREADS=1 timeout 240 $V policy dagger --checkpoint shipped/policy --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
+  --n-envs 10 --beta 0.3 --seed 300 --n-points 1024 --image-size 128 --max-steps 300 --device cuda > $OUT/logs/dagger_log.txt 2>&1 &
+wait
+tail -3 $OUT/logs/demos_log.txt $OUT/logs/dagger_log.txt
+cp /tmp/s7/dagger/dagger_summary.json $OUT/logs/ 2>/dev/null
+mkdir -p /tmp/s7/agg
+for d in /tmp/s7/demos/*/; do [ -f $d/meta/info.json ] && ln -s $d /tmp/s7/agg/demos_$(basename $d); done
+for d in /tmp/s7/dagger/*/; do [ -f $d/meta/info.json ] && ln -s $d /tmp/s7/agg/dagger_$(basename $d); done
+ls /tmp/s7/agg | wc -l
+EL=$(( $(date +%s) - T0 ))
+MIN=$(python3 -c "print(max(1.5, (${BUDGET:-575} - $EL - 25) / 60))")
+echo "elapsed $EL s; training for $MIN min"
+$V train policy --steps 1000000 --time-budget-min $MIN --batch-size 128 --history 16 --save-every 500 --log-every 50 \
+  --no-progress --dataset /tmp/s7/agg --out /tmp/s7/full_sh --init-from shipped/policy --add-shape-harmonics \
+  --lr 3e-4 --warmup-steps 50 > $OUT/logs/full_sh_train.log 2>&1
+tail -4 $OUT/logs/full_sh_train.log
+cp /tmp/s7/full_sh/train_config.json $OUT/logs/full_sh_train_config.json
+D=/tmp/s7/full_sh/final; [ -d $D ] || D=/tmp/s7/full_sh/last
+tar czf $OUT/full_sh.tgz -C $(dirname $D) $(basename $D)
+echo "total $(( $(date +%s) - T0 )) s"
