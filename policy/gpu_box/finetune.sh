@@ -3,8 +3,8 @@
 # the shipped expert with shape harmonics added. Results: benchmarks/results/compositional_s7/README.md.
 # Prepare here (ignored folder .gpu/, carried): gl/ the EGL loader debs (device README), whl/ cp312 wheels of
 # mujoco, mujoco_core, gymnasium, farama_notifications, cloudpickle, tyro, docstring_parser, typeguard,
-# fpsample, glfw, pyopengl (versions of .venv), text_cache.safetensors (`vla policy text-cache --out ...`),
-# and a copy of this script. Call: run(command="BUDGET=560 bash .gpu/finetune.sh", carry=[".gpu"]).
+# fpsample, glfw, pyopengl (versions of .venv), text_cache.safetensors (`vla policy text-cache --out ...`).
+# Call: run(command="BUDGET=560 bash policy/gpu_box/finetune.sh", carry=[".gpu"]).
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
