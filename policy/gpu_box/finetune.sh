@@ -23,7 +23,7 @@ OMP_NUM_THREADS=1 timeout 240 $V policy demos --out /tmp/s7/demos --tasks $TASKS
 OMP_NUM_THREADS=1 timeout 240 $V policy dagger --checkpoint shipped/policy --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
   --n-envs 10 --beta 0.3 --seed 300 --n-points 1024 --image-size 128 --max-steps 300 --device cuda > $OUT/logs/dagger_log.txt 2>&1 &
 wait
-tail -3 $OUT/logs/demos_log.txt $OUT/logs/dagger_log.txt
+tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger_log.txt
 cp /tmp/s7/dagger/dagger_summary.json $OUT/logs/ 2>/dev/null
 mkdir -p /tmp/s7/agg
 for d in /tmp/s7/demos/*/; do [ -f $d/meta/info.json ] && ln -s $d /tmp/s7/agg/demos_$(basename $d); done
@@ -35,7 +35,7 @@ echo "elapsed $EL s; training for $MIN min"
 $V train policy --steps 1000000 --time-budget-min $MIN --batch-size 128 --history 16 --save-every 500 --log-every 50 \
   --no-progress --dataset /tmp/s7/agg --out /tmp/s7/full_sh --init-from shipped/policy --add-shape-harmonics \
   --lr 3e-4 --warmup-steps 50 > $OUT/logs/full_sh_train.log 2>&1
-tail -4 $OUT/logs/full_sh_train.log
+tail -n 4 $OUT/logs/full_sh_train.log
 cp /tmp/s7/full_sh/train_config.json $OUT/logs/full_sh_train_config.json
 D=/tmp/s7/full_sh/final; [ -d $D ] || D=/tmp/s7/full_sh/last
 tar czf $OUT/full_sh.tgz -C $(dirname $D) $(basename $D)
