@@ -61,6 +61,7 @@ ROWS = [
     ("shape_harmonics_signal", "corr_im_z4_sin4yaw_red_cube_cluster", "same, over the densest red cluster only (the cube)", "", "{:+.2f}"),
     ("shape_harmonics_ablation", "closed_loop_pick_success_rate_without_shape_harmonics", "CPU A/B, PickRedCube, small PointNet policy (12 episodes per arm): pick success without shape harmonics", "", "{:.2f}"),
     ("shape_harmonics_ablation", "closed_loop_pick_success_rate_with_shape_harmonics", "same A/B, with shape harmonics (the cube's 4-fold angular structure as input)", "", "{:.2f}"),
+    ("shape_harmonics_ablation", "teacher_forced_turn_followed_rate_with_shape_harmonics", "same A/B with shape harmonics: share of the expert's turning ticks the policy follows under teacher forcing (without: 0.00)", "", "{:.2f}"),
     ("shape_harmonics_ablation", "closed_loop_grasp_yaw_off_faces_deg_with_shape_harmonics", "same A/B with shape harmonics: hand's yaw off the cube's faces at the grasp (deg; without 23.4, random 22.5)", "", "{:.1f}"),
     ("compositional", "success_train_full", "full stack success, train split (2 episodes per task)", "", "{:.2f}"),
     ("compositional", "chain_avg_len_full", "full stack: average completed chain length (of 5)", ">= 3.0", "{:.2f}"),
