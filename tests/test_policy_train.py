@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from vla_stack.datasets import layout
 from vla_stack.datasets.layout import DatasetSpec
-from vla_stack.datasets.synthetic import write_synthetic
+from vla_stack.datasets.synthetic import synthetic_frames, write_synthetic
+from vla_stack.datasets.writer import DatasetWriter
 from vla_stack.policy import ActionExpert, tiny_config
 from vla_stack.policy.finetune import FinetuneConfig
 from vla_stack.policy.finetune import run as finetune
@@ -114,7 +116,30 @@ def test_time_budget_stops_training_early_and_still_saves_a_final_checkpoint(dat
     ActionExpert.load(final)  # loadable
 
 
-def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_them(dataset, tmp_path):
+@pytest.fixture(scope="module")
+def dataset_with_a_cube(tmp_path_factory):
+    """The synthetic frames with a turned 4 cm blue cube in each cloud: the instruction's object has a shape."""
+    import numpy as np
+
+    from vla_stack.policy.object_channels import OBJECT_COLORS
+
+    spec = DatasetSpec(n_points=48, cameras={})
+    w = DatasetWriter.create(tmp_path_factory.mktemp("policy_data_cube") / "demos", spec)
+    rng = np.random.default_rng(0)
+    for ep in range(3):
+        w.start_episode("put the blue cube in the drawer")
+        for f in synthetic_frames(spec, 12, seed=ep):
+            yaw = rng.uniform(-np.pi / 4, np.pi / 4)
+            turn = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+            f[layout.POINTS][:16] = (rng.uniform(-0.02, 0.02, (16, 3)) @ turn.T + rng.normal(size=3)).astype(np.float32)
+            f[layout.COLORS][:16] = OBJECT_COLORS["blue_cube"]
+            w.add_frame(f)
+        w.save_episode()
+    return w.root
+
+
+def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_them(dataset_with_a_cube, tmp_path):
+    dataset = dataset_with_a_cube
     base = train(TrainConfig(dataset=dataset, out=tmp_path / "base", model=tiny_config(object_channels=True), steps=2,
                              batch_size=2, history=2, progress=False))
     tuned = train(TrainConfig(dataset=dataset, out=tmp_path / "tuned", init_from=base, add_shape_harmonics=True,
