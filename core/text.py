@@ -23,18 +23,20 @@ _lock = threading.Lock()
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 
+def _in_checkout(path_entry: str) -> bool:
+    """This checkout or a folder of it (benchmarks/), not its .venv."""
+    path = Path(path_entry or os.getcwd()).resolve()
+    return path.is_relative_to(_CHECKOUT) and "site-packages" not in path.parts
+
+
 def _import_installed_kernels() -> None:
     """transformers imports the PyPI package `kernels` when it is installed; with this checkout on
     sys.path (`python -m ...` run from it, or a benchmark script) our own `kernels/` folder would
     shadow it and the import fails. Import the installed one first, from outside the checkout."""
     if "kernels" in sys.modules:
         return
-    def in_checkout(entry: str) -> bool:  # the checkout or a folder of it (benchmarks/), not its .venv
-        path = Path(entry or os.getcwd()).resolve()
-        return path.is_relative_to(_CHECKOUT) and "site-packages" not in path.parts
-
     saved = sys.path[:]
-    sys.path[:] = [p for p in saved if not in_checkout(p)]
+    sys.path[:] = [p for p in saved if not _in_checkout(p)]
     try:
         importlib.import_module("kernels")
     except ImportError:  # not installed: transformers will not look for it either
