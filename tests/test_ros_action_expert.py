@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from ros_stop import stop_node
 
 pytest.importorskip("rclpy")
 from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
@@ -130,11 +131,9 @@ class Graph:
     def close(self) -> int:
         self.feeder.close()
         self.probe.close()
-        self.proc.send_signal(2)
         try:
-            code = self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+            code = stop_node(self.proc)
+        except AssertionError:
             code = -9
         self.log.close()
         return code

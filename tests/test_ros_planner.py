@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from ros_stop import stop_node
 
 pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -65,8 +66,7 @@ def test_oracle_plan_withdraws_the_old_subtask_on_a_new_instruction(tmp_path):
         assert node.poll() is None
     finally:
         probe.close()
-        node.send_signal(2)
-        code = node.wait(20)
+        code = stop_node(node)
     assert code == 0, log.read_text()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ros_stop import stop_node
 
 pytest.importorskip("rclpy")
 from sensor_msgs.msg import Image  # noqa: E402
@@ -59,8 +60,7 @@ def world_model_node(checkpoint, domain: int, tmp_path):
         yield node, probe, log
     finally:
         probe.close()
-        node.send_signal(2)
-        code = node.wait(20)
+        code = stop_node(node)
     assert code == 0, log.read_text()
 
 
@@ -163,9 +163,7 @@ def test_sim_launch_feeds_the_shipped_world_model_the_front_camera(tmp_path):
         assert all(p.poll() is None for p in procs.values()), text()
     finally:
         probe.close()
-        for p in procs.values():
-            p.send_signal(2)
-        codes = {name: p.wait(30) for name, p in procs.items()}
+        codes = {name: stop_node(p) for name, p in procs.items()}
     assert codes == {"sim": 0, "world_model": 0}, text()
 
 
