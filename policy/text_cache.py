@@ -19,6 +19,17 @@ class TextCacheConfig:
     planner: Path | None = Path(__file__).resolve().parent.parent / "shipped" / "planner"  # None: skip
 
 
+def suite_instructions() -> list[str]:
+    """Every phrasing of every task of the suite, training and held-out."""
+    from vla_stack.sim import tasks
+
+    out = []
+    for name in tasks.task_names():
+        task = tasks.get_task(name)
+        out += [*task.instructions, *task.heldout_instructions]
+    return out
+
+
 def collect_texts(cfg: TextCacheConfig) -> list[str]:
     """The sentences to embed (the planner's clauses and the words come in `run`)."""
     texts: set[str] = set()
@@ -29,13 +40,10 @@ def collect_texts(cfg: TextCacheConfig) -> list[str]:
         texts |= set(ds.subtask_texts) | set(ds.task_texts)
     if cfg.include_sim_tasks:
         from vla_stack.planner import suite
-        from vla_stack.sim import tasks
         from vla_stack.world_model import objects
 
-        for name in tasks.task_names():
-            task = tasks.get_task(name)
-            texts.update(task.instructions, task.heldout_instructions, task.subtask_texts)
-        grammar = [s.text for s in suite.catalog().subtasks]
+        texts.update(suite_instructions())
+        grammar = [s.text for s in suite.catalog().subtasks]  # every task's subtasks are among these
         texts.update(grammar, (objects.delexicalise(t, objects.DEFAULT_OBJECT_WORDS) for t in grammar))
     return sorted(t for t in texts if isinstance(t, str) and t.strip())
 
@@ -54,17 +62,14 @@ def run(cfg: TextCacheConfig) -> int:
         from vla_stack import schema
         from vla_stack.planner import checkpoint, suite
         from vla_stack.planner.plan_search import plan_instruction
-        from vla_stack.sim import tasks
 
         decoder, _, _ = checkpoint.load(cfg.planner)
         catalog = suite.catalog()
-        for name in tasks.task_names():
-            task = tasks.get_task(name)
-            for instruction in (*task.instructions, *task.heldout_instructions):
-                try:
-                    plan_instruction(decoder, instruction, catalog, enc)
-                except schema.SchemaError:  # unplannable: its clauses were embedded before the refusal
-                    pass
+        for instruction in suite_instructions():
+            try:
+                plan_instruction(decoder, instruction, catalog, enc)
+            except schema.SchemaError:  # unplannable: its clauses were embedded before the refusal
+                pass
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     enc.save(cfg.out)
     print(f"{len(enc)} texts -> {cfg.out}")
