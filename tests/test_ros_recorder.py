@@ -1,12 +1,12 @@
 """recorder_node writes a rosbag2 (MCAP) directory that reads back message for message."""
 
 import os
-import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from ros_stop import stop_node
 
 pytest.importorskip("rclpy")
 from rclpy.serialization import deserialize_message  # noqa: E402
@@ -24,9 +24,11 @@ pytestmark = pytest.mark.ros
 def test_recorded_bag_holds_the_published_messages(tmp_path):
     domain, bag = 63, tmp_path / "bag"
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    rec = subprocess.Popen([sys.executable, "-m", "vla_stack.ros2_nodes.recorder_node", "--ros-args",
-                            "-p", f"path:={bag}", "-p", "topics:=[points, subtask]", "-r", "points:=/cam/points"],
-                           env=env, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "recorder.log"
+    with open(log, "w") as f:
+        rec = subprocess.Popen([sys.executable, "-m", "vla_stack.ros2_nodes.recorder_node", "--ros-args",
+                                "-p", f"path:={bag}", "-p", "topics:=[points, subtask]", "-r", "points:=/cam/points"],
+                               env=env, stdout=f, stderr=subprocess.STDOUT)
     probe = Probe(domain)
     clouds = [np.random.default_rng(i).normal(size=(32, 3)).astype(np.float32) for i in range(5)]
     try:
@@ -40,18 +42,8 @@ def test_recorded_bag_holds_the_published_messages(tmp_path):
         probe.wait_for(lambda: False, 1.0)  # let the last message reach the recorder before SIGINT
     finally:
         probe.close()
-        # stopped as `vla up` stops its nodes: SIGINT, then SIGTERM (a loaded CI box once missed the first)
-        rec.send_signal(signal.SIGINT)
-        try:
-            err = rec.communicate(timeout=20)[1]
-        except subprocess.TimeoutExpired:
-            rec.send_signal(signal.SIGTERM)
-            try:
-                err = rec.communicate(timeout=30)[1]
-            except subprocess.TimeoutExpired:
-                rec.kill()  # no orphan left on the test's ROS domain
-                raise
-    assert rec.returncode == 0, err
+        code = stop_node(rec)  # as `vla up` stops its nodes: SIGINT, then SIGTERM
+    assert code == 0, log.read_text()
     with Reader(bag) as reader:
         assert list(bag.glob("*.mcap")) and (bag / "metadata.yaml").is_file()
         got = {}
