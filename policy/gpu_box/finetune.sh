@@ -13,8 +13,7 @@ export PYTHONPATH=/tmp/site:/tmp/stub MUJOCO_GL=egl VLA_TEXT_CACHE=$PWD/.gpu/tex
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 F=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; [ -f $F ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$F
 python3 -m pip install -q --no-deps --no-build-isolation -e . > /tmp/pip.log 2>&1 || { tail -20 /tmp/pip.log; exit 4; }
-nvidia-smi -L; git rev-parse HEAD
-python3 -c "import tensorboard" 2>/dev/null || echo "no tensorboard"
+nvidia-smi -L
 TASKS="PickRedCube PickBlueCube OpenDrawer CloseDrawer PressButton PutRedInBowl PutGreenInBowl PutGreenInDrawer StackRedOnGreen StackGreenOnBlue PushBlueTowardBowl PushRedTowardButton PressButtonThenPutRedInBowl OpenDrawerAndPressButton PutRedAndGreenInBowl"
 V="python3 -m vla_stack.cli"
 mkdir -p /tmp/s7 $OUT/logs
