@@ -72,8 +72,8 @@ MIN_SEGMENT = 128
 # states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
 # in 255). Per padded dstate, the fastest in benchmarks/kernels.py --sweep on an H100. Other sizes:
 # BLOCK_D = 256 / dstate.
-FWD_CONFIG = {16: (16, 1, 4, 2, 0), 64: (8, 1, 4, 2, 0)}
-BWD_CONFIG = {16: (8, 1, 4, 1, 0), 64: (4, 1, 3, 1, 0)}
+FWD_CONFIG = {16: (16, 1, 4, 2, 0, 1), 64: (8, 1, 4, 2, 0)}
+BWD_CONFIG = {16: (16, 1, 4, 1, 0, 2, 1), 64: (4, 1, 3, 1, 0)}
 
 
 # Launch the compiled kernels directly (below) instead of through `kernel[grid](...)`; the
@@ -383,9 +383,14 @@ def _scan_fwd_kernel(
     NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr, FLAT: tl.constexpr,
+    VEC_N: tl.constexpr,
 ):
     pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
         A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
+    if VEC_N > 0:   # A's rows are contiguous (s_an == 1, checked on the host): read them as VEC_N-wide vectors,
+        # and the state takes that layout: VEC_N states of BLOCK_D * VEC_N / 32 channels per lane
+        a_nat = _load(A + offs_d[:, None] * s_ad + tl.max_contiguous(offs_n, VEC_N)[None, :], mdn, EVEN)
+        a2 = a_nat * LOG2E
     dv = _load(D + offs_d, md, EVEN) if HAS_D else 0.0
     if FLAT:   # the (BLOCK_D, 4) tiles flattened, for _fwd_tile_flat
         offs_1 = tl.arange(0, BLOCK_D * 4)
@@ -749,7 +754,7 @@ def _segment_scratch(batch, n_seg, dim, dstate, device):
 def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, sub, seg_len, flat = _full(config or _config(FWD_CONFIG, dstate, forward=True), 6)
+    block_d, warps, stages, sub, seg_len, flat, vec_n = _full(config or _config(FWD_CONFIG, dstate, forward=True), 7)
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
@@ -770,7 +775,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
         u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z, bias, out, last, states,
         seg_state, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
         NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, SAVE_STATES=save_states, CHUNK=CHUNK,
-        FLAT=bool(flat), **flags)
+        FLAT=bool(flat), VEC_N=vec_n if A.stride(1) == 1 else 0, **flags)
     return out, last, states
 
 
