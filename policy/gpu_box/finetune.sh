@@ -1,6 +1,7 @@
 #!/bin/bash
-# GPU call (issue 8, session 7): fresh demos + one DAgger round of the shipped expert, aggregated; fine-tune
-# the shipped expert with shape harmonics added. Results: benchmarks/results/compositional_s7/README.md.
+# GPU call (issue 8): fresh demos + one DAgger round of the shipped expert, aggregated; fine-tune the shipped
+# expert with shape harmonics added. Runs and results: benchmarks/results/compositional_s7/ (before the
+# densest-cluster fix) and compositional_s10/ (after it).
 # Prepare here (ignored folder .gpu/, carried): gl/ the EGL loader debs (device README), whl/ cp312 wheels of
 # mujoco, mujoco_core, gymnasium, farama_notifications, cloudpickle, tyro, docstring_parser, typeguard,
 # fpsample, glfw, pyopengl (versions of .venv), text_cache.safetensors (`vla policy text-cache --out ...`).
