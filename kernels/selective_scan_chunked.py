@@ -92,7 +92,7 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, d
                            block_d: int = 16, chunk: int = 32, num_warps: int = 4):
     """Forward only (no autograd): out and the last state, as selective_scan_triton(...,
     return_last_state=True). Kept beside the sequential kernel for comparison; see
-    benchmarks/kernels.py and kernels/README.md for which one is faster."""
+    benchmarks/kernel_speed.py and kernels/README.md for which one is faster."""
     batch, dim, L = u.shape
     dstate = A.shape[1]
     u, delta = u.contiguous(), delta.contiguous()

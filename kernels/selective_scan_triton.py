@@ -29,7 +29,7 @@ one, then runs the adjoint back over them. A backward step reduces over both axe
 and 4 over dstate (a contiguity hint on the saved states steers it). dB and dC leave each
 program through atomics. An iteration takes CPI chunks (1 is fastest on an H100).
 
-Variants, chosen per launch config (FWD_CONFIG / BWD_CONFIG below; benchmarks/kernels.py --sweep
+Variants, chosen per launch config (FWD_CONFIG / BWD_CONFIG below; benchmarks/kernel_speed.py --sweep
 times them beside the defaults): the forward can do its per-(channel, step) math on flattened
 tiles (`_fwd_tile_flat`), so a narrow channel block (more warps per scheduler) stops repeating it
 in every lane of a channel; the backward can walk a chunk in two 4-step halves (`HALF`) with fewer
@@ -58,7 +58,7 @@ CHUNK = 8   # steps between saved states (training forward) = steps rebuilt per 
 MAX_SEGMENTS = 16   # per sequence; longer sequences get longer segments (the carry is unrolled)
 # Splitting into segments costs a second pass (about 1.5x the instructions). On an H100 it lost
 # at every segment length once there were 512 (batch, channel block) programs, about one warp
-# per scheduler (benchmarks/kernels.py --sweep, kernels/README.md), so only a grid smaller than
+# per scheduler (benchmarks/kernel_speed.py --sweep, kernels/README.md), so only a grid smaller than
 # SPLIT_BELOW_PROGRAMS is split, into segments of at least MIN_SEGMENT steps. At b=1, L=8192 (32
 # programs) the split is 7.4x faster than one segment (session 4); the threshold is an estimate.
 SPLIT_BELOW_PROGRAMS = 256
@@ -66,18 +66,18 @@ MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length[, flat]);
 # backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length[, pair,
 # half]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step) math on flattened tiles
-# (_fwd_tile_flat), pair = the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
+# (_fwd_tile_flat; flat 2 also reads each row 8 steps at a time, SUB even), pair = the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
 # channels a lane holds, so how many shuffles the dB/dC and du/d(delta) sums take), half = the
 # backward keeps one 4-step half of a chunk live instead of 8 steps (the first half's gates and
 # states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
-# in 255). Per padded dstate, the fastest in benchmarks/kernels.py --sweep on an H100. Other sizes:
+# in 255). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an H100. Other sizes:
 # BLOCK_D = 256 / dstate.
 FWD_CONFIG = {16: (16, 1, 4, 2, 0, 1), 64: (8, 1, 4, 2, 0)}
 BWD_CONFIG = {16: (16, 1, 4, 1, 0, 2, 1), 64: (4, 1, 3, 1, 0)}
 
 
 # Launch the compiled kernels directly (below) instead of through `kernel[grid](...)`; the
-# benchmark times both ways in one run (benchmarks/kernels.py, scan host time per call).
+# benchmark times both ways in one run (benchmarks/kernel_speed.py, scan host time per call).
 FAST_LAUNCH = True
 
 
@@ -314,13 +314,22 @@ def _fwd_tile(h, t, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, off
 
 
 @triton.jit
+def _halves(x, R: tl.constexpr):
+    """(R, 8) tile -> its steps 0-3 and 4-7 as two (R, 4) tiles."""
+    return tl.split(tl.permute(tl.reshape(x, (R, 2, 4)), (0, 2, 1)))
+
+
+@triton.jit
 def _fwd_tile_flat(h, t, end, u, delta, z, out, u_1, d_1, z_1, o_1, b_p, c_p, a2, bias_1, dv_1, md_1, j_1, mn,
-                   offs_j, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-                   SOFTPLUS: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
+                   offs_w, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
+                   SOFTPLUS: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
+                   W: tl.constexpr):
     """_fwd_tile with the per-(channel, step) math (softplus, delta*u, D u, the z gate) on the
-    flattened (BLOCK_D * 4,) tile, once per element, as the backward does: in the state's layout
+    flattened (BLOCK_D * W,) tile, once per element, as the backward does: in the state's layout
     every lane of a channel redoes it (BLOCK_D 8: 4 lanes, 4x the softplus and sigmoid MUFU ops),
-    which is what made narrower blocks (more warps per scheduler) lose."""
+    which is what made narrower blocks (more warps per scheduler) lose. W = 8 reads and writes each
+    row as 8 steps, 32 bytes, a whole sector: Nsight Compute found the 4-step rows using 8.7 of each
+    loaded sector's 32 bytes (kernels/README.md); the recurrence then runs over the two halves."""
     m = md_1 & (j_1 + t < end)
     uv = _load(u + u_1 + t, m, EVEN)
     dl = _load(delta + d_1 + t, m, EVEN)
@@ -330,11 +339,20 @@ def _fwd_tile_flat(h, t, end, u, delta, z, out, u_1, d_1, z_1, o_1, b_p, c_p, a2
         dl = _softplus(dl)
     if not EVEN:
         dl = tl.where(m, dl, 0.0)                # steps past the end: a = 1, no input, h unchanged
-    m2n = mn[:, None] & (offs_j[None, :] + t < end)
-    shape: tl.constexpr = (BLOCK_D, 4)
-    _, _, _, h, y = _rebuild4(h, a2, tl.reshape(dl, shape), tl.reshape(dl * uv, shape), _load(b_p + t, m2n, EVEN),
-                              _load(c_p + t, m2n, EVEN), BLOCK_D, BLOCK_N)
-    y = tl.reshape(y, (BLOCK_D * 4,))
+    m2n = mn[:, None] & (offs_w[None, :] + t < end)
+    bt, ct = _load(b_p + t, m2n, EVEN), _load(c_p + t, m2n, EVEN)
+    shape: tl.constexpr = (BLOCK_D, W)
+    if W == 8:
+        dl0, dl1 = _halves(tl.reshape(dl, shape), BLOCK_D)
+        w0, w1 = _halves(tl.reshape(dl * uv, shape), BLOCK_D)
+        b0, b1 = _halves(bt, BLOCK_N)
+        c0, c1 = _halves(ct, BLOCK_N)
+        _, _, _, h, y0 = _rebuild4(h, a2, dl0, w0, b0, c0, BLOCK_D, BLOCK_N)
+        _, _, _, h, y1 = _rebuild4(h, a2, dl1, w1, b1, c1, BLOCK_D, BLOCK_N)
+        y = tl.reshape(tl.permute(tl.join(y0, y1), (0, 2, 1)), (BLOCK_D * 8,))
+    else:
+        _, _, _, h, y = _rebuild4(h, a2, tl.reshape(dl, shape), tl.reshape(dl * uv, shape), bt, ct, BLOCK_D, BLOCK_N)
+        y = tl.reshape(y, (BLOCK_D * 4,))
     if HAS_D:
         y += uv * dv_1
     if HAS_Z:
@@ -383,19 +401,15 @@ def _scan_fwd_kernel(
     NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr, CHUNK: tl.constexpr, STAGES: tl.constexpr, SUB: tl.constexpr, FLAT: tl.constexpr,
-    VEC_N: tl.constexpr,
 ):
     pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
         A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
-    if VEC_N > 0:   # A's rows are contiguous (s_an == 1, checked on the host): read them as VEC_N-wide vectors,
-        # and the state takes that layout: VEC_N states of BLOCK_D * VEC_N / 32 channels per lane
-        a_nat = _load(A + offs_d[:, None] * s_ad + tl.max_contiguous(offs_n, VEC_N)[None, :], mdn, EVEN)
-        a2 = a_nat * LOG2E
     dv = _load(D + offs_d, md, EVEN) if HAS_D else 0.0
-    if FLAT:   # the (BLOCK_D, 4) tiles flattened, for _fwd_tile_flat
-        offs_1 = tl.arange(0, BLOCK_D * 4)
-        ch_1 = pid_d * BLOCK_D + offs_1 // 4
-        j_1 = offs_1 % 4
+    W: tl.constexpr = 8 if FLAT == 2 else 4   # steps per row read (flat 2: a whole 32-byte sector)
+    if FLAT:   # the (BLOCK_D, W) tiles flattened, for _fwd_tile_flat
+        offs_1 = tl.arange(0, BLOCK_D * W)
+        ch_1 = pid_d * BLOCK_D + offs_1 // W
+        j_1 = offs_1 % W
         md_1 = ch_1 < dim
         u_1, d_1 = b * s_ub + ch_1 * s_ud + j_1, b * s_db + ch_1 * s_dd + j_1
         z_1, o_1 = b * s_zb + ch_1 * s_zd + j_1, b * s_ob + ch_1 * s_od + j_1
@@ -405,8 +419,9 @@ def _scan_fwd_kernel(
     d_p = _tile_ptrs(delta, b, s_db, offs_d, s_dd, offs_j)
     z_p = _tile_ptrs(z, b, s_zb, offs_d, s_zd, offs_j)
     o_p = _tile_ptrs(out, b, s_ob, offs_d, s_od, offs_j)
-    b_p = _tile_ptrs(B, b, s_Bb, offs_n, s_Bn, offs_j)                  # (BLOCK_N, 4)
-    c_p = _tile_ptrs(C, b, s_Cb, offs_n, s_Cn, offs_j)
+    offs_w = tl.arange(0, W)
+    b_p = _tile_ptrs(B, b, s_Bb, offs_n, s_Bn, offs_w)                  # (BLOCK_N, W)
+    c_p = _tile_ptrs(C, b, s_Cb, offs_n, s_Cn, offs_w)
     k_d = k + 0 * offs_d   # the segment index per channel (a vector, so that masks broadcast everywhere)
     h = tl.zeros((BLOCK_D, BLOCK_N), tl.float32)
     for j in tl.static_range(NSEG - 1):   # start state: earlier segments' ends, each decayed by the later ones
@@ -417,14 +432,14 @@ def _scan_fwd_kernel(
         h = h * tl.exp2(a2 * ds[:, None]) + h_end    # masked (j >= k): h unchanged
     st_p = chunk_states + b * tl.cdiv(L, CHUNK) * dim * dstate + offs_n[None, :] * dim + offs_d[:, None] * s_one
     for t in tl.range(start, end, 4 * SUB, num_stages=STAGES):   # Triton prefetches STAGES - 1 iterations ahead
-        for s in tl.static_range(SUB):   # SUB independent tiles' loads and gates overlap the recurrence
+        for s in tl.static_range(4 * SUB // W):   # SUB 4-step tiles' loads and gates overlap the recurrence
             if SAVE_STATES:
-                if ((t + 4 * s) % CHUNK == 0) & (t + 4 * s < end):
-                    tl.store(st_p + ((t + 4 * s) // CHUNK) * dim * dstate, h, mask=mdn)
+                if ((t + W * s) % CHUNK == 0) & (t + W * s < end):   # W divides CHUNK: no state falls inside a tile
+                    tl.store(st_p + ((t + W * s) // CHUNK) * dim * dstate, h, mask=mdn)
             if FLAT:
-                h = _fwd_tile_flat(h, t + 4 * s, end, u, delta, z, out, u_1, d_1, z_1, o_1, b_p, c_p, a2, bias_1,
-                                   dv_1, md_1, j_1, mn, offs_j, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D,
-                                   BLOCK_N)
+                h = _fwd_tile_flat(h, t + W * s, end, u, delta, z, out, u_1, d_1, z_1, o_1, b_p, c_p, a2, bias_1,
+                                   dv_1, md_1, j_1, mn, offs_w, HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D,
+                                   BLOCK_N, W)
             else:
                 h = _fwd_tile(h, t + 4 * s, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
                               HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D, BLOCK_N)
@@ -754,7 +769,8 @@ def _segment_scratch(batch, n_seg, dim, dstate, device):
 def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bool, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, sub, seg_len, flat, vec_n = _full(config or _config(FWD_CONFIG, dstate, forward=True), 7)
+    block_d, warps, stages, sub, seg_len, flat = _full(config or _config(FWD_CONFIG, dstate, forward=True), 6)
+    assert flat in (0, 1, 2) and (flat != 2 or sub % 2 == 0), f"forward config {config}: flat 2 reads 8 steps, so SUB must be even"
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
@@ -775,7 +791,7 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
         u, delta, A, B, C, dummy if D is None else D, dummy if z is None else z, bias, out, last, states,
         seg_state, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, out),
         NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, SAVE_STATES=save_states, CHUNK=CHUNK,
-        FLAT=bool(flat), VEC_N=vec_n if A.stride(1) == 1 else 0, **flags)
+        FLAT=int(flat), **flags)
     return out, last, states
 
 

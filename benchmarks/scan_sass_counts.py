@@ -1,0 +1,83 @@
+"""Compile the forward scan kernel for sm_90 on any machine (no GPU needed) and count its SASS.
+
+    python benchmarks/scan_sass_counts.py [--configs 16,2,1 16,2,2 ...]
+
+Why: device time is scarce, and a launch-config variant can be judged before it is timed: does it
+compile, how many registers, how many instructions, and how wide are its global loads (4-, 8- or
+16-byte cp.async). Integer arguments are specialised as the JIT does at the issue's target size
+(16 x 1024 x 512, d_state 16: every stride a multiple of 16, A's strides not specialised). The
+Triton installed here may lay out the same code differently from the GPU machine's (kernels/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import tempfile
+
+os.environ.pop("TRITON_INTERPRET", None)
+
+import triton  # noqa: E402
+from triton.backends.compiler import GPUTarget  # noqa: E402
+from triton.compiler import ASTSource  # noqa: E402
+
+from vla_stack import bench  # noqa: E402
+from vla_stack.kernels import selective_scan_triton as S  # noqa: E402
+
+POINTERS = {"u", "delta", "A", "B", "C", "D", "z", "delta_bias", "out", "last_state", "chunk_states", "seg_state",
+            "seg_dsum"}
+MEMORY_OPS = r"(?:LDGSTS|LDG|STG|LDS|STS)(?:\.[A-Z0-9_]+)*"
+
+
+def compile_forward(block_d: int, sub: int, flat: int, save_states: bool, stages: int = 4) -> dict:
+    fn = S._scan_fwd_kernel
+    const = dict(NSEG=1, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True, SAVE_STATES=save_states, EVEN=True,
+                 BLOCK_D=block_d, BLOCK_N=16, CHUNK=S.CHUNK, STAGES=stages, SUB=sub, FLAT=flat)
+    sig = {a: "*fp32" if a in POINTERS else "constexpr" if a in const else "i32" for a in fn.arg_names}
+    attrs = {(i,): [["tt.divisibility", 16]] for i, a in enumerate(fn.arg_names)
+             if sig[a] != "constexpr" and a not in fn.do_not_specialize}
+    kernel = triton.compile(ASTSource(fn, sig, constexprs=const, attrs=attrs), target=GPUTarget("cuda", 90, 32),
+                            options=dict(num_warps=1))
+    tools = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(kernel.asm["cubin"])
+        f.flush()
+        usage = subprocess.run([f"{tools}/cuobjdump", "-res-usage", f.name], capture_output=True, text=True).stdout
+        sass = subprocess.run([f"{tools}/cuobjdump", "-sass", f.name], capture_output=True, text=True).stdout
+    instructions = [line for line in sass.splitlines() if line.strip().startswith("/*") and ";" in line]
+    ops = collections.Counter(re.findall(MEMORY_OPS, sass))
+    return {"registers": int(re.search(r"REG:(\d+)", usage).group(1)), "instructions": len(instructions),
+            "shuffles": sum("SHFL" in line for line in instructions),
+            "mufu": sum("MUFU" in line for line in instructions),
+            "global_async_loads": {k: v for k, v in ops.items() if k.startswith("LDGSTS")},
+            "global_stores": {k: v for k, v in ops.items() if k.startswith("STG")}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", nargs="+", default=["16,2,1", "16,2,2", "16,4,2", "8,2,1", "8,2,2"],
+                    help="BLOCK_D,SUB,flat triples (flat 2 reads rows 8 steps at a time)")
+    ap.add_argument("--name", default="scan_sass_counts")
+    args = ap.parse_args()
+    metrics, details = {}, {"triton": triton.__version__, "target": "sm_90", "configs": {}}
+    print("| BLOCK_D, SUB, flat | forward | registers | instructions | shuffles | MUFU | global async loads | stores |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for text in args.configs:
+        block_d, sub, flat = (int(v) for v in text.split(","))
+        for save in (False, True):
+            r = compile_forward(block_d, sub, flat, save)
+            kind = "training" if save else "inference"
+            key = f"scan_fwd_{kind}_d{block_d}_sub{sub}_flat{flat}"
+            details["configs"][key] = r
+            metrics[f"{key}_registers"] = r["registers"]
+            metrics[f"{key}_sass_instructions"] = r["instructions"]
+            print(f"| {text} | {kind} | {r['registers']} | {r['instructions']} | {r['shuffles']} | {r['mufu']} | "
+                  f"{r['global_async_loads']} | {r['global_stores']} |")
+    print(bench.write_results(args.name, metrics, details=details))
+
+
+if __name__ == "__main__":
+    main()
