@@ -242,10 +242,21 @@ def train(cfg: TrainConfig) -> Path:
         writer.close()
         log(f"done: {step} steps, checkpoint {final}")
     if world > 1:
-        check_replicas(model, out, rank, world, log)
-        dist.barrier()
-        dist.destroy_process_group()
+        check_replicas(model, out, rank, world, log)   # a collective: every rank is past its last step
+        leave_process_group()
     return final
+
+
+def leave_process_group(timeout_s: float = 60.0) -> None:
+    """Destroy the process group, waiting at most timeout_s: under gloo it can hang now and then
+    (pytorch#75097; seen once in CI after the replica check), and by now all work is saved."""
+    import threading
+
+    done = threading.Thread(target=dist.destroy_process_group, daemon=True, name="destroy_process_group")
+    done.start()
+    done.join(timeout_s)
+    if done.is_alive():
+        print(f"[train] warning: destroy_process_group did not return in {timeout_s:.0f} s; leaving anyway", flush=True)
 
 
 def shared_time_frac(frac: float, world: int, device) -> float:
@@ -290,6 +301,11 @@ def _periodic_eval(model: PolicyModel, cfg: TrainConfig, step: int, writer, log)
 
 
 def run(cfg: TrainConfig) -> int:
+    if _dist_info()[1] > 1:  # `kill -USR1 <pid>` prints every thread's stack: where a stuck rank waits
+        import faulthandler
+        import signal
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     train(cfg)
     if _dist_info()[1] > 1:
         # Work is saved and the process group destroyed; under torchrun a worker's interpreter
