@@ -280,18 +280,6 @@ def _program(A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, FIRST_SEGMENT: tl.c
 
 
 @triton.jit
-def _advance4(h, a2, dl, w, bt, R: tl.constexpr, N: tl.constexpr):
-    """Four steps of the state alone (no output)."""
-    d0, d1, d2, d3 = _cols(dl, R)
-    w0, w1, w2, w3 = _cols(w, R)
-    b0, b1, b2, b3 = _cols3(_over_d(bt, R, N), R, N)
-    h = h * tl.exp2(a2 * d0[:, None]) + b0 * w0[:, None]
-    h = h * tl.exp2(a2 * d1[:, None]) + b1 * w1[:, None]
-    h = h * tl.exp2(a2 * d2[:, None]) + b2 * w2[:, None]
-    return h * tl.exp2(a2 * d3[:, None]) + b3 * w3[:, None]
-
-
-@triton.jit
 def _fwd_tile(h, t, end, u_p, d_p, z_p, o_p, b_p, c_p, a2, bias, dv, md, mn, offs_j,
               HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
               EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -386,7 +374,7 @@ def _scan_fwd_segment_kernel(
             if not EVEN:
                 dl = tl.where(m2, dl, 0.0)
             bt = _load(b_p + t, mn[:, None] & (offs_j[None, :] + t < end), EVEN)
-            h = _advance4(h, a2, dl, dl * _load(u_p + t, m2, EVEN), bt, BLOCK_D, BLOCK_N)
+            _, _, _, h = _states4(h, a2, dl, dl * _load(u_p + t, m2, EVEN), bt, BLOCK_D, BLOCK_N)
             dsum += dl
     slot = b * NSEG + k
     tl.store(seg_state + (slot * dstate + offs_n[None, :]) * dim + offs_d[:, None] * s_one, h, mask=mdn)
