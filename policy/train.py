@@ -24,7 +24,7 @@ import torch.distributed as dist
 
 from vla_stack.schema import SchemaError
 
-from .checkpoint import load_checkpoint, read_config, save_checkpoint
+from .checkpoint import SHAPE_HARMONICS_KEYS, load_checkpoint, read_config, save_checkpoint
 from .config import PolicyConfig
 from .model import PolicyModel, chunk_loss
 from .normalization import stats_from_dataset
@@ -59,6 +59,9 @@ class TrainConfig:
     resume: bool = True  # continue from <out>/last when it exists
     init_from: Path | None = None  # start from this checkpoint's weights (fine-tuning)
     add_shape_harmonics: bool = False  # with init_from: switch on model.shape_harmonics (new weights start at 0)
+    # the added weights learn at lr x this: a turn shows in a few percent of frames, and at 1x two GPU
+    # fine-tunes left them near zero (benchmarks/results/compositional_s10/README.md)
+    new_weights_lr_mult: float = 1.0
     freeze_encoder: bool = False
     progress: bool = True
 
@@ -119,6 +122,18 @@ def lr_at(step: int, cfg: TrainConfig, time_frac: float = 0.0) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
+def param_groups(model: PolicyModel, cfg: TrainConfig) -> list[dict]:
+    """One group, or two when a fine-tune adds shape harmonics that should learn faster (new_weights_lr_mult)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not (cfg.add_shape_harmonics and cfg.new_weights_lr_mult != 1.0):
+        return [{"params": [p for _, p in named], "lr_mult": 1.0}]
+    new = [p for n, p in named if n.startswith(SHAPE_HARMONICS_KEYS)]
+    if not new:
+        raise SchemaError("new_weights_lr_mult: the model has no shape-harmonics weights to apply it to")
+    return [{"params": [p for n, p in named if not n.startswith(SHAPE_HARMONICS_KEYS)], "lr_mult": 1.0},
+            {"params": new, "lr_mult": cfg.new_weights_lr_mult}]
+
+
 def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
     if cfg.init_from is not None:
         model, _ = load_checkpoint(cfg.init_from, add_shape_harmonics=cfg.add_shape_harmonics)
@@ -164,7 +179,7 @@ def train(cfg: TrainConfig) -> Path:
         for p in model.encoder.parameters():
             p.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
     if resuming:
         step = int(load_trainer_state(last, opt)["step"])
@@ -203,7 +218,7 @@ def train(cfg: TrainConfig) -> Path:
         batch = make_batch(ds, gen.integers(0, len(ds), cfg.batch_size), text_table, device, cfg.max_points, gen,
                            code_table)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg, time_frac)
+            g["lr"] = lr_at(step, cfg, time_frac) * g.get("lr_mult", 1.0)   # absent in older saved optimizer states
         with autocast:
             pred = net(batch["points"], batch["colors"], batch["state"], batch["text"], *subgoal_inputs(batch, model),
                        batch.get("objects"))

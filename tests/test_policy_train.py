@@ -173,3 +173,15 @@ def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_the
     model = ActionExpert.load(tuned).model
     assert model.cfg.shape_harmonics
     assert model.shape_in.weight.abs().max() > 0 and model.head.coef_shape.weight.abs().max() > 0  # they trained
+
+    # the added weights can learn faster than the rest: same data and seed, 10x their learning rate
+    faster = train(TrainConfig(dataset=dataset, out=tmp_path / "faster", init_from=base, add_shape_harmonics=True,
+                               new_weights_lr_mult=10.0, steps=3, batch_size=4, history=2, lr=3e-3, warmup_steps=1,
+                               progress=False))
+    fast = ActionExpert.load(faster).model
+    for name in ("shape_in.weight", "head.coef_shape.weight"):
+        moved, moved_fast = model.get_parameter(name).abs().max(), fast.get_parameter(name).abs().max()
+        assert 5 * moved < moved_fast < 15 * moved, name   # Adam's steps scale with the learning rate
+    base_w = ActionExpert.load(base).model.get_parameter("head.coef_rot.weight")
+    moved, moved_fast = ((m.get_parameter("head.coef_rot.weight") - base_w).abs().max() for m in (model, fast))
+    assert 0.5 * moved < moved_fast < 2 * moved   # the loaded weights keep the base learning rate
