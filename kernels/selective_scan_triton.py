@@ -65,8 +65,9 @@ SPLIT_BELOW_PROGRAMS = 256
 MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length[, flat]);
 # backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length[, pair,
-# half]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step) math on flattened tiles
-# (_fwd_tile_flat; flat 2 also reads each row 8 steps at a time, SUB even), pair = the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
+# half]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step)
+# math on flattened tiles (_fwd_tile_flat; flat 2 also reads each row 8 steps at a time, SUB even), pair =
+# the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
 # channels a lane holds, so how many shuffles the dB/dC and du/d(delta) sums take), half = the
 # backward keeps one 4-step half of a chunk live instead of 8 steps (the first half's gates and
 # states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
@@ -758,7 +759,8 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
     batch, dim, L = u.shape
     dstate = A.shape[1]
     block_d, warps, stages, sub, seg_len, flat = _full(config or _config(FWD_CONFIG, dstate, forward=True), 6)
-    assert flat in (0, 1, 2) and (flat != 2 or sub % 2 == 0), f"forward config {config}: flat 2 reads 8 steps, so SUB must be even"
+    if flat not in (0, 1, 2) or (flat == 2 and sub % 2):
+        raise ValueError(f"forward scan config {config}: flat must be 0, 1 or 2, and flat 2 (8-step rows) needs an even SUB")
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     out = triton_utils.new_output(u.shape, u.dtype, u.device)
     last = triton_utils.new_output((batch, dim, dstate), torch.float32, u.device)
