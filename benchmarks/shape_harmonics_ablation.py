@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from small_policy_ab import ExpertABConfig, record_and_train
-from yaw_turn_ablation import expert_turn_rate, measure
+from yaw_turn_ablation import arm_columns, arm_metrics, expert_turn_rate, measure
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -53,15 +53,8 @@ def main(cfg: ShapeHarmonicsAblationConfig) -> Path:
     first, second = ARMS
     rows = {first: run_arm(first, cfg, demos=None)}
     rows[second] = run_arm(second, cfg, demos=Path(cfg.work_dir) / first / "demos" / cfg.task)  # the same demos
-    metrics = {}
-    for arm, r in rows.items():
-        metrics[f"teacher_forced_turn_followed_rate_{arm}_shape_harmonics"] = round(r["turn_followed"], 3)
-        metrics[f"closed_loop_grasp_yaw_off_faces_deg_{arm}_shape_harmonics"] = round(r["grasp_yaw_off_faces_deg"], 1)
-        metrics[f"closed_loop_pick_success_rate_{arm}_shape_harmonics"] = round(r["pick_success"], 3)
-        metrics[f"wall_s_{arm}_shape_harmonics"] = round(r["wall_s"], 1)
-    bench.print_table([{"arm": f"{arm} shape harmonics", "turns followed": f"{r['turn_followed']:.2f}",
-                        "yaw off faces at grasp (deg)": f"{r['grasp_yaw_off_faces_deg']:.1f}",
-                        "pick success": f"{r['pick_success']:.2f}"} for arm, r in rows.items()],
+    metrics = {k: v for arm, r in rows.items() for k, v in arm_metrics(f"{arm}_shape_harmonics", r).items()}
+    bench.print_table([{"arm": f"{arm} shape harmonics", **arm_columns(r)} for arm, r in rows.items()],
                       title=f"{cfg.task}: shape harmonics A/B ({cfg.recipe.episodes} demos, {cfg.recipe.steps} CPU steps per arm, "
                             f"expert turning at most {cfg.expert_turn_rad_per_tick} rad/tick)")
     return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},

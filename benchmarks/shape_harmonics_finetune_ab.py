@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from small_policy_ab import ExpertABConfig, record_and_train
-from yaw_turn_ablation import expert_turn_rate, measure
+from yaw_turn_ablation import arm_columns, arm_metrics, expert_turn_rate, measure
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -76,15 +76,10 @@ def main(cfg: ShapeHarmonicsFinetuneABConfig) -> Path:
                          "wall_s": time.monotonic() - t0}
     metrics = {}
     for arm, r in rows.items():
-        metrics[f"teacher_forced_turn_followed_rate_{arm}"] = round(r["turn_followed"], 3)
-        metrics[f"closed_loop_grasp_yaw_off_faces_deg_{arm}"] = round(r["grasp_yaw_off_faces_deg"], 1)
-        metrics[f"closed_loop_pick_success_rate_{arm}"] = round(r["pick_success"], 3)
+        metrics.update(arm_metrics(arm, r))
         metrics[f"largest_abs_shape_weight_{arm}"] = round(r["largest_shape_weight"], 4)
-        metrics[f"wall_s_{arm}"] = round(r["wall_s"], 1)
-    bench.print_table([{"arm": arm, "turns followed": f"{r['turn_followed']:.2f}",
-                        "yaw off faces at grasp (deg)": f"{r['grasp_yaw_off_faces_deg']:.1f}",
-                        "pick success": f"{r['pick_success']:.2f}",
-                        "largest |shape weight|": f"{r['largest_shape_weight']:.3f}"} for arm, r in rows.items()],
+    bench.print_table([{"arm": arm, **arm_columns(r), "largest |shape weight|": f"{r['largest_shape_weight']:.3f}"}
+                       for arm, r in rows.items()],
                       title=f"{cfg.task}: base ({cfg.recipe.steps} CPU steps, no harmonics), then {cfg.finetune_steps} "
                             f"fine-tune steps adding them at lr {cfg.finetune_lr} x {list(ARMS.values())}")
     return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},

@@ -115,6 +115,20 @@ def measure(final: Path, cfg) -> dict:
             "pick_success": success}
 
 
+def arm_metrics(key: str, r: dict) -> dict:
+    """The flat metrics of one measured arm (`measure`'s row plus wall_s), named after `key`."""
+    return {f"teacher_forced_turn_followed_rate_{key}": round(r["turn_followed"], 3),
+            f"closed_loop_grasp_yaw_off_faces_deg_{key}": round(r["grasp_yaw_off_faces_deg"], 1),
+            f"closed_loop_pick_success_rate_{key}": round(r["pick_success"], 3),
+            f"wall_s_{key}": round(r["wall_s"], 1)}
+
+
+def arm_columns(r: dict) -> dict:
+    """One measured arm's columns in the printed table."""
+    return {"turns followed": f"{r['turn_followed']:.2f}", "yaw off faces at grasp (deg)": f"{r['grasp_yaw_off_faces_deg']:.1f}",
+            "pick success": f"{r['pick_success']:.2f}"}
+
+
 def run_arm(arm: str, cfg: YawTurnAblationConfig) -> dict:
     t0 = time.monotonic()
     with expert_turn_rate(ARMS[arm]):  # demos and probe labels: the recorder runs in this process
@@ -129,14 +143,9 @@ def main(cfg: YawTurnAblationConfig) -> Path:
     rows = {arm: run_arm(arm, cfg) for arm in ARMS}
     metrics = {}
     for arm, r in rows.items():
-        metrics[f"teacher_forced_turn_followed_rate_{arm}"] = round(r["turn_followed"], 3)
+        metrics.update(arm_metrics(arm, r))
         metrics[f"expert_turning_ticks_in_probe_{arm}"] = r["expert_turning_ticks"]
-        metrics[f"closed_loop_grasp_yaw_off_faces_deg_{arm}"] = round(r["grasp_yaw_off_faces_deg"], 1)
-        metrics[f"closed_loop_pick_success_rate_{arm}"] = round(r["pick_success"], 3)
-        metrics[f"wall_s_{arm}"] = round(r["wall_s"], 1)
-    bench.print_table([{"arm": arm, "expert turn (rad/tick)": ARMS[arm], "turns followed": f"{r['turn_followed']:.2f}",
-                        "yaw off faces at grasp (deg)": f"{r['grasp_yaw_off_faces_deg']:.1f}",
-                        "pick success": f"{r['pick_success']:.2f}"} for arm, r in rows.items()],
+    bench.print_table([{"arm": arm, "expert turn (rad/tick)": ARMS[arm], **arm_columns(r)} for arm, r in rows.items()],
                       title=f"{cfg.task}: expert turn rate A/B ({cfg.recipe.episodes} demos, {cfg.recipe.steps} CPU steps per arm)")
     return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
                                                            "arms": rows})
