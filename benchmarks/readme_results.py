@@ -54,7 +54,7 @@ ROWS = [
     ("compositional_s10/compositional_s10_cpu", "success_heldout_compositions_full", "session 10: shipped expert fine-tuned on demos + one DAgger round aggregated, shape harmonics (densest cluster) added, 1,533 steps: full stack, heldout_compositions (CPU)", "", "{:.2f}"),
     ("compositional_s10/compositional_s10_cpu", "success_heldout_compositions_extra_policy", "same CPU run, same 28 episodes: the shipped expert", "", "{:.2f}"),
     ("shape_harmonics_finetune_ab", "closed_loop_pick_success_rate_lr_x1", "CPU A/B, PickRedCube, small PointNet policy fine-tuned 750 steps adding shape harmonics: pick success, added weights at the base learning rate", "", "{:.2f}"),
-    ("shape_harmonics_finetune_ab", "closed_loop_pick_success_rate_lr_x30", "same A/B, added weights at 30x the base learning rate (before the fine-tune: 0.25)", "", "{:.2f}"),
+    ("shape_harmonics_finetune_ab", "closed_loop_pick_success_rate_lr_x30", "same A/B, added weights at 30x the base learning rate (before the fine-tune: 0.25; 36 episodes per arm)", "", "{:.2f}"),
     ("yaw_probe", "heldout_r2_full_trained", "linear probe of the hand's yaw off the cube's faces from the equivariant expert's features (held-out R^2)", "", "{:.2f}"),
     ("yaw_probe", "heldout_r2_full_random_weights", "same probe, same architecture with random weights", "", "{:.2f}"),
     ("yaw_turn_ablation", "closed_loop_grasp_yaw_off_faces_deg_fast_turn", "CPU A/B, PickRedCube, small PointNet policy: hand's yaw off the cube's faces at the grasp (deg; random 22.5), expert turning at 0.20 rad/tick", "", "{:.1f}"),
