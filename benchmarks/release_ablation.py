@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from compositional_trace import _places
-from small_policy_ab import ExpertABConfig, record_and_train
+from small_policy_ab import ExpertABConfig, record_and_train, write_ab_results
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -156,7 +156,7 @@ def run_arm(arm: str, cfg: ReleaseAblationConfig) -> dict:
 
 
 def main(cfg: ReleaseAblationConfig) -> Path:
-    from vla_stack import bench, text
+    from vla_stack import text
 
     text.default_encoder()("open the drawer")  # MiniLM before any EGL context
     rows = {arm: run_arm(arm, cfg) for arm in ARMS}
@@ -171,8 +171,7 @@ def main(cfg: ReleaseAblationConfig) -> Path:
     for arm, r in rows.items():
         print(f"{arm:22} {r['open_frames_per_demo']:17.2f} {r['release_probe']:17.3f} {r['early_open_rate']:12.3f} "
               f"{r['closed_loop_released_in_bowl']:12.3f}")
-    path = bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
-                                                           "arms": rows})
+    path = write_ab_results(cfg, metrics, rows)
     print(f"wrote {path}")
     return path
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from small_policy_ab import ExpertABConfig, record_and_train
+from small_policy_ab import ExpertABConfig, record_and_train, write_ab_results
 from yaw_turn_ablation import arm_columns, arm_metrics, expert_turn_rate, measure
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -57,8 +57,7 @@ def main(cfg: ShapeHarmonicsAblationConfig) -> Path:
     bench.print_table([{"arm": f"{arm} shape harmonics", **arm_columns(r)} for arm, r in rows.items()],
                       title=f"{cfg.task}: shape harmonics A/B ({cfg.recipe.episodes} demos, {cfg.recipe.steps} CPU steps per arm, "
                             f"expert turning at most {cfg.expert_turn_rad_per_tick} rad/tick)")
-    return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
-                                                           "arms": rows})
+    return write_ab_results(cfg, metrics, rows)
 
 
 if __name__ == "__main__":

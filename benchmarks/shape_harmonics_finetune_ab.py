@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from small_policy_ab import ExpertABConfig, record_and_train
+from small_policy_ab import ExpertABConfig, record_and_train, write_ab_results
 from yaw_turn_ablation import arm_columns, arm_metrics, expert_turn_rate, measure
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -82,8 +82,7 @@ def main(cfg: ShapeHarmonicsFinetuneABConfig) -> Path:
                        for arm, r in rows.items()],
                       title=f"{cfg.task}: base ({cfg.recipe.steps} CPU steps, no harmonics), then {cfg.finetune_steps} "
                             f"fine-tune steps adding them at lr {cfg.finetune_lr} x {list(ARMS.values())}")
-    return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
-                                                           "arms": rows})
+    return write_ab_results(cfg, metrics, rows)
 
 
 if __name__ == "__main__":

@@ -54,3 +54,11 @@ def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: boo
                              batch_size=recipe.batch_size, history=recipe.history, lr=recipe.lr, warmup_steps=50,
                              model=model, device="cpu",
                              save_every=10**9, log_every=250, progress=False, resume=False, seed=0))
+
+
+def write_ab_results(cfg, metrics: dict, rows: dict) -> Path:
+    """An A/B's result file: its flat metrics, its config and every arm's full row."""
+    from vla_stack import bench
+
+    return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
+                                                           "arms": rows})

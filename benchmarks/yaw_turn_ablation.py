@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from small_policy_ab import ExpertABConfig, record_and_train
+from small_policy_ab import ExpertABConfig, record_and_train, write_ab_results
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -147,8 +147,7 @@ def main(cfg: YawTurnAblationConfig) -> Path:
         metrics[f"expert_turning_ticks_in_probe_{arm}"] = r["expert_turning_ticks"]
     bench.print_table([{"arm": arm, "expert turn (rad/tick)": ARMS[arm], **arm_columns(r)} for arm, r in rows.items()],
                       title=f"{cfg.task}: expert turn rate A/B ({cfg.recipe.episodes} demos, {cfg.recipe.steps} CPU steps per arm)")
-    return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
-                                                           "arms": rows})
+    return write_ab_results(cfg, metrics, rows)
 
 
 if __name__ == "__main__":
