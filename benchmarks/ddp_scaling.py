@@ -39,6 +39,7 @@ from typing import Literal
 import tyro
 
 from vla_stack import bench
+from vla_stack.policy.torchrun import run_torchrun
 
 #: NVLink multicast can put a shared host's GPUs out of service (device README, KINDS.md): always off.
 NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
@@ -72,7 +73,9 @@ class DdpScalingConfig:
     out_dir: Path | None = None
     """where the result JSON goes (default benchmarks/results)"""
     timeout_s: float = 900.0
-    """per launch"""
+    """per launch; a launch that outlives it prints every process's Python stacks and is killed"""
+    retries_after_hang: int = 0
+    """relaunch a world size that hung this many times (each hang still reported with its stacks)"""
 
 
 def resolve_device(cfg: DdpScalingConfig) -> str:
@@ -181,7 +184,7 @@ def run_one(cfg: DdpScalingConfig, n: int, dataset: Path, work: Path, device: st
     shutil.rmtree(out, ignore_errors=True)
     cmd = train_command(cfg, n, dataset, out, device)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=cfg.timeout_s)
+    proc = run_torchrun(cmd, env, cfg.timeout_s, marker=str(out), retries_after_hang=cfg.retries_after_hang)
     wall = time.perf_counter() - t0
     (work / f"n{n}.log").write_text(proc.stdout + proc.stderr)
     replicas = json.loads((out / "replicas.json").read_text()) if (out / "replicas.json").is_file() else None
@@ -206,6 +209,7 @@ def child_env(device: str, threads: int, extra: dict[str, str]) -> dict[str, str
     env = {**os.environ, **NO_MULTICAST, **extra, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # gloo, and no rank touches a GPU
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # else gloo takes the interface the host name resolves to
     return env
 
 
