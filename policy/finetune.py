@@ -14,6 +14,9 @@ from .train import TrainConfig, train
 class FinetuneConfig:
     checkpoint: Path = Path("runs/policy/final")
     dataset: Path = Path("data/new_task")
+    # co-training: e.g. the checkpoint's own data beside the new set, so its old skills are not forgotten
+    mix_with: tuple[Path, ...] = ()
+    mix_weights: tuple[float, ...] = ()  # shares of `dataset`, then each of mix_with (empty: by window counts)
     out: Path = Path("runs/policy_finetuned")
     steps: int = 2000
     batch_size: int = 32
@@ -28,8 +31,8 @@ class FinetuneConfig:
 
 
 def run(cfg: FinetuneConfig) -> int:
-    train(TrainConfig(dataset=cfg.dataset, out=cfg.out, steps=cfg.steps, batch_size=cfg.batch_size,
-                      history=cfg.history, lr=cfg.lr, warmup_steps=cfg.warmup_steps, init_from=cfg.checkpoint,
+    train(TrainConfig(dataset=cfg.dataset, mix_with=cfg.mix_with, mix_weights=cfg.mix_weights, out=cfg.out,
+                      steps=cfg.steps, batch_size=cfg.batch_size, history=cfg.history, lr=cfg.lr, warmup_steps=cfg.warmup_steps, init_from=cfg.checkpoint,
                       freeze_encoder=cfg.freeze_encoder, max_points=cfg.max_points, device=cfg.device, seed=cfg.seed,
                       progress=cfg.progress, resume=True, save_every=max(1, cfg.steps // 4)))
     return 0

@@ -82,8 +82,46 @@ class MultiWindowDataset:
 
 def open_windows(root: Path | str, history: int, horizon: int):
     """A `WindowDataset` for one dataset, a `MultiWindowDataset` for a folder of them (raw units)."""
-    from vla_stack.datasets.window import WindowDataset
+    return WindowMixture([root], history, horizon).dataset
 
-    roots = dataset_roots(root)
-    parts = [WindowDataset(r, history=history, horizon=horizon, normalize=False) for r in roots]
-    return parts[0] if len(parts) == 1 else MultiWindowDataset(parts)
+
+class WindowMixture:
+    """Several sources (each a dataset or a folder of them) read as one `MultiWindowDataset`, with
+    each batch drawn by source share: e.g. a small set of teleoperated fixes next to the original
+    demonstrations, or DAgger episodes at half of every batch however few frames they hold.
+
+    `weights` (one per source, >= 0): each source's expected share of the windows drawn; empty:
+    in proportion to their windows, i.e. every window equally likely, as one folder would be."""
+
+    def __init__(self, sources: list[Path | str], history: int, horizon: int, weights: tuple[float, ...] = ()):
+        from vla_stack.datasets.window import WindowDataset
+
+        if weights and len(weights) != len(sources):
+            raise SchemaError(f"mix weights: {len(weights)} given for {len(sources)} sources "
+                              f"({', '.join(map(str, sources))}); give one per source, the main dataset first")
+        w = np.asarray(weights, np.float64)
+        if weights and (not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0):
+            raise SchemaError(f"mix weights {tuple(weights)}: each must be finite and >= 0, and one > 0")
+        per_source = [[WindowDataset(r, history=history, horizon=horizon, normalize=False) for r in dataset_roots(s)]
+                      for s in sources]
+        sizes = np.array([sum(len(p) for p in parts) for parts in per_source], np.float64)
+        for s, n, wi in zip(sources, sizes, w if weights else sizes):
+            if wi > 0 and n == 0:
+                raise SchemaError(f"mix source {s}: no training windows, but a share of {wi} was asked for")
+        self.sources = [str(s) for s in sources]
+        self.windows = sizes.astype(np.int64)
+        self.shares = (w if weights else sizes) / (w.sum() if weights else sizes.sum())
+        parts = [p for ps in per_source for p in ps]
+        self.dataset = parts[0] if len(parts) == 1 else MultiWindowDataset(parts)
+        self._starts = np.concatenate([[0], np.cumsum(self.windows)[:-1]])
+        self.uniform = not weights or np.allclose(self.shares, sizes / sizes.sum())
+
+    def draw(self, gen: np.random.Generator, n: int) -> np.ndarray:
+        """n window indices into `dataset`: a source by share, then a window of it uniformly."""
+        if self.uniform:
+            return gen.integers(0, len(self.dataset), n)
+        src = gen.choice(len(self.shares), size=n, p=self.shares)
+        return self._starts[src] + np.floor(gen.random(n) * self.windows[src]).astype(np.int64)
+
+    def describe(self) -> str:
+        return "; ".join(f"{s}: {n:,} windows, share {p:.2f}" for s, n, p in zip(self.sources, self.windows, self.shares))

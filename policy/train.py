@@ -37,6 +37,9 @@ SUBGOAL_KEY = "observation.subgoal_latent"  # (T, D) per window, when the datase
 @dataclass
 class TrainConfig:
     dataset: Path = Path("data/demos")  # LeRobot-v3 dataset, or a folder of them (`vla policy demos`)
+    mix_with: tuple[Path, ...] = ()  # more datasets (or folders of them) to train on beside `dataset`
+    # each source's share of the windows drawn, `dataset` first (e.g. 0.5 0.5); empty: by their window counts
+    mix_weights: tuple[float, ...] = ()
     out: Path = Path("runs/policy")
     model: PolicyConfig = field(default_factory=PolicyConfig)
     steps: int = 20_000
@@ -147,7 +150,7 @@ def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
 
 def train(cfg: TrainConfig) -> Path:
     """Returns the final checkpoint directory."""
-    from .multi_dataset import open_windows
+    from .multi_dataset import WindowMixture
 
     rank, world, local_rank = _dist_info()
     if world > 1 and not dist.is_initialized():
@@ -160,7 +163,8 @@ def train(cfg: TrainConfig) -> Path:
     resuming = cfg.resume and (last / "config.json").is_file()
 
     model_horizon = (read_config(cfg.init_from)[0] if cfg.init_from else cfg.model).horizon
-    ds = open_windows(cfg.dataset, cfg.history, model_horizon)
+    mixture = WindowMixture([cfg.dataset, *cfg.mix_with], cfg.history, model_horizon, tuple(cfg.mix_weights))
+    ds = mixture.dataset
     subgoal_dim = (read_config(cfg.init_from)[0] if cfg.init_from else cfg.model).subgoal_dim
     if subgoal_dim and SUBGOAL_KEY not in ds[0]:
         raise SchemaError(f"model.subgoal_dim={subgoal_dim} needs subgoal latents in the dataset "
@@ -206,6 +210,8 @@ def train(cfg: TrainConfig) -> Path:
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and device.type == "cuda"
                 else contextlib.nullcontext())
     log(f"{len(ds)} windows, {sum(p.numel() for p in model.parameters()):,} parameters, world size {world}, {device}")
+    if len(mixture.sources) > 1:
+        log(f"sources: {mixture.describe()}")
     t0, losses = time.perf_counter(), []
     budget_s = cfg.time_budget_min * 60.0
     time_frac = 0.0
@@ -215,7 +221,7 @@ def train(cfg: TrainConfig) -> Path:
             if time_frac >= 1.0:
                 log(f"time budget of {cfg.time_budget_min} min reached at step {step}")
                 break
-        batch = make_batch(ds, gen.integers(0, len(ds), cfg.batch_size), text_table, device, cfg.max_points, gen,
+        batch = make_batch(ds, mixture.draw(gen, cfg.batch_size), text_table, device, cfg.max_points, gen,
                            code_table)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, time_frac) * g.get("lr_mult", 1.0)   # absent in older saved optimizer states

@@ -89,3 +89,35 @@ def test_a_folder_without_datasets_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(schema.SchemaError, match="neither a dataset"):
         open_windows(tmp_path / "empty", history=1, horizon=1)
+
+
+def test_a_mixture_draws_each_source_by_its_share_however_few_windows_it_holds(tmp_path):
+    from vla_stack.policy.multi_dataset import WindowMixture
+
+    _write(tmp_path / "demos" / "a", ["open the drawer"] * 4, seed=0)   # many windows
+    _write(tmp_path / "demos" / "b", ["press the button"] * 3, seed=10)
+    _write(tmp_path / "fixes", ["close the drawer"], seed=20)            # one short episode
+    mix = WindowMixture([tmp_path / "demos", tmp_path / "fixes"], history=2, horizon=2, weights=(0.5, 0.5))
+    assert len(mix.dataset) == mix.windows.sum() and mix.windows[1] < mix.windows[0] / 5
+    idx = mix.draw(np.random.default_rng(0), 20_000)
+    texts = np.array(mix.dataset.subtask_texts)[mix.dataset[idx]["subtask_index"][:, 0].numpy()]
+    assert abs((texts == "close the drawer").mean() - 0.5) < 0.02
+    assert "fixes: " in mix.describe() and "share 0.50" in mix.describe()
+    # without weights every window is equally likely, as in one folder
+    even = WindowMixture([tmp_path / "demos", tmp_path / "fixes"], history=2, horizon=2)
+    assert np.allclose(even.shares, even.windows / even.windows.sum())
+
+
+def test_bad_mix_weights_are_refused_naming_the_problem(tmp_path):
+    from vla_stack.policy.multi_dataset import WindowMixture
+
+    _write(tmp_path / "a", ["open the drawer"], seed=0)
+    _write(tmp_path / "b", ["press the button"], seed=1)
+    sources = [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(schema.SchemaError, match="3 given for 2 sources"):
+        WindowMixture(sources, history=2, horizon=2, weights=(1.0, 1.0, 1.0))
+    for bad in ((1.0, -0.5), (0.0, 0.0), (float("nan"), 1.0)):
+        with pytest.raises(schema.SchemaError, match="finite and >= 0"):
+            WindowMixture(sources, history=2, horizon=2, weights=bad)
+    with pytest.raises(schema.SchemaError, match="neither a dataset"):
+        WindowMixture([tmp_path / "a", tmp_path / "missing"], history=2, horizon=2)

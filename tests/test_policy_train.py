@@ -14,6 +14,7 @@ from vla_stack.policy import ActionExpert, tiny_config
 from vla_stack.policy.finetune import FinetuneConfig
 from vla_stack.policy.finetune import run as finetune
 from vla_stack.policy.train import TrainConfig, train
+from vla_stack.schema import SchemaError
 
 
 
@@ -45,6 +46,22 @@ def test_train_learns_saves_and_resumes(dataset, tmp_path):
     enc = lambda m: [p.detach().clone() for p in m.encoder.parameters()]  # noqa: E731
     assert all((a == b).all() for a, b in zip(enc(before), enc(after)))  # frozen
     assert any((a != b).any() for a, b in zip(before.head.parameters(), after.head.parameters()))  # trained
+
+
+def test_fine_tuning_co_trains_on_new_data_mixed_with_the_old_at_chosen_shares(dataset, tmp_path, capsys):
+    base = train(TrainConfig(dataset=dataset, out=tmp_path / "base", model=tiny_config(), steps=2, batch_size=2,
+                             history=2, progress=False))
+    teleop = tmp_path / "teleop"   # a small new set: one episode
+    write_synthetic(teleop, DatasetSpec(n_points=48, cameras={}), episodes=1, length=12, seed=7)
+    finetune(FinetuneConfig(checkpoint=base, dataset=teleop, mix_with=(dataset,), mix_weights=(0.5, 0.5),
+                            out=tmp_path / "ft", steps=2, batch_size=2, history=2, progress=False))
+    log = capsys.readouterr().out
+    assert f"sources: {teleop}: " in log and f"{dataset}: " in log and log.count("share 0.50") == 2
+    recorded = json.loads((tmp_path / "ft" / "train_config.json").read_text())
+    assert recorded["mix_with"] == [str(dataset)] and recorded["mix_weights"] == [0.5, 0.5]
+    with pytest.raises(SchemaError, match="1 given for 2 sources"):
+        finetune(FinetuneConfig(checkpoint=base, dataset=teleop, mix_with=(dataset,), mix_weights=(1.0,),
+                                out=tmp_path / "ft2", steps=1, batch_size=2, history=2, progress=False))
 
 
 def test_resume_refuses_a_different_architecture(dataset, tmp_path):

@@ -6,7 +6,8 @@
 # mujoco, mujoco_core, gymnasium, farama_notifications, cloudpickle, tyro, docstring_parser, typeguard,
 # fpsample, glfw, pyopengl (versions of .venv), text_cache.safetensors (`vla policy text-cache --out ...`).
 # Call: run(command="BUDGET=560 bash policy/gpu_box/finetune.sh", carry=[".gpu"]); LR_MULT=30: the added
-# weights learn 30x faster (TrainConfig.new_weights_lr_mult).
+# weights learn 30x faster (TrainConfig.new_weights_lr_mult); DAGGER_SHARE=0.5: DAgger windows at half of
+# every batch (TrainConfig.mix_weights; unset: in proportion to their windows, about a quarter).
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
@@ -26,15 +27,14 @@ OMP_NUM_THREADS=1 timeout 240 $V policy dagger --checkpoint shipped/policy --out
 wait
 tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger_log.txt
 cp /tmp/s7/dagger/dagger_summary.json $OUT/logs/ 2>/dev/null
-mkdir -p /tmp/s7/agg
-for d in /tmp/s7/demos/*/; do [ -f $d/meta/info.json ] && ln -s $d /tmp/s7/agg/demos_$(basename $d); done
-for d in /tmp/s7/dagger/*/; do [ -f $d/meta/info.json ] && ln -s $d /tmp/s7/agg/dagger_$(basename $d); done
-ls /tmp/s7/agg | wc -l
+# aggregated: every window equally likely, or the DAgger episodes at DAGGER_SHARE of every batch
+MIX="--mix-with /tmp/s7/dagger"
+[ -n "$DAGGER_SHARE" ] && MIX="$MIX --mix-weights $(python3 -c "print(1 - $DAGGER_SHARE, $DAGGER_SHARE)")"
 EL=$(( $(date +%s) - T0 ))
 MIN=$(python3 -c "print(max(1.5, (${BUDGET:-575} - $EL - 25) / 60))")
 echo "elapsed $EL s; training for $MIN min"
 $V train policy --steps 1000000 --time-budget-min $MIN --batch-size 128 --history 16 --save-every 500 --log-every 50 \
-  --no-progress --dataset /tmp/s7/agg --out /tmp/s7/full_sh --init-from shipped/policy --add-shape-harmonics \
+  --no-progress --dataset /tmp/s7/demos $MIX --out /tmp/s7/full_sh --init-from shipped/policy --add-shape-harmonics \
   --lr 3e-4 --warmup-steps 50 --new-weights-lr-mult ${LR_MULT:-1} > $OUT/logs/full_sh_train.log 2>&1
 tail -n 4 $OUT/logs/full_sh_train.log
 cp /tmp/s7/full_sh/train_config.json $OUT/logs/full_sh_train_config.json
