@@ -105,12 +105,13 @@ class WindowMixture:
         per_source = [[WindowDataset(r, history=history, horizon=horizon, normalize=False) for r in dataset_roots(s)]
                       for s in sources]
         sizes = np.array([sum(len(p) for p in parts) for parts in per_source], np.float64)
-        for s, n, wi in zip(sources, sizes, w if weights else sizes):
+        basis = w if weights else sizes
+        for s, n, wi in zip(sources, sizes, basis):
             if wi > 0 and n == 0:
                 raise SchemaError(f"mix source {s}: no training windows, but a share of {wi} was asked for")
         self.sources = [str(s) for s in sources]
         self.windows = sizes.astype(np.int64)
-        self.shares = (w if weights else sizes) / (w.sum() if weights else sizes.sum())
+        self.shares = basis / max(basis.sum(), 1e-300)
         parts = [p for ps in per_source for p in ps]
         self.dataset = parts[0] if len(parts) == 1 else MultiWindowDataset(parts)
         self._starts = np.concatenate([[0], np.cumsum(self.windows)[:-1]])
@@ -118,6 +119,8 @@ class WindowMixture:
 
     def draw(self, gen: np.random.Generator, n: int) -> np.ndarray:
         """n window indices into `dataset`: a source by share, then a window of it uniformly."""
+        if not self.windows.sum():
+            raise SchemaError(f"no training windows in {', '.join(self.sources)} (episodes shorter than a window?)")
         if self.uniform:
             return gen.integers(0, len(self.dataset), n)
         src = gen.choice(len(self.shares), size=n, p=self.shares)
