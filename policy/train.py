@@ -148,8 +148,9 @@ def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
     return PolicyModel(cfg.model, stats_from_dataset(ds.stats))
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Returns the final checkpoint directory."""
+def train(cfg: TrainConfig, leave_group: bool = True) -> Path:
+    """Returns the final checkpoint directory. Under DDP, `leave_group=False` skips destroying the
+    process group: for a caller that ends the process right after (`run`)."""
     from .multi_dataset import WindowMixture
 
     rank, world, local_rank = _dist_info()
@@ -264,7 +265,8 @@ def train(cfg: TrainConfig) -> Path:
         log(f"done: {step} steps, checkpoint {final}")
     if world > 1:
         check_replicas(model, out, rank, world, log)   # a collective: every rank is past its last step
-        leave_process_group()
+        if leave_group:
+            leave_process_group()
     return final
 
 
@@ -322,15 +324,17 @@ def _periodic_eval(model: PolicyModel, cfg: TrainConfig, step: int, writer, log)
 
 
 def run(cfg: TrainConfig) -> int:
-    if _dist_info()[1] > 1:  # `kill -USR1 <pid>` prints every thread's stack: where a stuck rank waits
+    distributed = _dist_info()[1] > 1
+    if distributed:  # `kill -USR1 <pid>` prints every thread's stack: where a stuck rank waits
         import faulthandler
         import signal
 
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    train(cfg)
-    if _dist_info()[1] > 1:
-        # Work is saved and the process group destroyed; under torchrun a worker's interpreter
-        # shutdown sometimes hangs on library threads (seen with gloo on CPU), so leave at once.
+    train(cfg, leave_group=not distributed)
+    if distributed:
+        # Work is saved and every rank is past the last collective. Destroying a gloo group can hang
+        # (pytorch#75097), as can a worker's interpreter shutdown on library threads (a rank hung past
+        # the replica check once on the CI box), so the process ends here; the OS closes the sockets.
         import sys
 
         sys.stdout.flush()

@@ -11,8 +11,11 @@ from vla_stack.policy.torchrun import TorchrunHung, pids_with, run_torchrun
 
 # a "launcher" that starts a "rank" in its own session sharing its output, then both wait forever
 STUCK_JOB = """
-import subprocess, sys, time
-subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", sys.argv[1]], start_new_session=True)
+import os, subprocess, sys, time
+rank = "import pathlib, sys, time; pathlib.Path(sys.argv[1] + '.up').touch(); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", rank, sys.argv[1]], start_new_session=True)
+while not os.path.exists(sys.argv[1] + ".up"):   # the rank's interpreter runs (its faulthandler is on)
+    time.sleep(0.05)
 print("rank started", flush=True)
 time.sleep(600)
 """
@@ -21,7 +24,7 @@ time.sleep(600)
 def test_a_hung_job_is_killed_and_reports_where_each_process_stood(tmp_path):
     marker = str(tmp_path / "job")
     with pytest.raises(TorchrunHung) as hung:
-        run_torchrun([sys.executable, "-c", STUCK_JOB, marker], dict(os.environ), timeout_s=3, marker=marker)
+        run_torchrun([sys.executable, "-c", STUCK_JOB, marker], dict(os.environ), timeout_s=6, marker=marker)
     report = str(hung.value)
     assert "attempt 1 of 1" in report and "rank started" in report
     assert report.count('File "<string>"') == 2   # the launcher's stack and the rank's
@@ -33,6 +36,6 @@ def test_a_hang_is_relaunched_and_reported_when_retries_are_allowed(tmp_path):
     job = (f"import pathlib, time, sys\nf = pathlib.Path({str(flag)!r})\n"
            "if not f.exists():\n    f.touch(); time.sleep(600)\nprint('finished', sys.argv[1])")
     with pytest.warns(RuntimeWarning, match="attempt 1 of 2"):
-        done = run_torchrun([sys.executable, "-c", job, str(tmp_path)], dict(os.environ), timeout_s=3,
+        done = run_torchrun([sys.executable, "-c", job, str(tmp_path)], dict(os.environ), timeout_s=6,
                             marker=str(tmp_path), retries_after_hang=1)
     assert done.returncode == 0 and done.stdout == f"finished {tmp_path}\n"
