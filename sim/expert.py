@@ -22,6 +22,7 @@ LEAVE_Z = 0.11
 SAFE_Z = 0.23  # travel height of the tool centre point: a held cube clears the cabinet
 MAX_STEP_M = 0.03  # expert speed limit per control tick (0.6 m/s at 20 Hz)
 SLOW_STEP_M = 0.012
+RELEASE_TOL_M = 0.008  # a place lets go this close to its release point
 MAX_YAW_STEP_RAD = 0.2  # turn of the hand about the vertical per tick (the action limit; see benchmarks/yaw_turn_ablation.py)
 OPEN, HALF, CLOSED = 1.0, -0.1, -1.0
 #: skills done with an empty hand: a cube still held is first put back where it started
@@ -186,19 +187,29 @@ class ScriptedExpert:
     def _release_at(self, place: np.ndarray, yaw: float) -> np.ndarray:
         """Carry the held cube above `place` (its centre), lower it, let go, back off."""
         s = self.scene
+        if self.phase < 2 and self.below_release_point(place):
+            self._goto(2)
         if self.phase == 0:
             a, ok = self.travel(place + [0, 0, 0.08], yaw, CLOSED)
             self._advance(ok, timeout=150)
             return a
         if self.phase == 1:
             a = self.move(place, yaw, CLOSED, SLOW_STEP_M)
-            self._advance(np.linalg.norm(place - s.tcp_pos()) < 0.008, timeout=40)
+            self._advance(np.linalg.norm(place - s.tcp_pos()) < RELEASE_TOL_M, timeout=40)
             return a
         if self.phase == 2:
             a = self.hold(yaw, OPEN)
             self._advance(self.ticks >= 6)
             return a
         return self.rise(yaw, OPEN)
+
+    def below_release_point(self, place: np.ndarray) -> bool:
+        """Over the release point and lower than this expert ever lets go (phase 1 ends within
+        RELEASE_TOL_M of it, coming from above): a policy drove the hand there (DAgger labels its
+        states). Let go now; carrying on would first climb back under a closed hand for up to
+        190 ticks of time-outs, and such labels taught policies to hold the cube in the bowl."""
+        tcp = self.scene.tcp_pos()
+        return tcp[2] < place[2] - RELEASE_TOL_M and np.linalg.norm(tcp[:2] - place[:2]) < 0.02
 
     def _set_down(self, cube: str) -> np.ndarray:
         """Put a held cube back on the table where it was when the task began (a free spot)."""

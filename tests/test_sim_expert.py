@@ -73,3 +73,42 @@ def test_the_expert_squares_the_hand_with_the_cube_before_it_closes(yaw_step, mo
     assert abs(start_off) > 0.2   # this seed starts well off square
     assert abs(env.scene.hand_yaw_off_faces("red_cube")) < 0.08
     assert max(turns) <= yaw_step + 1e-6
+
+
+def test_the_expert_labels_a_hand_pushed_below_its_release_point_with_letting_go():
+    """DAgger: a policy carried the cube over the bowl and pushed lower than the expert ever goes. The expert's
+    label there is to open at once, not to climb back under a closed hand (it used to, for up to 190 ticks)."""
+    env = TabletopEnv(task="PutRedInBowl", obs_keys=(schema.OBS_STATE,))
+    env.reset(seed=3)
+    for _ in range(300):   # the expert carries the cube until it is over the bowl, a few cm up
+        _, _, _, _, info = env.step(env.expert_action())
+        bowl, tcp = env.scene.body_pos("bowl"), env.scene.tcp_pos()
+        if "bowl" in info[schema.INFO_SUBTASK] and np.linalg.norm(tcp[:2] - bowl[:2]) < 0.01 and tcp[2] < bowl[2] + 0.07:
+            break
+    assert env.facts.holding() == "red_cube"
+    assert env.expert_action()[6] < 0   # on its own path: still closed, lowering
+    for _ in range(12):   # "the policy" pushes straight down, hand closed
+        env.step(np.array([0, 0, -0.01, 0, 0, 0, -1], np.float32))
+    assert env.scene.tcp_pos()[2] < env.scene.body_pos("bowl")[2] + 0.037 - 0.008   # below the release point
+    assert env.facts.holding() == "red_cube"
+    assert env.expert_action()[6] > 0   # let go now
+
+
+@pytest.mark.parametrize("task", ["PutRedInBowl", "PutGreenInDrawer", "StackRedOnGreen", "PutRedAndGreenInBowl"])
+def test_on_its_own_path_the_expert_never_finds_itself_below_a_release_point(task, monkeypatch):
+    """So the DAgger release rule above leaves every demonstration as it was: same actions, tick for tick."""
+    from vla_stack.sim.expert import ScriptedExpert
+
+    def episode():
+        env = TabletopEnv(task=task, obs_keys=(schema.OBS_STATE,))
+        env.reset(seed=11)
+        actions = []
+        for _ in range(max_episode_steps(len(env.task.subtasks))):
+            actions.append(env.expert_action())
+            if env.step(actions[-1])[2]:
+                break
+        return np.stack(actions)
+
+    with_rule = episode()
+    monkeypatch.setattr(ScriptedExpert, "below_release_point", lambda self, place: False)
+    assert np.array_equal(with_rule, episode())
