@@ -32,7 +32,8 @@ class FinetuneConfig:
 
 def run(cfg: FinetuneConfig) -> int:
     train(TrainConfig(dataset=cfg.dataset, mix_with=cfg.mix_with, mix_weights=cfg.mix_weights, out=cfg.out,
-                      steps=cfg.steps, batch_size=cfg.batch_size, history=cfg.history, lr=cfg.lr, warmup_steps=cfg.warmup_steps, init_from=cfg.checkpoint,
-                      freeze_encoder=cfg.freeze_encoder, max_points=cfg.max_points, device=cfg.device, seed=cfg.seed,
-                      progress=cfg.progress, resume=True, save_every=max(1, cfg.steps // 4)))
+                      steps=cfg.steps, batch_size=cfg.batch_size, history=cfg.history, lr=cfg.lr,
+                      warmup_steps=cfg.warmup_steps, init_from=cfg.checkpoint, freeze_encoder=cfg.freeze_encoder,
+                      max_points=cfg.max_points, device=cfg.device, seed=cfg.seed, progress=cfg.progress,
+                      resume=True, save_every=max(1, cfg.steps // 4)))
     return 0
