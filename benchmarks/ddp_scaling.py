@@ -181,10 +181,9 @@ def timed_seconds(rates: dict[int, float], warmup: int, total: int) -> float:
 
 def run_one(cfg: DdpScalingConfig, n: int, dataset: Path, work: Path, device: str, env: dict) -> dict:
     out = work / f"n{n}"
-    shutil.rmtree(out, ignore_errors=True)
     cmd = train_command(cfg, n, dataset, out, device)
     t0 = time.perf_counter()
-    proc = run_torchrun(cmd, env, cfg.timeout_s, marker=str(out), retries_after_hang=cfg.retries_after_hang)
+    proc = run_torchrun(cmd, env, cfg.timeout_s, marker=str(out), retries_after_hang=cfg.retries_after_hang, out_dir=out)
     wall = time.perf_counter() - t0
     (work / f"n{n}.log").write_text(proc.stdout + proc.stderr)
     replicas = json.loads((out / "replicas.json").read_text()) if (out / "replicas.json").is_file() else None

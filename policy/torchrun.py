@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -23,11 +24,14 @@ class TorchrunHung(RuntimeError):
 
 
 def run_torchrun(cmd: list[str], env: dict[str, str], timeout_s: float, marker: str,
-                 retries_after_hang: int = 0) -> subprocess.CompletedProcess:
+                 retries_after_hang: int = 0, out_dir: Path | None = None) -> subprocess.CompletedProcess:
     """Run cmd (output captured as text); a hang is relaunched up to retries_after_hang times,
-    reported as a RuntimeWarning with its stacks each time, and raised as TorchrunHung after the last."""
+    reported as a RuntimeWarning with its stacks each time, and raised as TorchrunHung after the last.
+    `out_dir` is removed before every launch, so a relaunch leaves nothing of the hung one."""
     env = {**env, "PYTHONFAULTHANDLER": "1"}
     for attempt in range(retries_after_hang + 1):
+        if out_dir is not None:
+            shutil.rmtree(out_dir, ignore_errors=True)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             out, err = proc.communicate(timeout=timeout_s)

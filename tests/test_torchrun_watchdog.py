@@ -31,11 +31,18 @@ def test_a_hung_job_is_killed_and_reports_where_each_process_stood(tmp_path):
     assert pids_with(marker) == []   # nothing left running
 
 
-def test_a_hang_is_relaunched_and_reported_when_retries_are_allowed(tmp_path):
-    flag = tmp_path / "hung_once"
-    job = (f"import pathlib, time, sys\nf = pathlib.Path({str(flag)!r})\n"
-           "if not f.exists():\n    f.touch(); time.sleep(600)\nprint('finished', sys.argv[1])")
+def test_a_hang_is_relaunched_clean_and_reported_when_retries_are_allowed(tmp_path):
+    flag, out = tmp_path / "hung_once", tmp_path / "run"
+    job = f"""
+import pathlib, sys, time
+flag, out = pathlib.Path({str(flag)!r}), pathlib.Path({str(out)!r})
+if not flag.exists():   # the first launch leaves a partial result behind and hangs
+    out.mkdir(); (out / "partial").touch(); flag.touch(); time.sleep(600)
+assert not (out / "partial").exists(), "the relaunch found the hung launch's files"
+print("finished", sys.argv[1])
+"""
     with pytest.warns(RuntimeWarning, match="attempt 1 of 2"):
         done = run_torchrun([sys.executable, "-c", job, str(tmp_path)], dict(os.environ), timeout_s=6,
-                            marker=str(tmp_path), retries_after_hang=1)
-    assert done.returncode == 0 and done.stdout == f"finished {tmp_path}\n"
+                            marker=str(tmp_path), retries_after_hang=1, out_dir=out)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"finished {tmp_path}\n"
