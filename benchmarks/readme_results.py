@@ -57,6 +57,7 @@ ROWS = [
     ("shape_harmonics_finetune_ab", "closed_loop_pick_success_rate_lr_x30", "same A/B, added weights at 30x the base learning rate (before the fine-tune: 0.25; 36 episodes per arm)", "", "{:.2f}"),
     ("dagger_share_ab", "closed_loop_released_in_bowl_rate_demos_only", "CPU A/B, PutRedInBowl, small PointNet policy, 750 more steps on its 40 demos: cube let go in the bowl (base 0.17; 36 episodes per arm)", "", "{:.2f}"),
     ("dagger_share_ab", "closed_loop_released_in_bowl_rate_dagger_half", "same A/B, one DAgger round (beta 0.3) at half of every batch (a quarter: 0.25, DAgger only: 0.11)", "", "{:.2f}"),
+    ("dagger_share_ab_beta0", "closed_loop_released_in_bowl_rate_dagger_half", "same A/B, DAgger at beta 0 (the policy alone drives), at half of every batch (DAgger only: 0.00)", "", "{:.2f}"),
     ("yaw_probe", "heldout_r2_full_trained", "linear probe of the hand's yaw off the cube's faces from the equivariant expert's features (held-out R^2)", "", "{:.2f}"),
     ("yaw_probe", "heldout_r2_full_random_weights", "same probe, same architecture with random weights", "", "{:.2f}"),
     ("yaw_turn_ablation", "closed_loop_grasp_yaw_off_faces_deg_fast_turn", "CPU A/B, PickRedCube, small PointNet policy: hand's yaw off the cube's faces at the grasp (deg; random 22.5), expert turning at 0.20 rad/tick", "", "{:.1f}"),
