@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from release_ablation import closed_loop
-from small_policy_ab import ExpertABConfig, record_and_train, write_ab_results
+from small_policy_ab import ExpertABConfig, finetune_small, record_and_train, write_ab_results
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -62,21 +62,6 @@ def collect_dagger(base: Path, cfg: DaggerShareABConfig) -> tuple[Path, dict]:
     return out / cfg.task, row
 
 
-def finetune(base: Path, demos: Path, dagger: Path, share: float, out: Path, cfg: DaggerShareABConfig) -> Path:
-    import torch
-
-    from vla_stack.policy.train import TrainConfig, train
-
-    final = out / "run" / "final"
-    if cfg.reuse and (final / "config.json").is_file():
-        return final
-    torch.manual_seed(0)
-    return train(TrainConfig(dataset=demos, mix_with=(dagger,), mix_weights=(1.0 - share, share),
-                             out=out / "run", init_from=base, steps=cfg.finetune_steps, batch_size=cfg.recipe.batch_size,
-                             history=cfg.recipe.history, lr=cfg.finetune_lr, warmup_steps=50, device="cpu",
-                             save_every=10**9, log_every=250, progress=False, resume=False, seed=0))
-
-
 def measure(final: Path, cfg: DaggerShareABConfig) -> float:
     from vla_stack.policy import ActionExpert
 
@@ -101,7 +86,8 @@ def main(cfg: DaggerShareABConfig) -> Path:
                    "wall_s": time.monotonic() - t0}
     for arm, share in ARMS.items():
         t0 = time.monotonic()
-        final = finetune(base, demos, dagger, share, work / arm, cfg)
+        final = finetune_small(base, demos, work / arm, cfg.recipe, cfg.finetune_steps, cfg.finetune_lr, cfg.reuse,
+                               mix_with=(dagger,), mix_weights=(1.0 - share, share))
         rows[arm] = {"released_in_bowl": measure(final, cfg), "wall_s": time.monotonic() - t0, "dagger_share": share}
     rows["dagger"] = dagger_info
     metrics = {"dagger_windows": dagger_info["dagger_windows"], "demo_windows": dagger_info["demo_windows"],

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from small_policy_ab import ExpertABConfig, record_and_train, write_ab_results
+from small_policy_ab import ExpertABConfig, finetune_small, record_and_train, write_ab_results
 from yaw_turn_ablation import arm_columns, arm_metrics, expert_turn_rate, measure
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -35,21 +35,6 @@ class ShapeHarmonicsFinetuneABConfig(ExpertABConfig):
     expert_turn_rad_per_tick: float = 0.2  # the scripted expert's largest turn (sim/expert.py)
     finetune_steps: int = 750
     finetune_lr: float = 3e-4  # the GPU fine-tunes' rate
-
-
-def finetune(base: Path, demos: Path, out: Path, lr_mult: float, cfg: ShapeHarmonicsFinetuneABConfig) -> Path:
-    import torch
-
-    from vla_stack.policy.train import TrainConfig, train
-
-    final = out / "run" / "final"
-    if cfg.reuse and (final / "config.json").is_file():
-        return final
-    torch.manual_seed(0)
-    return train(TrainConfig(dataset=demos, out=out / "run", init_from=base, add_shape_harmonics=True,
-                             new_weights_lr_mult=lr_mult, steps=cfg.finetune_steps, batch_size=cfg.recipe.batch_size,
-                             history=cfg.recipe.history, lr=cfg.finetune_lr, warmup_steps=50, device="cpu",
-                             save_every=10**9, log_every=250, progress=False, resume=False, seed=0))
 
 
 def largest_shape_weight(final: Path) -> float:
@@ -71,7 +56,8 @@ def main(cfg: ShapeHarmonicsFinetuneABConfig) -> Path:
         demos = Path(cfg.work_dir) / "base" / "demos" / cfg.task
         for arm, mult in ARMS.items():
             t0 = time.monotonic()
-            final = finetune(base, demos, Path(cfg.work_dir) / arm, mult, cfg)
+            final = finetune_small(base, demos, Path(cfg.work_dir) / arm, cfg.recipe, cfg.finetune_steps,
+                                   cfg.finetune_lr, cfg.reuse, add_shape_harmonics=True, new_weights_lr_mult=mult)
             rows[arm] = {**measure(final, cfg), "largest_shape_weight": largest_shape_weight(final),
                          "wall_s": time.monotonic() - t0}
     metrics = {}

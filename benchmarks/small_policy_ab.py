@@ -35,11 +35,8 @@ def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: boo
     """Record `task`'s demos in this process (so a patched expert or sim applies) and train on them;
     returns the final checkpoint, or the one already in `out` when `reuse`. `demos`: train on this
     dataset instead (arms that differ only in the policy share one recording)."""
-    import torch
-
     from vla_stack.policy.config import PolicyConfig
     from vla_stack.policy.demos import DemosConfig, record_task
-    from vla_stack.policy.train import TrainConfig, train
 
     final = out / "run" / "final"
     if reuse and (final / "config.json").is_file():
@@ -48,12 +45,30 @@ def record_and_train(task: str, out: Path, recipe: SmallPolicyRecipe, reuse: boo
         record_task(task, DemosConfig(out=out / "demos", tasks=(task,), episodes=recipe.episodes, seed=0,
                                       n_points=recipe.n_points, image_size=recipe.image_size, overwrite=True))
         demos = out / "demos" / task
-    torch.manual_seed(0)
     model = PolicyConfig(encoder="pointnet", object_channels=True, shape_harmonics=recipe.shape_harmonics)
-    return train(TrainConfig(dataset=demos, out=out / "run", steps=recipe.steps,
-                             batch_size=recipe.batch_size, history=recipe.history, lr=recipe.lr, warmup_steps=50,
-                             model=model, device="cpu",
-                             save_every=10**9, log_every=250, progress=False, resume=False, seed=0))
+    return train_small(demos, out, recipe, model=model, steps=recipe.steps, lr=recipe.lr)
+
+
+def finetune_small(base: Path, demos: Path, out: Path, recipe: SmallPolicyRecipe, steps: int, lr: float,
+                   reuse: bool = False, **train_args) -> Path:
+    """A fine-tune of `base` for an A/B arm (TrainConfig fields in `train_args`, e.g. mix_with); the
+    checkpoint already in `out` when `reuse`."""
+    final = out / "run" / "final"
+    if reuse and (final / "config.json").is_file():
+        return final
+    return train_small(demos, out, recipe, init_from=base, steps=steps, lr=lr, **train_args)
+
+
+def train_small(demos: Path, out: Path, recipe: SmallPolicyRecipe, **train_args) -> Path:
+    """The A/Bs' CPU training run: the recipe's batch and history, seed 0, no resume."""
+    import torch
+
+    from vla_stack.policy.train import TrainConfig, train
+
+    torch.manual_seed(0)
+    return train(TrainConfig(dataset=demos, out=out / "run", batch_size=recipe.batch_size, history=recipe.history,
+                             warmup_steps=50, device="cpu", save_every=10**9, log_every=250, progress=False,
+                             resume=False, seed=0, **train_args))
 
 
 def write_ab_results(cfg, metrics: dict, rows: dict) -> Path:
