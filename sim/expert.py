@@ -201,7 +201,14 @@ class ScriptedExpert:
             a = self.hold(yaw, OPEN)
             self._advance(self.ticks >= 6)
             return a
+        if self.still_holding():
+            return self.hold(yaw, OPEN)
         return self.rise(yaw, OPEN)
+
+    def still_holding(self) -> bool:
+        """Past the release's hold-open ticks yet a cube is still in the hand: a policy kept it closed
+        (DAgger labels its states). Open in place; rising with it would lift the cube out again."""
+        return self.facts.holding() != "nothing"
 
     def below_release_point(self, place: np.ndarray) -> bool:
         """Over the release point and lower than this expert ever lets go (phase 1 ends within

@@ -92,11 +92,21 @@ def test_the_expert_labels_a_hand_pushed_below_its_release_point_with_letting_go
     assert env.scene.tcp_pos()[2] < env.scene.body_pos("bowl")[2] + 0.037 - 0.008   # below the release point
     assert env.facts.holding() == "red_cube"
     assert env.expert_action()[6] > 0   # let go now
+    for _ in range(10):   # "the policy" keeps its hand closed past the expert's hold-open ticks, labelled each tick
+        env.expert_action()
+        env.step(np.array([0, 0, 0, 0, 0, 0, -1], np.float32))
+    assert env.facts.holding() == "red_cube"
+    label = env.expert_action()
+    assert label[6] > 0 and label[2] <= 0.001   # still: open in place, not rise with the cube in the hand
+    for _ in range(8):   # the expert's own actions from here: the cube is let go of, then the hand rises
+        env.step(env.expert_action())
+    assert env.facts.holding() == "nothing"
+    assert env.expert_action()[2] > 0.005
 
 
 @pytest.mark.parametrize("task", ["PutRedInBowl", "PutGreenInDrawer", "StackRedOnGreen", "PutRedAndGreenInBowl"])
 def test_on_its_own_path_the_expert_never_finds_itself_below_a_release_point(task, monkeypatch):
-    """So the DAgger release rule above leaves every demonstration as it was: same actions, tick for tick."""
+    """So the DAgger release rules above leave every demonstration as it was: same actions, tick for tick."""
     from vla_stack.sim.expert import ScriptedExpert
 
     def episode():
@@ -111,4 +121,5 @@ def test_on_its_own_path_the_expert_never_finds_itself_below_a_release_point(tas
 
     with_rule = episode()
     monkeypatch.setattr(ScriptedExpert, "below_release_point", lambda self, place: False)
+    monkeypatch.setattr(ScriptedExpert, "still_holding", lambda self: False)
     assert np.array_equal(with_rule, episode())
