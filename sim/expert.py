@@ -187,7 +187,7 @@ class ScriptedExpert:
     def _release_at(self, place: np.ndarray, yaw: float) -> np.ndarray:
         """Carry the held cube above `place` (its centre), lower it, let go, back off."""
         s = self.scene
-        if self.phase < 2 and self.below_release_point(place):
+        if self.phase < 2 and self.at_release_height(place):
             self._goto(2)
         if self.phase == 0:
             a, ok = self.travel(place + [0, 0, 0.08], yaw, CLOSED)
@@ -210,13 +210,16 @@ class ScriptedExpert:
         (DAgger labels its states). Open in place; rising with it would lift the cube out again."""
         return self.facts.holding() != "nothing"
 
-    def below_release_point(self, place: np.ndarray) -> bool:
-        """Over the release point and lower than this expert ever lets go (phase 1 ends within
-        RELEASE_TOL_M of it, coming from above): a policy drove the hand there (DAgger labels its
-        states). Let go now; carrying on would first climb back under a closed hand for up to
-        190 ticks of time-outs, and such labels taught policies to hold the cube in the bowl."""
+    def at_release_height(self, place: np.ndarray) -> bool:
+        """Over the release point (xy within 2 cm) and no higher than this expert lets go, coming off its
+        own path: let go now. In phase 0 (on its own path 8 cm up) that is anywhere under RELEASE_TOL_M above
+        the point; in phase 1 (lowering onto it, which ends within RELEASE_TOL_M of it) lower than that below.
+        A policy's hand gets there from anywhere (DAgger labels its states), and the phases would first climb
+        back to the approach waypoint under a closed hand, for up to 190 ticks of time-outs: such labels
+        taught policies to hover over the bowl and to hold the cube in it."""
         tcp = self.scene.tcp_pos()
-        return tcp[2] < place[2] - RELEASE_TOL_M and np.linalg.norm(tcp[:2] - place[:2]) < 0.02
+        ceiling = place[2] + (RELEASE_TOL_M if self.phase == 0 else -RELEASE_TOL_M)
+        return tcp[2] < ceiling and np.linalg.norm(tcp[:2] - place[:2]) < 0.02
 
     def _set_down(self, cube: str) -> np.ndarray:
         """Put a held cube back on the table where it was when the task began (a free spot)."""
