@@ -201,8 +201,8 @@ class ScriptedExpert:
             a = self.hold(yaw, OPEN)
             self._advance(self.ticks >= 6)
             return a
-        if self.still_holding():
-            return self.hold(yaw, OPEN)
+        if self.still_holding():   # open where the hand is now (a policy may have moved it off the anchor)
+            return self.move(s.tcp_pos(), yaw, OPEN)
         return self.rise(yaw, OPEN)
 
     def still_holding(self) -> bool:
