@@ -187,8 +187,8 @@ class ScriptedExpert:
     def _release_at(self, place: np.ndarray, yaw: float) -> np.ndarray:
         """Carry the held cube above `place` (its centre), lower it, let go, back off."""
         s = self.scene
-        if self.phase < 2 and self.at_release_height(place):
-            self._goto(2)
+        if self.off_path_phase(place) > self.phase:
+            self._goto(self.off_path_phase(place))
         if self.phase == 0:
             a, ok = self.travel(place + [0, 0, 0.08], yaw, CLOSED)
             self._advance(ok, timeout=150)
@@ -210,16 +210,22 @@ class ScriptedExpert:
         (DAgger labels its states). Open in place; rising with it would lift the cube out again."""
         return self.facts.holding() != "nothing"
 
-    def at_release_height(self, place: np.ndarray) -> bool:
-        """Over the release point (xy within 2 cm) and no higher than this expert lets go, coming off its
-        own path: let go now. In phase 0 (on its own path 8 cm up) that is anywhere under RELEASE_TOL_M above
-        the point; in phase 1 (lowering onto it, which ends within RELEASE_TOL_M of it) lower than that below.
-        A policy's hand gets there from anywhere (DAgger labels its states), and the phases would first climb
-        back to the approach waypoint under a closed hand, for up to 190 ticks of time-outs: such labels
-        taught policies to hover over the bowl and to hold the cube in it."""
+    def off_path_phase(self, place: np.ndarray) -> int:
+        """The phase for a hand found low over the release point (xy within 2 cm), off this expert's own
+        path: a policy drove it there (DAgger labels its states). Before the approach waypoint (phase 0,
+        8 cm up on its own path) and under half its height: within RELEASE_TOL_M of the point let go (2),
+        else close in on it (1, which lets go within RELEASE_TOL_M); while lowering (phase 1, which ends
+        within RELEASE_TOL_M of the point) and more than that below it: let go. Otherwise the phases would
+        first climb back to the waypoint under a closed hand, for up to 190 ticks of time-outs: such labels
+        taught policies to hover over the bowl and over the cube to stack on, and to hold the cube there."""
         tcp = self.scene.tcp_pos()
-        ceiling = place[2] + (RELEASE_TOL_M if self.phase == 0 else -RELEASE_TOL_M)
-        return tcp[2] < ceiling and np.linalg.norm(tcp[:2] - place[:2]) < 0.02
+        if np.linalg.norm(tcp[:2] - place[:2]) >= 0.02:
+            return self.phase
+        if self.phase == 0 and tcp[2] < place[2] + 0.04:
+            return 2 if np.linalg.norm(tcp - place) < RELEASE_TOL_M else 1
+        if self.phase == 1 and tcp[2] < place[2] - RELEASE_TOL_M:
+            return 2
+        return self.phase
 
     def _set_down(self, cube: str) -> np.ndarray:
         """Put a held cube back on the table where it was when the task began (a free spot)."""
