@@ -211,19 +211,19 @@ class ScriptedExpert:
         return self.facts.holding() != "nothing"
 
     def off_path_phase(self, place: np.ndarray) -> int:
-        """The phase for a hand found low over the release point (xy within 2 cm), off this expert's own
-        path: a policy drove it there (DAgger labels its states). Before the approach waypoint (phase 0,
-        8 cm up on its own path) and under half its height: within RELEASE_TOL_M of the point let go (2),
-        else close in on it (1, which lets go within RELEASE_TOL_M); while lowering (phase 1, which ends
-        within RELEASE_TOL_M of the point) and more than that below it: let go. Otherwise the phases would
-        first climb back to the waypoint under a closed hand, for up to 190 ticks of time-outs: such labels
-        taught policies to hover over the bowl and over the cube to stack on, and to hold the cube there."""
+        """The phase for a hand found near the release point off this expert's own path: a policy drove it
+        there (DAgger labels its states). Before the approach waypoint (phase 0; 8 cm up on its own path; not
+        on its first tick, where its own path can start near the point, a cube picked beside it), within
+        5 cm of the point in xy and from 8 mm below it to 4 cm above: let go within RELEASE_TOL_M of
+        it (2), else close in on it (1, which lets go within RELEASE_TOL_M). Over the point (2 cm) and lower
+        than that: let go. Otherwise the phases would first climb back to the waypoint (or, 3 cm off, to the
+        travel height) under a closed hand, for up to 190 ticks of time-outs: such labels taught policies
+        to hover over the bowl or beside the cube to stack on, and to hold the cube in the bowl."""
         tcp = self.scene.tcp_pos()
-        if np.linalg.norm(tcp[:2] - place[:2]) >= 0.02:
-            return self.phase
-        if self.phase == 0 and tcp[2] < place[2] + 0.04:
+        off_xy = np.linalg.norm(tcp[:2] - place[:2])
+        if self.phase == 0 and self.ticks > 0 and off_xy < 0.05 and place[2] - RELEASE_TOL_M < tcp[2] < place[2] + 0.04:
             return 2 if np.linalg.norm(tcp - place) < RELEASE_TOL_M else 1
-        if self.phase == 1 and tcp[2] < place[2] - RELEASE_TOL_M:
+        if self.phase < 2 and off_xy < 0.02 and tcp[2] < place[2] - RELEASE_TOL_M:
             return 2
         return self.phase
 

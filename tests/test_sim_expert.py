@@ -130,14 +130,15 @@ def test_the_expert_labels_a_hand_brought_straight_down_to_its_release_height_wi
     assert env.facts.holding() == "nothing" and highest < release_z + 0.012
 
 
-@pytest.mark.parametrize("task", ["PutRedInBowl", "PutGreenInDrawer", "StackRedOnGreen", "PutRedAndGreenInBowl"])
-def test_on_its_own_path_the_expert_never_finds_itself_below_a_release_point(task, monkeypatch):
+@pytest.mark.parametrize("task,seed", [("PutRedInBowl", 11), ("PutGreenInDrawer", 11), ("StackRedOnGreen", 11),
+                                       ("PutRedAndGreenInBowl", 11), ("PutRedAndGreenInBowl", 200)])
+def test_on_its_own_path_the_expert_never_finds_itself_below_a_release_point(task, seed, monkeypatch):
     """So the DAgger release rules above leave every demonstration as it was: same actions, tick for tick."""
     from vla_stack.sim.expert import ScriptedExpert
 
     def episode():
         env = TabletopEnv(task=task, obs_keys=(schema.OBS_STATE,))
-        env.reset(seed=11)
+        env.reset(seed=seed)   # 200: the green cube is picked up within reach of its place in the bowl
         actions = []
         for _ in range(max_episode_steps(len(env.task.subtasks))):
             actions.append(env.expert_action())
