@@ -44,6 +44,7 @@ class ScriptedExpert:
         self._push_yaw = None
         self._goto(0)
         self._memo: tuple | None = None
+        self.release_point: np.ndarray | None = None  # where the current place / stack lets go (None: other skills)
 
     # ------------------------------------------------------------------ helpers
     def reachable_yaw(self, base: float, period: float) -> float:
@@ -150,6 +151,7 @@ class ScriptedExpert:
         if key != self._key:
             self._key = key
             self._goto(0)
+            self.release_point = None
         if subtask is None:  # task done: hold still, gripper open
             a = self.hold(self.tool_yaw(), OPEN)
         elif held not in (None, "nothing"):  # e.g. the drawer was shut while a cube was held
@@ -187,6 +189,7 @@ class ScriptedExpert:
     def _release_at(self, place: np.ndarray, yaw: float) -> np.ndarray:
         """Carry the held cube above `place` (its centre), lower it, let go, back off."""
         s = self.scene
+        self.release_point = place.copy()
         if self.off_path_phase(place) > self.phase:
             self._goto(self.off_path_phase(place))
         if self.phase == 0:

@@ -1,0 +1,111 @@
+"""What DAgger would label along a policy's own place and stack episodes, by the expert's off-path rules
+(`ScriptedExpert.off_path_phase`, `still_holding`, session 12) against the same expert without them.
+
+The policy drives every tick (beta 0: the states DAgger visits when the policy is in control); at every tick
+both experts label the same state (each keeps its own phase machine). Counted over the ticks where the policy
+holds the subtask's cube within 5 cm (xy) of where the expert lets go of it, the labels that say: open in place
+(gripper open, up at most 5 mm in the tick), open while rising (more: the cube, still held, is lifted out
+again), climb with the hand closed, and anything else (hold, lower, close in with the hand closed).
+
+    python benchmarks/dagger_place_labels.py                        # shipped expert, 3 tasks x 4 seeds
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+
+@dataclass
+class PlaceLabelsConfig:
+    policy: Path = Path("shipped/policy")
+    tasks: tuple[str, ...] = ("PutRedInBowl", "PutGreenInBowl", "StackRedOnGreen")
+    seed: int = 5000
+    seeds: int = 4
+    n_points: int = 1024
+    image_size: int = 128
+    name: str = "dagger_place_labels"
+
+
+KINDS = ("open_in_place", "open_rising", "climb_closed", "other_closed")
+
+
+def kind(a: np.ndarray) -> str:
+    rising = a[2] > 0.005
+    if a[6] > 0:
+        return "open_rising" if rising else "open_in_place"
+    return "climb_closed" if rising else "other_closed"
+
+
+def expert_without_off_path_rules(scene, facts):
+    from vla_stack.sim.expert import ScriptedExpert
+
+    class Before(ScriptedExpert):   # the expert before session 12 (and before session 11's release rule)
+        def off_path_phase(self, place):
+            return self.phase
+
+        def still_holding(self):
+            return False
+
+    return Before(scene, facts)
+
+
+def episode(policy, env, seed: int) -> dict:
+    from vla_stack import schema
+
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    u = env.unwrapped
+    before = expert_without_off_path_rules(u.scene, u.facts)
+    counts = {"ticks_holding_near_release": 0} | {f"{k}_{w}": 0 for w in ("now", "before") for k in KINDS}
+    while True:
+        sub = str(info[schema.INFO_SUBTASK])
+        action = policy.step(obs[schema.OBS_POINTS], obs[schema.OBS_COLORS], obs[schema.OBS_STATE], sub)
+        st = None if u.progress.done else u.task.subtasks[u.progress.index]
+        labels = {"now": u.expert_action(), "before": before.act(st, u.progress.index, u.steps)}
+        release = u.expert.release_point
+        if st is not None and st.skill in ("place", "stack") and u.facts.holding() == st.object and release is not None \
+                and np.linalg.norm(u.scene.tcp_pos()[:2] - release[:2]) < 0.05:
+            counts["ticks_holding_near_release"] += 1
+            for who, a in labels.items():
+                counts[f"{kind(a)}_{who}"] += 1
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            return {"seed": seed, "success": bool(terminated), **counts}
+
+
+def main(cfg: PlaceLabelsConfig) -> Path:
+    import torch
+
+    from vla_stack import bench, sim, text
+    from vla_stack.policy import ActionExpert
+
+    torch.set_num_threads(1)  # the same rollouts on any machine
+    text.default_encoder()("open the drawer")  # MiniLM before any EGL context
+    policy = ActionExpert.load(cfg.policy)
+    rows, metrics, table = {}, {}, []
+    for task in cfg.tasks:
+        env = sim.make(task, n_points=cfg.n_points, image_size=cfg.image_size)
+        try:
+            eps = [episode(policy, env, s) for s in range(cfg.seed, cfg.seed + cfg.seeds)]
+        finally:
+            env.close()
+        rows[task] = eps
+        total = {k: sum(e[k] for e in eps) for k in eps[0] if k not in ("seed", "success")}
+        for k, v in total.items():
+            metrics[f"{k}_{task}"] = v
+        table.append({"task": task, "episodes": len(eps), "successes": sum(e["success"] for e in eps), **total})
+    bench.print_table(table, title=f"DAgger labels along {cfg.policy}'s place episodes: now / before")
+    return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
+                                                           "episodes": rows})
+
+
+if __name__ == "__main__":
+    import tyro
+
+    main(tyro.cli(PlaceLabelsConfig))
