@@ -130,6 +130,32 @@ def test_the_expert_labels_a_hand_brought_straight_down_to_its_release_height_wi
     assert env.facts.holding() == "nothing" and highest < release_z + 0.012
 
 
+def test_a_hand_held_beside_the_cube_to_stack_on_is_labelled_to_close_in_never_to_drop_or_climb():
+    """DAgger: a policy holds the red cube 3.5 cm beside the green one at the height the expert lets go (the
+    shipped policy did, for 130 ticks under "climb to travel height" labels). Each tick's label closes in on the
+    release point, with the hand closed: no climb, and no letting go beside the cube after a phase time-out."""
+    env = TabletopEnv(task="StackRedOnGreen", obs_keys=(schema.OBS_STATE,))
+    env.reset(seed=3)
+    for _ in range(300):   # the expert carries the red cube until it is over the green one
+        _, _, _, _, info = env.step(env.expert_action())
+        green, tcp = env.scene.body_pos("green_cube"), env.scene.tcp_pos()
+        if "stack" in info[schema.INFO_SUBTASK] and np.linalg.norm(tcp[:2] - green[:2]) < 0.01:
+            break
+    beside = green + [0.035, 0, 0.046 + 0.004]   # release height: 2 half cubes + 6 mm above the green cube
+    labels = []
+    for _ in range(70):   # "the policy" moves the hand beside the cube and holds it there, labelled each tick
+        labels.append(env.expert_action())
+        step = np.clip(beside - env.scene.tcp_pos(), -0.01, 0.01)
+        env.step(np.array([*step, 0, 0, 0, -1], np.float32))
+    assert env.facts.holding() == "red_cube"
+    assert np.linalg.norm(env.scene.tcp_pos()[:2] - beside[:2]) < 0.01
+    held_there = np.stack(labels[20:])
+    assert (held_there[:, 6] < 0).all()            # never let go beside the cube
+    assert (held_there[:, 2] <= 0.005).all()       # never climb away
+    toward = green[:2] - env.scene.tcp_pos()[:2]
+    assert held_there[-1, :2] @ toward > 0         # close in on it
+
+
 @pytest.mark.parametrize("task,seed", [("PutRedInBowl", 11), ("PutGreenInDrawer", 11), ("StackRedOnGreen", 11),
                                        ("PutRedAndGreenInBowl", 11), ("PutRedAndGreenInBowl", 200)])
 def test_on_its_own_path_the_expert_never_finds_itself_below_a_release_point(task, seed, monkeypatch):
