@@ -1,5 +1,6 @@
 """What DAgger would label along a policy's own place and stack episodes, by the expert's off-path rules
-(`ScriptedExpert.off_path_phase`, `still_holding`, session 12) against the same expert without them.
+(`ScriptedExpert.off_path_phase`, `still_holding`, `time_out_lets_go`; sessions 11-12) against the same expert
+without them (as it was before session 11).
 
 The policy drives every tick (beta 0: the states DAgger visits when the policy is in control); at every tick
 both experts label the same state (each keeps its own phase machine). Counted over the ticks where the policy
@@ -45,12 +46,15 @@ def kind(a: np.ndarray) -> str:
 def expert_without_off_path_rules(scene, facts):
     from vla_stack.sim.expert import ScriptedExpert
 
-    class Before(ScriptedExpert):   # the expert before session 12 (and before session 11's release rule)
+    class Before(ScriptedExpert):   # the expert as it was before session 11
         def off_path_phase(self, place):
             return self.phase
 
         def still_holding(self):
             return False
+
+        def time_out_lets_go(self, place):
+            return True
 
     return Before(scene, facts)
 
@@ -99,6 +103,9 @@ def main(cfg: PlaceLabelsConfig) -> Path:
         total = {k: sum(e[k] for e in eps) for k in eps[0] if k not in ("seed", "success")}
         for k, v in total.items():
             metrics[f"{k}_{task}"] = v
+        for who in ("now", "before"):
+            metrics[f"open_in_place_share_{who}_{task}"] = round(
+                total[f"open_in_place_{who}"] / max(total["ticks_holding_near_release"], 1), 3)
         table.append({"task": task, "episodes": len(eps), "successes": sum(e["success"] for e in eps), **total})
     bench.print_table(table, title=f"DAgger labels along {cfg.policy}'s place episodes: now / before")
     return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},

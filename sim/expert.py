@@ -198,10 +198,8 @@ class ScriptedExpert:
             return a
         if self.phase == 1:
             a = self.move(place, yaw, CLOSED, SLOW_STEP_M)
-            # past the time-out (something under the cube) let go only over the point: a hand held off it
-            # (a policy's, in DAgger) is labelled to close in, not to drop the cube beside the bowl or cube
-            over = np.linalg.norm(place[:2] - s.tcp_pos()[:2]) < 0.02
-            self._advance(np.linalg.norm(place - s.tcp_pos()) < RELEASE_TOL_M or (self.ticks >= 40 and over))
+            self._advance(np.linalg.norm(place - s.tcp_pos()) < RELEASE_TOL_M
+                          or (self.ticks >= 40 and self.time_out_lets_go(place)))
             return a
         if self.phase == 2:
             a = self.hold(yaw, OPEN)
@@ -232,6 +230,12 @@ class ScriptedExpert:
         if self.phase < 2 and off_xy < 0.02 and tcp[2] < place[2] - RELEASE_TOL_M:
             return 2
         return self.phase
+
+    def time_out_lets_go(self, place: np.ndarray) -> bool:
+        """Past phase 1's time-out (something under the cube) let go only over the release point (2 cm; its
+        own path never times out there): a hand held off it (a policy's, in DAgger) is labelled to close in,
+        not to drop the cube beside the bowl or the cube to stack on."""
+        return bool(np.linalg.norm(place[:2] - self.scene.tcp_pos()[:2]) < 0.02)
 
     def _set_down(self, cube: str) -> np.ndarray:
         """Put a held cube back on the table where it was when the task began (a free spot)."""

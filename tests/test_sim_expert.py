@@ -175,4 +175,5 @@ def test_on_its_own_path_the_expert_never_finds_itself_below_a_release_point(tas
     with_rule = episode()
     monkeypatch.setattr(ScriptedExpert, "off_path_phase", lambda self, place: self.phase)
     monkeypatch.setattr(ScriptedExpert, "still_holding", lambda self: False)
+    monkeypatch.setattr(ScriptedExpert, "time_out_lets_go", lambda self, place: True)
     assert np.array_equal(with_rule, episode())
