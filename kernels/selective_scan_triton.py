@@ -73,7 +73,7 @@ MIN_SEGMENT = 128
 # states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
 # in 255). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an H100. Other sizes:
 # BLOCK_D = 256 / dstate.
-FWD_CONFIG = {16: (16, 1, 4, 2, 0, 1), 64: (8, 1, 4, 2, 0)}
+FWD_CONFIG = {16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0)}
 BWD_CONFIG = {16: (16, 1, 4, 1, 0, 2, 1), 64: (4, 1, 3, 1, 0)}
 
 
