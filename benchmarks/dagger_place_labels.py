@@ -73,8 +73,8 @@ def episode(policy, env, seed: int) -> dict:
         st = None if u.progress.done else u.task.subtasks[u.progress.index]
         labels = {"now": u.expert_action(), "before": before.act(st, u.progress.index, u.steps)}
         release = u.expert.release_point
-        if st is not None and st.skill in ("place", "stack") and u.facts.holding() == st.object and release is not None \
-                and np.linalg.norm(u.scene.tcp_pos()[:2] - release[:2]) < 0.05:
+        placing = st is not None and st.skill in ("place", "stack") and u.facts.holding() == st.object
+        if placing and release is not None and np.linalg.norm(u.scene.tcp_pos()[:2] - release[:2]) < 0.05:
             counts["ticks_holding_near_release"] += 1
             for who, a in labels.items():
                 counts[f"{kind(a)}_{who}"] += 1

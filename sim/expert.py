@@ -190,8 +190,9 @@ class ScriptedExpert:
         """Carry the held cube above `place` (its centre), lower it, let go, back off."""
         s = self.scene
         self.release_point = place.copy()
-        if self.off_path_phase(place) > self.phase:
-            self._goto(self.off_path_phase(place))
+        phase = self.off_path_phase(place)
+        if phase > self.phase:
+            self._goto(phase)
         if self.phase == 0:
             a, ok = self.travel(place + [0, 0, 0.08], yaw, CLOSED)
             self._advance(ok, timeout=150)
@@ -225,7 +226,8 @@ class ScriptedExpert:
         to hover over the bowl or beside the cube to stack on, and to hold the cube in the bowl."""
         tcp = self.scene.tcp_pos()
         off_xy = np.linalg.norm(tcp[:2] - place[:2])
-        if self.phase == 0 and self.ticks > 0 and off_xy < 0.05 and place[2] - RELEASE_TOL_M < tcp[2] < place[2] + 0.04:
+        low_near = off_xy < 0.05 and place[2] - RELEASE_TOL_M < tcp[2] < place[2] + 0.04
+        if self.phase == 0 and self.ticks > 0 and low_near:
             return 2 if np.linalg.norm(tcp - place) < RELEASE_TOL_M else 1
         if self.phase < 2 and off_xy < 0.02 and tcp[2] < place[2] - RELEASE_TOL_M:
             return 2
