@@ -8,6 +8,10 @@ holds the subtask's cube within 5 cm (xy) of where the expert lets go of it, the
 (gripper open, up at most 5 mm in the tick), open while rising (more: the cube, still held, is lifted out
 again), climb with the hand closed, and anything else (hold, lower, close in with the hand closed).
 
+The rules also fire in noisy demonstrations (noise drives the hand off the expert's path), so each expert also
+runs `noisy_episodes` episodes of each task alone, with the demonstration recipe's noise (5 mm, 0.03 rad per
+tick, AR(1) 0.8): its success rate, now and before.
+
     python benchmarks/dagger_place_labels.py                        # shipped expert, 3 tasks x 4 seeds
 """
 
@@ -30,6 +34,7 @@ class PlaceLabelsConfig:
     seeds: int = 4
     n_points: int = 1024
     image_size: int = 128
+    noisy_episodes: int = 40  # per task and expert, state only (seeds 0 ..)
     name: str = "dagger_place_labels"
 
 
@@ -83,6 +88,27 @@ def episode(policy, env, seed: int) -> dict:
             return {"seed": seed, "success": bool(terminated), **counts}
 
 
+def noisy_expert_success(task: str, episodes: int, before: bool) -> float:
+    from vla_stack import schema
+    from vla_stack.policy.demos import CorrelatedNoise, executed_action
+    from vla_stack.sim.env import TabletopEnv
+    from vla_stack.sim.registration import max_episode_steps
+
+    env = TabletopEnv(task=task, obs_keys=(schema.OBS_STATE,))
+    if before:
+        env.expert = expert_without_off_path_rules(env.scene, env.facts)
+    successes = 0
+    for seed in range(episodes):
+        noise = CorrelatedNoise(np.array([0.005] * 3 + [0.03] * 3), 0.8, np.random.default_rng(seed))
+        env.reset(seed=seed)
+        for _ in range(max_episode_steps(len(env.task.subtasks))):
+            if env.step(executed_action(np.asarray(env.expert_action(), np.float32), noise))[2]:
+                successes += 1
+                break
+    env.close()
+    return successes / episodes
+
+
 def main(cfg: PlaceLabelsConfig) -> Path:
     import torch
 
@@ -106,6 +132,8 @@ def main(cfg: PlaceLabelsConfig) -> Path:
         for who in ("now", "before"):
             metrics[f"open_in_place_share_{who}_{task}"] = round(
                 total[f"open_in_place_{who}"] / max(total["ticks_holding_near_release"], 1), 3)
+            total[f"noisy_expert_success_{who}"] = metrics[f"noisy_expert_success_{who}_{task}"] = round(
+                noisy_expert_success(task, cfg.noisy_episodes, before=who == "before"), 3)
         table.append({"task": task, "episodes": len(eps), "successes": sum(e["success"] for e in eps), **total})
     bench.print_table(table, title=f"DAgger labels along {cfg.policy}'s place episodes: now / before")
     return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()},
