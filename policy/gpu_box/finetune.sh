@@ -7,7 +7,9 @@
 # fpsample, glfw, pyopengl (versions of .venv), text_cache.safetensors (`vla policy text-cache --out ...`).
 # Call: run(command="BUDGET=560 bash policy/gpu_box/finetune.sh", carry=[".gpu"]); LR_MULT=30: the added
 # weights learn 30x faster (TrainConfig.new_weights_lr_mult); DAGGER_SHARE=0.5: DAgger windows at half of
-# every batch (TrainConfig.mix_weights; unset: in proportion to their windows, about a quarter).
+# every batch (TrainConfig.mix_weights; unset: in proportion to their windows, about a quarter). FROM: the
+# checkpoint that drives the DAgger round and that training starts from (default shipped/policy; a second
+# round: FROM=benchmarks/results/compositional_s12/checkpoint, session 12's round-1 result).
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
@@ -22,7 +24,7 @@ V="python3 -m vla_stack.cli"
 mkdir -p /tmp/s7 $OUT/logs
 OMP_NUM_THREADS=1 timeout 240 $V policy demos --out /tmp/s7/demos --tasks $TASKS --episodes ${DEMO_EPS:-60} --n-points 1024 \
   --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 0 > $OUT/logs/demos_log.txt 2>&1 &
-OMP_NUM_THREADS=1 timeout 240 $V policy dagger --checkpoint shipped/policy --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
+OMP_NUM_THREADS=1 timeout 240 $V policy dagger --checkpoint ${FROM:-shipped/policy} --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
   --n-envs 10 --beta 0.3 --seed 300 --n-points 1024 --image-size 128 --max-steps 300 --device cuda > $OUT/logs/dagger_log.txt 2>&1 &
 wait
 tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger_log.txt
@@ -34,7 +36,7 @@ EL=$(( $(date +%s) - T0 ))
 MIN=$(python3 -c "print(max(1.5, (${BUDGET:-575} - $EL - 25) / 60))")
 echo "elapsed $EL s; training for $MIN min"
 $V train policy --steps 1000000 --time-budget-min $MIN --batch-size 128 --history 16 --save-every 500 --log-every 50 \
-  --no-progress --dataset /tmp/s7/demos $MIX --out /tmp/s7/full_sh --init-from shipped/policy --add-shape-harmonics \
+  --no-progress --dataset /tmp/s7/demos $MIX --out /tmp/s7/full_sh --init-from ${FROM:-shipped/policy} --add-shape-harmonics \
   --lr 3e-4 --warmup-steps 50 --new-weights-lr-mult ${LR_MULT:-1} > $OUT/logs/full_sh_train.log 2>&1
 tail -n 4 $OUT/logs/full_sh_train.log
 cp /tmp/s7/full_sh/train_config.json $OUT/logs/full_sh_train_config.json
