@@ -79,6 +79,7 @@ class Agent:
         self._note = ""  # last background problem worth showing (world model)
         self._last_planner_tick = -10**9
         self._wm_submitted: str | None = None
+        self._ticks_done = 0  # ticks proposed since the planner said DONE (an open hand backs off first)
 
     def reset(self, instruction: str) -> None:
         """Start an instruction. The planner's refusal (`SchemaError`) is raised here."""
@@ -212,9 +213,9 @@ class Agent:
         if self.subtask is None:
             return None, WAITING, "waiting for the planner's first subtask"
         if self.subtask == schema.DONE_TOKEN:
-            hold = np.zeros(schema.ACTION_DIM, np.float32)
-            hold[6] = self.safety.held_gripper
-            return hold, DONE, "the planner judged the instruction complete"
+            self._ticks_done += 1
+            return (self.safety.finished_action(self._ticks_done - 1), DONE,
+                    "the planner judged the instruction complete")
         latent = None
         if self.config.mode == "full" and self.subgoal is not None and self.subgoal[0] == self.subtask:
             latent = self.subgoal[2]

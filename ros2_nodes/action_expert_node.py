@@ -76,6 +76,7 @@ class ActionExpertNode(Node):
                                      gripper_joint=self.gripper_joint, arm_joints=list(self.arm_joints),
                                      crop=(safety_cfg.workspace_min_m, safety_cfg.workspace_max_m))
         self.subtask: str | None = None
+        self._ticks_done = 0  # control ticks since the planner said DONE (an open hand backs off first)
         self.subgoal_latent: np.ndarray | None = None
         self.subgoal_subtask = ""  # the subtask the world model predicted subgoal_latent for
         self.intrinsics: schema.CameraIntrinsics | None = None
@@ -195,7 +196,11 @@ class ActionExpertNode(Node):
     def propose(self) -> np.ndarray | None:
         if not self.obs.complete:
             return None
-        if self.subtask is None or self.subtask == schema.DONE_TOKEN:
+        if self.subtask == schema.DONE_TOKEN:   # done: an open hand backs off, then holds
+            self._ticks_done += 1
+            return self.safety.finished_action(self._ticks_done - 1)
+        self._ticks_done = 0
+        if self.subtask is None:
             return np.array([0, 0, 0, 0, 0, 0, self.safety.held_gripper], np.float32)  # nothing to do: hold
         try:
             return self.policy.step(self.obs.points, self.obs.colors, self.obs.state(), subtask=self.subtask,

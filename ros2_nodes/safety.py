@@ -18,6 +18,9 @@ import numpy as np
 
 from vla_stack import schema
 
+DONE_BACK_OFF_M = 0.06  # an open hand's rise after the instruction is done (HAND_CLEAR_M is 5 cm)
+DONE_BACK_OFF_STEP_M = 0.01  # per tick, up (base frame)
+
 
 @dataclass
 class SafetyConfig:
@@ -116,6 +119,18 @@ class SafetyFilter:
     def held_gripper(self) -> float:
         """The gripper command that zero motion keeps."""
         return self._gripper
+
+    def finished_action(self, ticks_since_done: int) -> np.ndarray:
+        """What to propose once the planner says the instruction is done: an open hand first backs off
+        straight up (DONE_BACK_OFF_M at DONE_BACK_OFF_STEP_M a tick), then holds. A place or stack ends
+        with the hand open next to the cube it let go of; held still there, the hand stays on the cube
+        (the sim counts a release only once the hand is clear of it, as a person would). A closed hand
+        (a pick) holds at once."""
+        action = np.zeros(schema.ACTION_DIM, np.float32)
+        action[6] = self._gripper
+        if self._gripper > 0 and ticks_since_done < round(DONE_BACK_OFF_M / DONE_BACK_OFF_STEP_M):
+            action[2] = DONE_BACK_OFF_STEP_M
+        return action
 
     @property
     def estopped(self) -> bool:

@@ -142,3 +142,15 @@ def test_any_action_sequence_respects_every_limit(actions, start):
         assert np.all((new >= np.minimum(lo, ee) - 1e-6) & (new <= np.maximum(hi, ee) + 1e-6))
         assert schema.GRIPPER_CLOSED <= out[6] <= schema.GRIPPER_OPEN
         ee, prev = new, vel
+
+
+def test_once_done_an_open_hand_rises_clear_then_holds_and_a_closed_one_holds_at_once():
+    from vla_stack.ros2_nodes.safety import DONE_BACK_OFF_M
+
+    f = fed_filter()
+    f.filter(np.array([0, 0, 0, 0, 0, 0, schema.GRIPPER_OPEN], np.float32), CENTER, now_s=0.0)
+    rise = np.stack([f.finished_action(k) for k in range(10)])
+    assert np.isclose(rise[:, 2].sum(), DONE_BACK_OFF_M) and (rise[:, 6] == schema.GRIPPER_OPEN).all()
+    np.testing.assert_array_equal(rise[-1, :6], 0)
+    f.filter(np.array([0, 0, 0, 0, 0, 0, -1], np.float32), CENTER, now_s=DT)
+    np.testing.assert_array_equal(f.finished_action(0), [0, 0, 0, 0, 0, 0, -1])
