@@ -38,10 +38,11 @@ def run_torchrun(cmd: list[str], env: dict[str, str], timeout_s: float, marker: 
             return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
         except subprocess.TimeoutExpired:
             job = [pid for pid in pids_with(marker) if pid != os.getpid()]
-            send(job, signal.SIGABRT)   # faulthandler: every thread's stack, then the process ends
-            deadline = time.monotonic() + 5
-            while pids_with(marker) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            for pid in job:   # one at a time: aborted together, their stacks interleave in the shared pipe
+                send([pid], signal.SIGABRT)   # faulthandler: every thread's stack, then the process ends
+                deadline = time.monotonic() + 2
+                while pid in pids_with(marker) and time.monotonic() < deadline:
+                    time.sleep(0.02)
             send([*pids_with(marker), proc.pid], signal.SIGKILL)
             out, err = proc.communicate()
             report = (f"torchrun hung (attempt {attempt + 1} of {retries_after_hang + 1}, {timeout_s:.0f} s, "
