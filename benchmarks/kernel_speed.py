@@ -255,15 +255,14 @@ def try_ms(fn) -> float | str:
 # flat = 1 (per-(channel, step) math once per element: BLOCK_D 8 then runs 2 warps per scheduler at
 # +15 % instructions instead of +54 %), backward pair (channels per lane) and half (4 live states).
 # Session 8: session 6's winners are the defaults (first of each list). Session 10: forward flat = 2 reads
-# each row 8 steps (32 bytes) at a time; not yet timed on a GPU.
+# each row 8 steps (32 bytes) at a time (timed in session 12: the default). Session 13 timed 2 and 4
+# segments at this size and two backward variants (reuse_a, bc_partials; commit a3e7702's grid and
+# kernel): none won, kernels/README.md.
 SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024, 1), (16, 1, 4, 2, 1024), (16, 1, 4, 4, 1024, 1), (16, 1, 3, 2, 1024, 1),
                     (8, 1, 4, 2, 1024, 1), (16, 1, 4, 2, 1024, 2), (16, 1, 4, 4, 1024, 2), (16, 1, 3, 2, 1024, 2),
                     (8, 1, 4, 2, 1024, 2), (16, 1, 4, 8, 1024, 2), (32, 1, 4, 4, 1024, 2), (16, 2, 4, 4, 1024, 2),
-                    (8, 1, 4, 4, 1024, 2), (16, 1, 5, 4, 1024, 2), (16, 1, 4, 4, 512, 2), (16, 1, 4, 4, 256, 2)],
-                   [(16, 1, 4, 1, 1024, 2, 1), (8, 1, 4, 1, 1024), (8, 1, 4, 1, 1024, 2), (16, 1, 3, 1, 1024, 2, 1),
-                    (16, 1, 4, 1, 1024, 2, 1, 1), (16, 1, 4, 1, 1024, 2, 1, 0, 1), (16, 1, 4, 1, 1024, 2, 1, 1, 1),
-                    (8, 1, 4, 1, 1024, 2, 0, 1), (8, 1, 4, 1, 1024, 2, 1, 1, 1), (16, 1, 4, 1, 512, 2, 1),
-                    (16, 1, 4, 1, 256, 2, 1), (16, 1, 4, 1, 512, 2, 1, 0, 1)]),
+                    (8, 1, 4, 4, 1024, 2), (16, 1, 5, 4, 1024, 2)],
+                   [(16, 1, 4, 1, 1024, 2, 1), (8, 1, 4, 1, 1024), (8, 1, 4, 1, 1024, 2), (16, 1, 3, 1, 1024, 2, 1)]),
               64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 2, 1024, 1)], [(4, 1, 3, 1, 1024), (4, 1, 3, 1, 1024, 2, 1)])}
 
 

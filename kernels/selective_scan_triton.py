@@ -33,9 +33,8 @@ Variants, chosen per launch config (FWD_CONFIG / BWD_CONFIG below; benchmarks/ke
 times them beside the defaults): the forward can do its per-(channel, step) math on flattened
 tiles (`_fwd_tile_flat`), so a narrow channel block (more warps per scheduler) stops repeating it
 in every lane of a channel; the backward can walk a chunk in two 4-step halves (`HALF`) with fewer
-live registers, take another contiguity hint (`PAIR`: channels per lane, so fewer shuffles for
-the dB, dC sums over channels), hand the rebuild's decay tiles to the walk back (`REUSE_A`) and
-store dB, dC per channel block for the wrapper to sum instead of adding them atomically (`BC_PARTIALS`).
+live registers, and take another contiguity hint (`PAIR`: channels per lane, so fewer shuffles for
+the dB, dC sums over channels).
 
 Launches go through `_Launcher`: after the first call of a specialization it calls the
 compiled binary directly, which took the host time of a fwd+bwd call through autograd from
@@ -66,18 +65,14 @@ SPLIT_BELOW_PROGRAMS = 256
 MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length[, flat]);
 # backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length[, pair,
-# half, reuse_a, bc_partials]); segment length 0 = automatic (above). Optional fields default to 0:
-# flat = per-(channel, step) math on flattened tiles (_fwd_tile_flat; flat 2 also reads each row 8 steps
-# at a time, SUB even), pair = the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
+# half]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step)
+# math on flattened tiles (_fwd_tile_flat; flat 2 also reads each row 8 steps at a time, SUB even), pair =
+# the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
 # channels a lane holds, so how many shuffles the dB/dC and du/d(delta) sums take), half = the
 # backward keeps one 4-step half of a chunk live instead of 8 steps (the first half's gates and
 # states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
-# in 255), reuse_a = the walk back takes the decay tiles exp2(A delta) the rebuild made instead of
-# computing them again (MUFU ops for registers; compiled here, Triton 3.9, the default's exp2 are already
-# shared by CSE: same MUFU count, kernels/README.md), bc_partials = dB, dC stored per channel block into a
-# (batch, channel blocks, dstate, L) scratch and summed by the wrapper instead of atomics (32 programs per
-# batch row hit the same addresses at d 512, BLOCK_D 16); both session 13, not yet timed. Per padded
-# dstate, the fastest in benchmarks/kernel_speed.py --sweep on an H100. Other sizes: BLOCK_D = 256 / dstate.
+# in 255). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an H100. Other sizes:
+# BLOCK_D = 256 / dstate.
 FWD_CONFIG = {16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0)}
 BWD_CONFIG = {16: (16, 1, 4, 1, 0, 2, 1), 64: (4, 1, 3, 1, 0)}
 
@@ -442,20 +437,10 @@ def _scan_fwd_kernel(
 
 
 @triton.jit
-def _decay(a2, dl, e, REUSE_A: tl.constexpr):
-    """a_t = exp2(A log2(e) delta_t), or (REUSE_A) e, the same tile as the rebuild made it."""
-    if REUSE_A:
-        return e
-    else:
-        return tl.exp2(a2 * dl[:, None])
-
-
-@triton.jit
-def _adjoint(g, a_next, h_prev, h, a2, a_nat, dl, uf, w, dy, bv, cv, e, REUSE_A: tl.constexpr):
+def _adjoint(g, a_next, h_prev, h, a2, a_nat, dl, uf, w, dy, bv, cv):
     """One step back: g_t = C_t dy_t + a_{t+1} g_{t+1}; returns g_t, a_t and the step's
-    gradient pieces (du without D, d(delta) before the softplus, dA, dB, dC). e: a_t as the
-    rebuild kept it (REUSE_A), else a placeholder (a_t computed here)."""
-    a = _decay(a2, dl, e, REUSE_A)
+    gradient pieces (du without D, d(delta) before the softplus, dA, dB, dC)."""
+    a = tl.exp2(a2 * dl[:, None])
     g = g * a_next + cv * dy[:, None]
     gdec = g * (h_prev * a)
     gb = tl.sum(g * bv, axis=1)
@@ -464,25 +449,24 @@ def _adjoint(g, a_next, h_prev, h, a2, a_nat, dl, uf, w, dy, bv, cv, e, REUSE_A:
 
 
 @triton.jit
-def _back4(g, a_next, dA_acc, h_prev, h0, h1, h2, h3, a2, a_nat, dl, uf, w, dy, bt, ct, e0, e1, e2, e3,
-           R: tl.constexpr, N: tl.constexpr, REUSE_A: tl.constexpr):
+def _back4(g, a_next, dA_acc, h_prev, h0, h1, h2, h3, a2, a_nat, dl, uf, w, dy, bt, ct,
+           R: tl.constexpr, N: tl.constexpr):
     """The adjoint over one 4-step tile, last step first, given the state before the tile and
-    its four states (and, REUSE_A, its four decay tiles; else placeholders: computed again).
-    Returns g, a_next, dA_acc and the tile's du (without D), d(delta) (before the softplus), dB
-    and dC partial sums."""
+    its four states. Returns g, a_next, dA_acc and the tile's du (without D), d(delta) (before
+    the softplus), dB and dC partial sums."""
     d0, d1, d2, d3 = _cols(dl, R)
     u0, u1, u2, u3 = _cols(uf, R)
     w0, w1, w2, w3 = _cols(w, R)
     q0, q1, q2, q3 = _cols(dy, R)
     b0, b1, b2, b3 = _cols3(_over_d(bt, R, N), R, N)
     c0, c1, c2, c3 = _cols3(_over_d(ct, R, N), R, N)
-    g, a_next, du3, dd3, ga, db3, dc3 = _adjoint(g, a_next, h2, h3, a2, a_nat, d3, u3, w3, q3, b3, c3, e3, REUSE_A)
+    g, a_next, du3, dd3, ga, db3, dc3 = _adjoint(g, a_next, h2, h3, a2, a_nat, d3, u3, w3, q3, b3, c3)
     dA_acc += ga
-    g, a_next, du2, dd2, ga, db2, dc2 = _adjoint(g, a_next, h1, h2, a2, a_nat, d2, u2, w2, q2, b2, c2, e2, REUSE_A)
+    g, a_next, du2, dd2, ga, db2, dc2 = _adjoint(g, a_next, h1, h2, a2, a_nat, d2, u2, w2, q2, b2, c2)
     dA_acc += ga
-    g, a_next, du1, dd1, ga, db1, dc1 = _adjoint(g, a_next, h0, h1, a2, a_nat, d1, u1, w1, q1, b1, c1, e1, REUSE_A)
+    g, a_next, du1, dd1, ga, db1, dc1 = _adjoint(g, a_next, h0, h1, a2, a_nat, d1, u1, w1, q1, b1, c1)
     dA_acc += ga
-    g, a_next, du0, dd0, ga, db0, dc0 = _adjoint(g, a_next, h_prev, h0, a2, a_nat, d0, u0, w0, q0, b0, c0, e0, REUSE_A)
+    g, a_next, du0, dd0, ga, db0, dc0 = _adjoint(g, a_next, h_prev, h0, a2, a_nat, d0, u0, w0, q0, b0, c0)
     dA_acc += ga
     return (g, a_next, dA_acc, _join(du0, du1, du2, du3, R), _join(dd0, dd1, dd2, dd3, R),
             _join(db0, db1, db2, db3, N), _join(dc0, dc1, dc2, dc3, N))
@@ -584,65 +568,9 @@ def _states4(h, a2, dl, w, bt, R: tl.constexpr, N: tl.constexpr):
 
 
 @triton.jit
-def _states4e(h, a2, dl, w, bt, R: tl.constexpr, N: tl.constexpr):
-    """_states4, also returning the four decay tiles a_t (reuse_a: the walk back takes them
-    instead of computing exp2 again; the compiler may share them anyway: kernels/README.md)."""
-    d0, d1, d2, d3 = _cols(dl, R)
-    w0, w1, w2, w3 = _cols(w, R)
-    b0, b1, b2, b3 = _cols3(_over_d(bt, R, N), R, N)
-    e0, e1 = tl.exp2(a2 * d0[:, None]), tl.exp2(a2 * d1[:, None])
-    e2, e3 = tl.exp2(a2 * d2[:, None]), tl.exp2(a2 * d3[:, None])
-    h0 = h * e0 + b0 * w0[:, None]
-    h1 = h0 * e1 + b1 * w1[:, None]
-    h2 = h1 * e2 + b2 * w2[:, None]
-    return h0, h1, h2, h2 * e3 + b3 * w3[:, None], e0, e1, e2, e3
-
-
-@triton.jit
-def _rebuild4e(h, a2, dl, w, bt, ct, R: tl.constexpr, N: tl.constexpr):
-    """_rebuild4 (states and <h_t, C_t>), also returning the four decay tiles (_states4e)."""
-    h0, h1, h2, h3, e0, e1, e2, e3 = _states4e(h, a2, dl, w, bt, R, N)
-    c0, c1, c2, c3 = _cols3(_over_d(ct, R, N), R, N)
-    y = _join(tl.sum(h0 * c0, axis=1), tl.sum(h1 * c1, axis=1), tl.sum(h2 * c2, axis=1), tl.sum(h3 * c3, axis=1), R)
-    return h0, h1, h2, h3, y, e0, e1, e2, e3
-
-
-@triton.jit
-def _rebuild4r(h, a2, dl, w, bt, ct, R: tl.constexpr, N: tl.constexpr, REUSE_A: tl.constexpr):
-    """_rebuild4 plus four decay tiles for _back4: the rebuild's own (REUSE_A), else a2 as
-    placeholders that are never read (the walk back computes exp2 again)."""
-    if REUSE_A:
-        return _rebuild4e(h, a2, dl, w, bt, ct, R, N)
-    else:
-        h0, h1, h2, h3, y = _rebuild4(h, a2, dl, w, bt, ct, R, N)
-        return h0, h1, h2, h3, y, a2, a2, a2, a2
-
-
-@triton.jit
-def _states4r(h, a2, dl, w, bt, R: tl.constexpr, N: tl.constexpr, REUSE_A: tl.constexpr):
-    """_states4 plus four decay tiles for _back4, as _rebuild4r."""
-    if REUSE_A:
-        return _states4e(h, a2, dl, w, bt, R, N)
-    else:
-        h0, h1, h2, h3 = _states4(h, a2, dl, w, bt, R, N)
-        return h0, h1, h2, h3, a2, a2, a2, a2
-
-
-@triton.jit
-def _put_bc(p, x, mask, EVEN: tl.constexpr, BC_PARTIALS: tl.constexpr):
-    """A dB or dC tile: a plain store into this program's own partial row (bc_partials; the
-    wrapper sums the channel blocks), else an atomic add (every channel block hits the same
-    addresses)."""
-    if BC_PARTIALS:
-        _store(p, x, mask, EVEN)
-    else:
-        _add(p, x, mask, EVEN)
-
-
-@triton.jit
 def _bwd_out4(du, ddelta, dB, dC, u_off, d_off, bc_off, t, dut, ddt, dBt, dCt, dy, dsp, dv, m2, m3,
-              HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr, EVEN: tl.constexpr, BC_PARTIALS: tl.constexpr):
-    """A 4-step tile's du, d(delta) (stored) and dB, dC (_put_bc); returns d(delta) for d(bias)."""
+              HAS_D: tl.constexpr, SOFTPLUS: tl.constexpr, EVEN: tl.constexpr):
+    """A 4-step tile's du, d(delta) (stored) and dB, dC (atomics); returns d(delta) for d(bias)."""
     if HAS_D:
         dut += dy * dv[:, None]
     if SOFTPLUS:
@@ -651,8 +579,8 @@ def _bwd_out4(du, ddelta, dB, dC, u_off, d_off, bc_off, t, dut, ddt, dBt, dCt, d
         ddt = tl.where(m2, ddt, 0.0)
     _store(du + u_off + t, dut, m2, EVEN)
     _store(ddelta + d_off + t, ddt, m2, EVEN)
-    _put_bc(dB + bc_off + t, dBt, m3, EVEN, BC_PARTIALS)
-    _put_bc(dC + bc_off + t, dCt, m3, EVEN, BC_PARTIALS)
+    _add(dB + bc_off + t, dBt, m3, EVEN)
+    _add(dC + bc_off + t, dCt, m3, EVEN)
     return ddt
 
 
@@ -664,14 +592,11 @@ def _scan_bwd_kernel(
     s_ub, s_ud, s_db, s_dd, s_Bb, s_Bn, s_Cb, s_Cn, s_zb, s_zd, s_gb, s_gd,
     NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_DLAST: tl.constexpr, EVEN: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr,
-    PAIR: tl.constexpr, STAGES: tl.constexpr, CPI: tl.constexpr, HALF: tl.constexpr, REUSE_A: tl.constexpr,
-    BC_PARTIALS: tl.constexpr,
+    PAIR: tl.constexpr, STAGES: tl.constexpr, CPI: tl.constexpr, HALF: tl.constexpr,
 ):
     """The segment's chunks of 8 steps, last first: rebuild h_1..h_8 in registers from the
     saved state (and y, for dz), then walk back over them. dA, dD, d(bias) accumulate per
-    program and go out with one atomic add each at the end. REUSE_A: the walk back takes the
-    rebuild's decay tiles; BC_PARTIALS: dB, dC are (batch, channel blocks, dstate, L) partials,
-    each element stored once by the program that owns its channel block and step."""
+    program and go out with one atomic add each at the end."""
     pid_d, k, b, start, end, offs_d, offs_n, offs_j, md, mn, mdn, a_nat, a2, bias = _program(
         A, delta_bias, dim, dstate, L, SEG, s_an, s_ad, 0, HAS_BIAS, EVEN, BLOCK_D, BLOCK_N)
     dv = _load(D + offs_d, md, EVEN) if HAS_D else 0.0
@@ -691,10 +616,7 @@ def _scan_bwd_kernel(
     dv_1 = _load(D + ch_1, md_1, EVEN) if HAS_D else 0.0
     b_p = _tile_ptrs(B, b, s_Bb, offs_n, s_Bn, offs_j)                # (BLOCK_N, 4)
     c_p = _tile_ptrs(C, b, s_Cb, offs_n, s_Cn, offs_j)
-    if BC_PARTIALS:   # this program's channel block's own (dstate, L) rows
-        bc_off = ((b * tl.num_programs(0) + pid_d) * dstate + offs_n[:, None]) * L + offs_j[None, :]
-    else:
-        bc_off = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]              # (BLOCK_N, 4) into dB, dC
+    bc_off = (b * dstate + offs_n[:, None]) * L + offs_j[None, :]                  # (BLOCK_N, 4) into dB, dC
     n_chunks = tl.cdiv(L, 8)
     seg_chunks = tl.cdiv(end - start, 8)
     d_pairs = pid_d * BLOCK_D + tl.max_contiguous(tl.arange(0, BLOCK_D), PAIR)
@@ -742,28 +664,27 @@ def _scan_bwd_kernel(
                     HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
                 dD_acc += dDa + dDb
                 # 2) the second half: rebuild h_4..h_7, walk back from h_7 to h_3
-                h4, h5, h6, h7, yb, e4, e5, e6, e7 = _rebuild4r(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN),
-                                                                _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N, REUSE_A)
+                h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN),
+                                               _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
                 if HAS_Z:
                     _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
                 g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
                     g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
-                    _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), e4, e5, e6, e7, BLOCK_D, BLOCK_N, REUSE_A)
+                    _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
                 dbias_acc += _bwd_out4(du, ddelta, dB, dC, u_off, d_off, bc_off, t1, dub, ddb, dBb, dCb, dyb, dspb, dv,
-                                       m2b, m3b, HAS_D, SOFTPLUS, EVEN, BC_PARTIALS)
+                                       m2b, m3b, HAS_D, SOFTPLUS, EVEN)
                 # 3) the first half again: gates and saved state read again after those stores (so the
                 # compiler cannot keep step 1's values live instead), rebuilt and walked back
                 ua, dla, wa, dya, _, dspa, _, _ = _bwd_tile_gates(
                     u, delta, z, dout, u_1, d_1, z_1, g_1, t0, lim, md_1, j_1, bias_1, dv_1,
                     HAS_D, HAS_Z, HAS_BIAS, SOFTPLUS, EVEN, BLOCK_D)
                 h_s = tl.load(st_p + c * dim * dstate, mask=mdn & (t0 + 0 * offs_d[:, None] >= start), other=0.0)
-                h0, h1, h2, h3, e0, e1, e2, e3 = _states4r(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN),
-                                                           BLOCK_D, BLOCK_N, REUSE_A)
+                h0, h1, h2, h3 = _states4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
                 g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
                     g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
-                    _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), e0, e1, e2, e3, BLOCK_D, BLOCK_N, REUSE_A)
+                    _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
                 dbias_acc += _bwd_out4(du, ddelta, dB, dC, u_off, d_off, bc_off, t0, dua, dda, dBa, dCa, dya, dspa, dv,
-                                       m2a, m3a, HAS_D, SOFTPLUS, EVEN, BC_PARTIALS)
+                                       m2a, m3a, HAS_D, SOFTPLUS, EVEN)
             else:
                 ua, dla, wa, dya, dza, dspa, uda, dDa = _bwd_tile_gates(
                     u, delta, z, dout, u_1, d_1, z_1, g_1, t0, lim, md_1, j_1, bias_1, dv_1,
@@ -774,10 +695,10 @@ def _scan_bwd_kernel(
                 dD_acc += dDa + dDb
                 # 1) rebuild h over the chunk (and y where the gate needs it)
                 h_s = tl.load(st_p + c * dim * dstate, mask=mdn & (t0 + 0 * offs_d[:, None] >= start), other=0.0)
-                h0, h1, h2, h3, ya, e0, e1, e2, e3 = _rebuild4r(
-                    h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N, REUSE_A)
-                h4, h5, h6, h7, yb, e4, e5, e6, e7 = _rebuild4r(
-                    h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N, REUSE_A)
+                h0, h1, h2, h3, ya = _rebuild4(h_s, a2, dla, wa, _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN),
+                                               BLOCK_D, BLOCK_N)
+                h4, h5, h6, h7, yb = _rebuild4(h3, a2, dlb, wb, _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN),
+                                               BLOCK_D, BLOCK_N)
                 if HAS_Z:
                     _store(dz + z_off + t0, dza * (ya + uda), m2a, EVEN)
                     _store(dz + z_off + t1, dzb * (yb + udb), m2b, EVEN)
@@ -785,10 +706,10 @@ def _scan_bwd_kernel(
                 # costs less than keeping 8 steps of them in registers)
                 g, a_next, dA_acc, dub, ddb, dBb, dCb = _back4(
                     g, a_next, dA_acc, h3, h4, h5, h6, h7, a2, a_nat, dlb, ub, wb, dyb,
-                    _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), e4, e5, e6, e7, BLOCK_D, BLOCK_N, REUSE_A)
+                    _load(b_p + t1, m3b, EVEN), _load(c_p + t1, m3b, EVEN), BLOCK_D, BLOCK_N)
                 g, a_next, dA_acc, dua, dda, dBa, dCa = _back4(
                     g, a_next, dA_acc, h_s, h0, h1, h2, h3, a2, a_nat, dla, ua, wa, dya,
-                    _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), e0, e1, e2, e3, BLOCK_D, BLOCK_N, REUSE_A)
+                    _load(b_p + t0, m3a, EVEN), _load(c_p + t0, m3a, EVEN), BLOCK_D, BLOCK_N)
                 if HAS_D:
                     dua += dya * dv[:, None]
                     dub += dyb * dv[:, None]
@@ -803,10 +724,10 @@ def _scan_bwd_kernel(
                 _store(du + u_off + t1, dub, m2b, EVEN)
                 _store(ddelta + d_off + t0, dda, m2a, EVEN)
                 _store(ddelta + d_off + t1, ddb, m2b, EVEN)
-                _put_bc(dB + bc_off + t0, dBa, m3a, EVEN, BC_PARTIALS)
-                _put_bc(dB + bc_off + t1, dBb, m3b, EVEN, BC_PARTIALS)
-                _put_bc(dC + bc_off + t0, dCa, m3a, EVEN, BC_PARTIALS)
-                _put_bc(dC + bc_off + t1, dCb, m3b, EVEN, BC_PARTIALS)
+                _add(dB + bc_off + t0, dBa, m3a, EVEN)
+                _add(dB + bc_off + t1, dBb, m3b, EVEN)
+                _add(dC + bc_off + t0, dCa, m3a, EVEN)
+                _add(dC + bc_off + t1, dCb, m3b, EVEN)
     tl.atomic_add(dA + offs_d[:, None] * s_ad + offs_n[None, :] * s_an, dA_acc, mask=mdn, sem="relaxed")
     if HAS_D:
         tl.atomic_add(dD + offs_d, tl.sum(tl.reshape(dD_acc, (BLOCK_D, 4)), axis=1), mask=md, sem="relaxed")
@@ -867,26 +788,17 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
 def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    config = config or _config(BWD_CONFIG, dstate, forward=False)
-    block_d, warps, stages, cpi, seg_len, pair, half, reuse_a, bc_partials = _full(config, 9)
-    if reuse_a not in (0, 1) or bc_partials not in (0, 1):
-        raise ValueError(f"backward scan config {config}: reuse_a and bc_partials must be 0 or 1")
+    block_d, warps, stages, cpi, seg_len, pair, half = _full(config or _config(BWD_CONFIG, dstate, forward=False), 7)
     assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
-    n_cb = cdiv(dim, block_d)
-    seg, n_seg = _segments(L, n_cb * batch, seg_len)
+    seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     dout = dout.contiguous()
     new = triton_utils.new_output
     du, ddelta = new(u.shape, u.dtype, u.device), new(delta.shape, delta.dtype, u.device)
     dz = new(z.shape, z.dtype, u.device) if z is not None else None
     # everything summed with atomics starts at zero: one buffer, one launch
-    bc = 0 if bc_partials else batch * dstate * L
-    sizes = [dim * dstate, bc, bc, dim, dim]
+    sizes = [dim * dstate, batch * dstate * L, batch * dstate * L, dim, dim]
     dA, dB, dC, dD, dbias = torch.zeros(sum(sizes), dtype=torch.float32, device=u.device).split(sizes)
-    if bc_partials:   # each channel block's dB, dC stored once, summed below
-        dB, dC = (new((batch, n_cb, dstate, L), torch.float32, u.device) for _ in range(2))
-    else:
-        dB, dC = dB.view(batch, dstate, L), dC.view(batch, dstate, L)
-    dA = dA.view(dim, dstate)
+    dA, dB, dC = dA.view(dim, dstate), dB.view(batch, dstate, L), dC.view(batch, dstate, L)
     dD = dD if D is not None else None
     dbias = dbias if delta_bias is not None else None
     dummy = u
@@ -901,15 +813,13 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
             delta, A, C, zz, bias, dout, seg_adj, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1,
             delta.stride(0), delta.stride(1), C.stride(0), C.stride(1), *_strides(u, delta, B, C, z, dout)[8:],
             NSEG=n_seg, **flags)
-    _launch_bwd((n_cb, n_seg, batch),
+    _launch_bwd((cdiv(dim, block_d), n_seg, batch),
         u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
         seg_adj, seg_dsum, du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
         dummy if dbias is None else dbias,
         dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
         NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=pair or max(1, block_d // 8), CPI=cpi,
-        HALF=bool(half), REUSE_A=bool(reuse_a), BC_PARTIALS=bool(bc_partials), **flags)
-    if bc_partials:
-        dB, dC = dB.sum(dim=1), dC.sum(dim=1)
+        HALF=bool(half), **flags)
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
     return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
 
