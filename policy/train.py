@@ -139,9 +139,10 @@ def param_groups(model: PolicyModel, cfg: TrainConfig) -> list[dict]:
 
 def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
     if cfg.init_from is not None:
+        added = cfg.add_shape_harmonics and not read_config(cfg.init_from)[0].shape_harmonics
         model, _ = load_checkpoint(cfg.init_from, add_shape_harmonics=cfg.add_shape_harmonics)
         log(f"initialised from {cfg.init_from} (its architecture and normalization are kept"
-            + (", shape harmonics added)" if cfg.add_shape_harmonics else ")"))
+            + (", shape harmonics added)" if added else ")"))
         return model
     if ds.has_points is False:
         raise SchemaError(f"dataset {cfg.dataset}: no point clouds recorded (observation.points)")

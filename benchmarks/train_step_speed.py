@@ -1,0 +1,145 @@
+"""Where a policy training step's time goes: forward, backward and optimizer at two batch sizes, and
+on a GPU the share of the step's wall time its kernels keep the device busy (torch.profiler).
+
+Why: GPU fine-tunes get ~6 minutes a session and run 3.5-4 steps/s at batch 128 (history 16, 1,024
+points; `benchmarks/results/compositional_s13/full_sh_train.log`). If the step is launch-bound (time
+flat in the batch, device mostly idle) CUDA graphs or torch.compile are the fix; if it scales with the
+batch, the encoder's arithmetic is. Synthetic inputs of the training shapes: no dataset or simulator.
+
+    python benchmarks/train_step_speed.py --device cuda          # the GPU box (torch only)
+    python benchmarks/train_step_speed.py --batch-sizes 2 --history 2 --points 64 --iters 1   # smoke run
+
+Writes benchmarks/results/train_step_speed_<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from vla_stack import bench, schema
+from vla_stack.policy.checkpoint import load_checkpoint
+from vla_stack.policy.model import chunk_loss
+from vla_stack.policy.object_channels import object_codes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_batch(model, batch: int, history: int, points: int, device: torch.device, seed: int = 0) -> dict:
+    """The tensors train.make_batch hands the model, with the training shapes."""
+    g = torch.Generator().manual_seed(seed)
+    cfg = model.cfg
+    b, t = batch, history
+    pts = (torch.rand(b, t, points, 3, generator=g) - 0.5) * 0.8
+    state = torch.zeros(b, t, schema.STATE_DIM)
+    state[..., 0:3] = torch.tensor([0.4, 0.0, 0.3])
+    out = {"points": pts, "colors": torch.rand(b, t, points, 3, generator=g), "state": state,
+           "text": torch.nn.functional.normalize(torch.randn(b, t, cfg.text_dim, generator=g), dim=-1),
+           "action": torch.randn(b, t, cfg.horizon, schema.ACTION_DIM, generator=g) * 0.01,
+           "pad": torch.zeros(b, t, cfg.horizon, dtype=torch.bool)}
+    if cfg.object_channels:
+        codes = torch.from_numpy(object_codes(["put the red cube in the bowl"], cfg.marked_objects))
+        out["objects"] = codes.expand(b, t, *codes.shape[1:]).contiguous()
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def step_fns(model, opt, batch, bf16: bool):
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and batch["points"].is_cuda)
+    args = (batch["points"], batch["colors"], batch["state"], batch["text"], None, None, batch.get("objects"))
+
+    def loss():
+        with autocast:
+            pred = model(*args)
+        return chunk_loss(pred.float(), model.normalizer.normalize_action(batch["action"]), batch["pad"])
+
+    def forward():
+        with torch.no_grad():
+            loss()
+
+    def forward_backward():
+        opt.zero_grad(set_to_none=True)
+        loss().backward()
+
+    def full_step():
+        forward_backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    return {"forward": forward, "forward_backward": forward_backward, "step": full_step}
+
+
+def wall_ms(fn, device, iters: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) * 1e3 / iters
+
+
+def kernel_share(fn) -> tuple[float, int]:
+    """(device time of the kernels / wall time, kernels launched) over one CUDA step."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        wall_us = (time.perf_counter() - t0) * 1e6
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy_us = sum(e.device_time for e in kernels)
+    return busy_us / wall_us, len(kernels)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default=str(ROOT / "shipped" / "policy"))
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
+    ap.add_argument("--history", type=int, default=16)
+    ap.add_argument("--points", type=int, default=1024)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--name", default="")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    model, _ = load_checkpoint(args.checkpoint, add_shape_harmonics=True)   # the fine-tunes' architecture
+    model = model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    metrics, rows = {}, []
+    for b in args.batch_sizes:
+        fns = step_fns(model, opt, synthetic_batch(model, b, args.history, args.points, device), bf16=True)
+        for part, fn in fns.items():
+            ms = wall_ms(fn, device, args.iters)
+            metrics[f"train_{part}_b{b}_ms"] = ms
+            rows.append(dict(part=part, batch=b, ms=ms, steps_per_s=1e3 / ms))
+        metrics[f"train_steps_per_s_b{b}"] = 1e3 / metrics[f"train_step_b{b}_ms"]
+        if device.type == "cuda":
+            try:
+                share, n = kernel_share(fns["step"])
+            except Exception as e:  # noqa: BLE001 - profiler API drift must not lose the timings above
+                print(f"kernel share at batch {b} not measured: {type(e).__name__}: {e}")
+            else:
+                metrics[f"train_step_b{b}_gpu_kernel_time_fraction"] = share
+                metrics[f"train_step_b{b}_kernels_launched"] = float(n)
+    lo, hi = min(args.batch_sizes), max(args.batch_sizes)
+    if hi > lo:   # 1.0: time flat in the batch (launch-bound); hi/lo: proportional to it
+        metrics[f"train_step_time_ratio_b{hi}_over_b{lo}"] = metrics[f"train_step_b{hi}_ms"] / metrics[f"train_step_b{lo}_ms"]
+    details = dict(checkpoint=args.checkpoint, history=args.history, points=args.points, iters=args.iters,
+                   table=rows, parameters=sum(p.numel() for p in model.parameters()))
+    path = bench.write_results(args.name or f"train_step_speed_{device.type}", metrics, details=details)
+    bench.print_table(rows, title=f"policy training step ({bench.describe_device()})")
+    for k, v in metrics.items():
+        print(f"{k}: {v:.4g}")
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
