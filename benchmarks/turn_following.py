@@ -8,6 +8,10 @@ followed when the policy's first chunk entry turns the same way at a quarter of 
 (yaw_turn_ablation.py's rule). Per skill, for each checkpoint, side by side on the same states.
 
     python benchmarks/turn_following.py --policies shipped/policy benchmarks/results/compositional_s12/checkpoint
+    python benchmarks/turn_following.py --drive policy ...   # the policy drives: its own states, labelled
+
+--drive policy asks the same of the states the policy reaches itself (true subtask given), where the failures
+were read.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ def skill_of(subtask: str) -> str:
     return subtask.split()[0]
 
 
-def follow_census(policy, task: str, seeds: range, env_kwargs: dict) -> dict[str, list[tuple[float, float]]]:
-    """skill -> [(expert yaw, policy yaw)] over the expert's full-rate turning ticks."""
+def follow_census(policy, task: str, seeds: range, env_kwargs: dict, drive: str = "expert") -> dict[str, list[tuple[float, float]]]:
+    """skill -> [(expert yaw, policy yaw)] over the expert's full-rate turning ticks. drive "expert": the
+    expert's actions are executed (teacher forcing); "policy": the policy's own (its chunk executor), the
+    expert only labels the states the policy reaches, given the true subtask."""
     from vla_stack import sim
     from vla_stack.sim.registration import max_episode_steps
 
@@ -48,7 +54,8 @@ def follow_census(policy, task: str, seeds: range, env_kwargs: dict) -> dict[str
                 chunk = policy.predict_chunk(obs[schema.OBS_POINTS], obs[schema.OBS_COLORS], obs[schema.OBS_STATE], sub)
                 if abs(label[5]) >= FULL_TURN_RAD:
                     out[skill_of(sub)].append((float(label[5]), float(chunk[0, 5])))
-                obs, _, terminated, truncated, info = env.step(label)
+                act = label if drive == "expert" else schema.validate_action(policy.executor(chunk))
+                obs, _, terminated, truncated, info = env.step(act)
                 if terminated or truncated:
                     break
     finally:
@@ -72,29 +79,33 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--n-points", type=int, default=1024)
-    ap.add_argument("--name", default="turn_following")
+    ap.add_argument("--drive", choices=("expert", "policy"), default="expert")
+    ap.add_argument("--name", default="")
     args = ap.parse_args()
     text.default_encoder()("open the drawer")   # load once, outside the timed loops
     env_kwargs = dict(n_points=args.n_points, image_size=128)
     metrics, rows, per_policy = {}, [], {}
+    prefix = "" if args.drive == "expert" else "closed_loop_"
     for path in args.policies:
         policy = ActionExpert.load(path)
         census = defaultdict(list)
         for task in args.tasks:
-            for skill, pairs in follow_census(policy, task, range(args.seed, args.seed + args.seeds), env_kwargs).items():
+            seeds = range(args.seed, args.seed + args.seeds)
+            for skill, pairs in follow_census(policy, task, seeds, env_kwargs, args.drive).items():
                 census[skill] += pairs
         label = Path(path).parent.name if Path(path).name == "checkpoint" else Path(path).name
         per_policy[label] = path
         for skill, pairs in sorted(census.items()):
             share, median = summarize(pairs)
-            metrics[f"turn_followed_rate_{skill}_{label}"] = share
-            metrics[f"turn_policy_median_abs_yaw_rad_{skill}_{label}"] = median
+            metrics[f"{prefix}turn_followed_rate_{skill}_{label}"] = share
+            metrics[f"{prefix}turn_policy_median_abs_yaw_rad_{skill}_{label}"] = median
             rows.append(dict(policy=label, skill=skill, turning_ticks=len(pairs), followed=f"{share:.2f}",
                              median_abs_policy_yaw=f"{median:.3f}"))
     details = dict(policies=per_policy, tasks=args.tasks, seeds=list(range(args.seed, args.seed + args.seeds)),
-                   full_turn_rad=FULL_TURN_RAD, table=rows)
-    path = bench.write_results(args.name, metrics, details=details)
-    bench.print_table(rows, title="teacher-forced turns: expert at >= 0.15 rad/tick, policy's first chunk entry")
+                   full_turn_rad=FULL_TURN_RAD, drive=args.drive, table=rows)
+    path = bench.write_results(args.name or ("turn_following" if args.drive == "expert" else "turn_following_closed_loop"),
+                               metrics, details=details)
+    bench.print_table(rows, title=f"turns ({args.drive} drives): expert at >= 0.15 rad/tick, policy's first chunk entry")
     print("wrote", path)
 
 

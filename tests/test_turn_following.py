@@ -20,6 +20,9 @@ class FixedYaw:
     def predict_chunk(self, points, colors, state, subtask):
         return self.chunk
 
+    def executor(self, chunk):
+        return chunk[0]
+
 
 def test_summarize_scores_direction_and_rate():
     pairs = [(0.2, 0.06), (0.2, 0.04), (-0.2, -0.2), (-0.2, 0.2)]
@@ -38,3 +41,12 @@ def test_census_finds_the_experts_turns_in_a_pick_and_a_still_hand_follows_none(
     same = [(e, p) for e, p in turns.follow_census(FixedYaw(0.2 * sign), "PickRedCube", range(1000, 1001),
                                                    dict(n_points=64, image_size=32))["pick"]]
     assert turns.summarize(same)[0] == np.mean([np.sign(e) == sign for e, _ in same])
+
+
+def test_when_the_policy_drives_a_hand_that_never_moves_keeps_being_asked_to_turn():
+    """drive="policy": the labels come from the states the policy's own actions reach."""
+    census = turns.follow_census(FixedYaw(0.0), "PickRedCube", range(1000, 1001), dict(n_points=64, image_size=32),
+                                 drive="policy")
+    taught = turns.follow_census(FixedYaw(0.0), "PickRedCube", range(1000, 1001), dict(n_points=64, image_size=32))
+    assert len(census["pick"]) > len(taught["pick"])   # the expert turns a few ticks; a still hand is never turned
+    assert turns.summarize(census["pick"]) == (0.0, 0.0)
