@@ -9,7 +9,8 @@
 # weights learn 30x faster (TrainConfig.new_weights_lr_mult); DAGGER_SHARE=0.5: DAgger windows at half of
 # every batch (TrainConfig.mix_weights; unset: in proportion to their windows, about a quarter). FROM: the
 # checkpoint that drives the DAgger round and that training starts from (default shipped/policy; a second
-# round: FROM=benchmarks/results/compositional_s12/checkpoint, session 12's round-1 result).
+# round: FROM=benchmarks/results/compositional_s12/checkpoint, session 12's round-1 result; session 13 ran it with LR_MULT=1,
+# benchmarks/results/compositional_s13/).
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
