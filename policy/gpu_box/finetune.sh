@@ -10,7 +10,13 @@
 # every batch (TrainConfig.mix_weights; unset: in proportion to their windows, about a quarter). FROM: the
 # checkpoint that drives the DAgger round and that training starts from (default shipped/policy; a second
 # round: FROM=benchmarks/results/compositional_s12/checkpoint, session 12's round-1 result; session 13 ran it with LR_MULT=1,
-# benchmarks/results/compositional_s13/).
+# benchmarks/results/compositional_s13/). DAGGER_ALSO: more checkpoints whose own DAgger rounds (DAGGER_EPS_ALSO
+# episodes per task, default 10) join the mixture, so that earlier rounds' states stay in it (DAgger aggregates
+# its rounds; session 13's second round alone forgot what the first had taught); the DAgger share is split
+# evenly over the rounds. E.g. FROM=<round-2 checkpoint> DAGGER_ALSO="shipped/policy benchmarks/results/compositional_s12/checkpoint".
+# Untried on the box: each extra round adds 15 processes to the 30 generating data on 16 cores (in session 13
+# the data phase, demos and one round, ended 174 s into the call; each job is cut at DATA_TIMEOUT, default 240 s;
+# DEMO_EPS=40 shortens the demos).
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
@@ -23,16 +29,25 @@ nvidia-smi -L
 TASKS="PickRedCube PickBlueCube OpenDrawer CloseDrawer PressButton PutRedInBowl PutGreenInBowl PutGreenInDrawer StackRedOnGreen StackGreenOnBlue PushBlueTowardBowl PushRedTowardButton PressButtonThenPutRedInBowl OpenDrawerAndPressButton PutRedAndGreenInBowl"
 V="python3 -m vla_stack.cli"
 mkdir -p /tmp/s7 $OUT/logs
-OMP_NUM_THREADS=1 timeout 240 $V policy demos --out /tmp/s7/demos --tasks $TASKS --episodes ${DEMO_EPS:-60} --n-points 1024 \
+OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy demos --out /tmp/s7/demos --tasks $TASKS --episodes ${DEMO_EPS:-60} --n-points 1024 \
   --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 0 > $OUT/logs/demos_log.txt 2>&1 &
-OMP_NUM_THREADS=1 timeout 240 $V policy dagger --checkpoint ${FROM:-shipped/policy} --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
+OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy dagger --checkpoint ${FROM:-shipped/policy} --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
   --n-envs 10 --beta 0.3 --seed 300 --n-points 1024 --image-size 128 --max-steps 300 --device cuda > $OUT/logs/dagger_log.txt 2>&1 &
+ROUNDS="/tmp/s7/dagger"
+i=0
+for CK in $DAGGER_ALSO; do
+  i=$((i + 1)); ROUNDS="$ROUNDS /tmp/s7/dagger_also$i"
+  OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy dagger --checkpoint $CK --out /tmp/s7/dagger_also$i --tasks $TASKS \
+    --episodes ${DAGGER_EPS_ALSO:-10} --n-envs 10 --beta 0.3 --seed $((300 + 100 * i)) --n-points 1024 --image-size 128 \
+    --max-steps 300 --device cuda > $OUT/logs/dagger_also${i}_log.txt 2>&1 &
+done
 wait
-tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger_log.txt
+tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger*_log.txt
 cp /tmp/s7/dagger/dagger_summary.json $OUT/logs/ 2>/dev/null
-# aggregated: every window equally likely, or the DAgger episodes at DAGGER_SHARE of every batch
-MIX="--mix-with /tmp/s7/dagger"
-[ -n "$DAGGER_SHARE" ] && MIX="$MIX --mix-weights $(python3 -c "print(1 - $DAGGER_SHARE, $DAGGER_SHARE)")"
+# aggregated: every window equally likely, or the DAgger rounds together at DAGGER_SHARE of every batch
+MIX="--mix-with $ROUNDS"
+[ -n "$DAGGER_SHARE" ] && MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); print(1 - $DAGGER_SHARE, *[$DAGGER_SHARE / n] * n)")"
+echo "mixture: $MIX"
 EL=$(( $(date +%s) - T0 ))
 MIN=$(python3 -c "print(max(1.5, (${BUDGET:-575} - $EL - 25) / 60))")
 echo "elapsed $EL s; training for $MIN min"
