@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from policy_latency import time_fn   # benchmarks/ is first on the path when run as a script
 from vla_stack import bench, schema
 from vla_stack.policy.checkpoint import load_checkpoint
 from vla_stack.policy.model import chunk_loss
@@ -71,19 +72,6 @@ def step_fns(model, opt, batch, bf16: bool):
     return {"forward": forward, "forward_backward": forward_backward, "step": full_step}
 
 
-def wall_ms(fn, device, iters: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) * 1e3 / iters
-
-
 def kernel_share(fn) -> tuple[float, int]:
     """(device time of the kernels / wall time, kernels launched) over one CUDA step."""
     from torch.profiler import ProfilerActivity, profile
@@ -117,7 +105,7 @@ def main() -> None:
     for b in args.batch_sizes:
         fns = step_fns(model, opt, synthetic_batch(model, b, args.history, args.points, device), bf16=True)
         for part, fn in fns.items():
-            ms = wall_ms(fn, device, args.iters)
+            ms, _ = time_fn(fn, device, args.iters, warmup=2)   # median per call
             metrics[f"train_{part}_b{b}_ms"] = ms
             rows.append(dict(part=part, batch=b, ms=ms, steps_per_s=1e3 / ms))
         metrics[f"train_steps_per_s_b{b}"] = 1e3 / metrics[f"train_step_b{b}_ms"]

@@ -29,16 +29,13 @@ TASKS = ("PickRedCube", "OpenDrawer", "PushBlueTowardBowl", "PushRedTowardButton
 FULL_TURN_RAD = 0.15
 
 
-def skill_of(subtask: str) -> str:
-    return subtask.split()[0]
-
-
 def follow_census(policy, task: str, seeds: range, env_kwargs: dict, drive: str = "expert") -> dict[str, list[tuple[float, float]]]:
     """skill -> [(expert yaw, policy yaw)] over the expert's full-rate turning ticks. drive "expert": the
     expert's actions are executed (teacher forcing); "policy": the policy's own (its chunk executor), the
     expert only labels the states the policy reaches, given the true subtask."""
     from vla_stack import sim
     from vla_stack.sim.registration import max_episode_steps
+    from vla_stack.sim.tasks import subtask_skill
 
     env = sim.make(task, **env_kwargs)
     out = defaultdict(list)
@@ -53,7 +50,7 @@ def follow_census(policy, task: str, seeds: range, env_kwargs: dict, drive: str 
                 label = np.asarray(env.unwrapped.expert_action(), np.float32)
                 chunk = policy.predict_chunk(obs[schema.OBS_POINTS], obs[schema.OBS_COLORS], obs[schema.OBS_STATE], sub)
                 if abs(label[5]) >= FULL_TURN_RAD:
-                    out[skill_of(sub)].append((float(label[5]), float(chunk[0, 5])))
+                    out[subtask_skill(sub)].append((float(label[5]), float(chunk[0, 5])))
                 act = label if drive == "expert" else schema.validate_action(policy.executor(chunk))
                 obs, _, terminated, truncated, info = env.step(act)
                 if terminated or truncated:

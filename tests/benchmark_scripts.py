@@ -8,6 +8,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
 def load_benchmark(name: str):
+    if str(BENCHMARKS) not in sys.path:   # sibling imports resolve as when run as a script (last: shadows nothing)
+        sys.path.append(str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses resolve annotations through sys.modules
