@@ -1,6 +1,10 @@
 """Where a policy training step's time goes: forward, backward and optimizer at two batch sizes, and
 on a GPU the share of the step's wall time its kernels keep the device busy (torch.profiler).
 
+Each row is timed twice, side by side: with the encoder's split tensor product (the default,
+`policy/tensor_product.py`) and with e3nn's own module, whose backward fills a zero tensor of all the
+per-edge weights for every path.
+
 Why: GPU fine-tunes get ~6 minutes a session and run 3.5-4 steps/s at batch 128 (history 16, 1,024
 points; `benchmarks/results/compositional_s13/full_sh_train.log`). If the step is launch-bound (time
 flat in the batch, device mostly idle) CUDA graphs or torch.compile are the fix; if it scales with the
@@ -23,6 +27,7 @@ import torch
 from policy_latency import time_fn   # benchmarks/ is first on the path when run as a script
 from vla_stack import bench, schema
 from vla_stack.policy.checkpoint import load_checkpoint
+from vla_stack.policy.encoder_equivariant import PointConv
 from vla_stack.policy.model import chunk_loss
 from vla_stack.policy.object_channels import object_codes
 
@@ -72,6 +77,15 @@ def step_fns(model, opt, batch, bf16: bool):
     return {"forward": forward, "forward_backward": forward_backward, "step": full_step}
 
 
+TP_VARIANTS = ("split", "e3nn")
+
+
+def use_split_tp(model, on: bool) -> None:
+    for m in model.modules():
+        if isinstance(m, PointConv):
+            m.use_split_tp = on
+
+
 def kernel_share(fn) -> tuple[float, int]:
     """(device time of the kernels / wall time, kernels launched) over one CUDA step."""
     from torch.profiler import ProfilerActivity, profile
@@ -82,6 +96,7 @@ def kernel_share(fn) -> tuple[float, int]:
         fn()
         torch.cuda.synchronize()
         wall_us = (time.perf_counter() - t0) * 1e6
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=20))   # where the device time goes
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     busy_us = sum(e.device_time for e in kernels)
     return busy_us / wall_us, len(kernels)
@@ -103,20 +118,26 @@ def main() -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
     metrics, rows = {}, []
     for b in args.batch_sizes:
-        fns = step_fns(model, opt, synthetic_batch(model, b, args.history, args.points, device), bf16=True)
-        for part, fn in fns.items():
-            ms, _ = time_fn(fn, device, args.iters, warmup=2)   # median per call
-            metrics[f"train_{part}_b{b}_ms"] = ms
-            rows.append(dict(part=part, batch=b, ms=ms, steps_per_s=1e3 / ms))
-        metrics[f"train_steps_per_s_b{b}"] = 1e3 / metrics[f"train_step_b{b}_ms"]
-        if device.type == "cuda":
-            try:
-                share, n = kernel_share(fns["step"])
-            except Exception as e:  # noqa: BLE001 - profiler API drift must not lose the timings above
-                print(f"kernel share at batch {b} not measured: {type(e).__name__}: {e}")
-            else:
-                metrics[f"train_step_b{b}_gpu_kernel_time_fraction"] = share
-                metrics[f"train_step_b{b}_kernels_launched"] = float(n)
+        batch = synthetic_batch(model, b, args.history, args.points, device)
+        for tp in TP_VARIANTS:   # side by side: the split tensor product (default) and e3nn's own module
+            use_split_tp(model, tp == "split")
+            fns = step_fns(model, opt, batch, bf16=True)
+            tag = "" if tp == "split" else "_e3nn_tp"
+            for part, fn in fns.items():
+                ms, _ = time_fn(fn, device, args.iters, warmup=2)   # median per call
+                metrics[f"train_{part}_b{b}{tag}_ms"] = ms
+                rows.append(dict(tensor_product=tp, part=part, batch=b, ms=ms, steps_per_s=1e3 / ms))
+            metrics[f"train_steps_per_s_b{b}{tag}"] = 1e3 / metrics[f"train_step_b{b}{tag}_ms"]
+            if device.type == "cuda":
+                try:
+                    share, n = kernel_share(fns["step"])
+                except Exception as e:  # noqa: BLE001 - profiler API drift must not lose the timings above
+                    print(f"kernel share at batch {b} not measured: {type(e).__name__}: {e}")
+                else:
+                    metrics[f"train_step_b{b}{tag}_gpu_kernel_time_fraction"] = share
+                    metrics[f"train_step_b{b}{tag}_kernels_launched"] = float(n)
+        metrics[f"train_step_b{b}_speedup_split_tp_over_e3nn"] = metrics[f"train_step_b{b}_e3nn_tp_ms"] / metrics[f"train_step_b{b}_ms"]
+    use_split_tp(model, True)
     lo, hi = min(args.batch_sizes), max(args.batch_sizes)
     if hi > lo:   # 1.0: time flat in the batch (launch-bound); hi/lo: proportional to it
         metrics[f"train_step_time_ratio_b{hi}_over_b{lo}"] = metrics[f"train_step_b{hi}_ms"] / metrics[f"train_step_b{lo}_ms"]

@@ -25,6 +25,7 @@ from vla_stack import kernels
 from .config import PolicyConfig
 from .geometry import gather_points
 from .object_channels import N_CHANNELS
+from .tensor_product import SplitTensorProduct
 
 SH_IRREPS = o3.Irreps.spherical_harmonics(2)  # 0e + 1o + 2e
 OBJECT_BIAS_INIT = 8.0  # e^8 ~ 3000: ten marked points outweigh a thousand unmarked ones
@@ -37,6 +38,8 @@ class PointConv(nn.Module):
         super().__init__()
         self.n_basis, self.r_max = n_basis, r_max
         self.tp = o3.FullyConnectedTensorProduct(irreps_in, SH_IRREPS, irreps_out, shared_weights=False)
+        self.split_tp = SplitTensorProduct(self.tp)   # same products; its backward skips e3nn's slice fills
+        self.use_split_tp = True   # False: e3nn's own module (the reference; benchmarks/train_step_speed.py)
         self.radial = FullyConnectedNet([n_basis, 32, self.tp.weight_numel], act=F.silu)
         self.irreps_out = self.tp.irreps_out
 
@@ -47,8 +50,9 @@ class PointConv(nn.Module):
         sh = o3.spherical_harmonics(SH_IRREPS, rel, normalize=True, normalization="component")
         emb = soft_one_hot_linspace(rel.norm(dim=-1), 0.0, self.r_max, self.n_basis, basis="gaussian",
                                     cutoff=False) * self.n_basis ** 0.5
-        msg = self.tp(gather_points(feat, idx).reshape(b * nd * k, -1), sh.reshape(b * nd * k, -1),
-                      self.radial(emb.reshape(b * nd * k, -1)))
+        tp = self.split_tp if self.use_split_tp else self.tp
+        msg = tp(gather_points(feat, idx).reshape(b * nd * k, -1), sh.reshape(b * nd * k, -1),
+                 self.radial(emb.reshape(b * nd * k, -1)))
         return msg.reshape(b, nd, k, -1).mean(dim=2)
 
 
