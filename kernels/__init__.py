@@ -19,12 +19,13 @@ import torch
 from vla_stack.schema import SchemaError
 
 from . import checks
+from .edge_contract_ref import edge_contract_ref
 from .point_ops_ref import farthest_point_sample_ref, knn_ref
 from .selective_scan_ref import selective_scan_ref
 from .state_update_ref import selective_state_update_ref
 
-__all__ = ["selective_scan", "selective_state_update", "farthest_point_sample", "knn", "backend_for",
-           "selective_scan_ref", "selective_state_update_ref", "farthest_point_sample_ref", "knn_ref"]
+__all__ = ["selective_scan", "selective_state_update", "farthest_point_sample", "knn", "edge_contract",
+           "backend_for", "edge_contract_ref", "selective_scan_ref", "selective_state_update_ref", "farthest_point_sample_ref", "knn_ref"]
 
 
 def backend_for(device: torch.device) -> str:
@@ -109,3 +110,15 @@ def knn(query, points, k: int):
     if backend_for(device) == "reference":
         return knn_ref(query, points, k)
     return _triton("point_ops_triton").knn_triton(query, points, k)
+
+
+def edge_contract(weight, pair):
+    """Per-edge weighted contraction: weight (E, U, Wo), pair (E, U, K) -> (E, Wo, K), y = sum_u W P.
+    Differentiable. Activations inside the encoder: shapes are checked, finiteness is not."""
+    checks.tensor("weight", weight, (None, None, None), finite=False)
+    e, u, _ = weight.shape
+    checks.tensor("pair", pair, (e, u, None), finite=False)
+    device = checks.same_device(weight=weight, pair=pair)
+    if backend_for(device) == "reference" or torch.float64 in (weight.dtype, pair.dtype):
+        return edge_contract_ref(weight, pair)
+    return _triton("edge_contract_triton").edge_contract_triton(weight, pair)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 
+from vla_stack import kernels
+
 
 class SplitTensorProduct(torch.nn.Module):
     """Computes `tp(x1, x2, weight)` for an e3nn FullyConnectedTensorProduct with `shared_weights=False`."""
@@ -24,6 +26,7 @@ class SplitTensorProduct(torch.nn.Module):
         self.irreps_in1, self.irreps_in2, self.irreps_out = tp.irreps_in1, tp.irreps_in2, tp.irreps_out
         self.instructions = [(ins.i_in1, ins.i_in2, ins.i_out, ins.path_shape, ins.path_weight) for ins in tp.instructions]
         self.weight_sizes = [u * v * w for *_, (u, v, w), _ in self.instructions]
+        self.contract = kernels.edge_contract   # kernels.edge_contract_ref: the batched matmul everywhere
         for n, (i1, i2, io, _, pw) in enumerate(self.instructions):
             l1, l2, lo = self.irreps_in1[i1].ir.l, self.irreps_in2[i2].ir.l, self.irreps_out[io].ir.l
             self.register_buffer(f"w3j_{n}", o3.wigner_3j(l1, l2, lo) * pw, persistent=False)
@@ -37,10 +40,10 @@ class SplitTensorProduct(torch.nn.Module):
         outs: list[torch.Tensor | None] = [None] * len(self.irreps_out)
         for n, (w, (i1, i2, io, shape, _)) in enumerate(zip(weight.split(self.weight_sizes, dim=-1), self.instructions)):
             u, v, wo = shape
-            # (e, u, i) x (e, v, j) x (i, j, k) -> (e, u*v, k): the small outer product first, then one bmm
-            # with the path's (u*v, w) weights per sample.
+            # (e, u, i) x (e, v, j) x (i, j, k) -> (e, u*v, k): the small outer product first, then the
+            # path's (u*v, w) weights of each sample (a Triton kernel on CUDA, a batched matmul elsewhere).
             pair = torch.einsum("zui,zvj,ijk->zuvk", x1s[i1], x2s[i2], getattr(self, f"w3j_{n}").to(x1.dtype))
-            y = torch.bmm(w.reshape(e, u * v, wo).transpose(1, 2), pair.reshape(e, u * v, -1))   # (e, w, k)
+            y = self.contract(w.reshape(e, u * v, wo), pair.reshape(e, u * v, -1))   # (e, w, k)
             outs[io] = y if outs[io] is None else outs[io] + y
         return torch.cat([(o if o is not None else x1.new_zeros(e, mi.mul, mi.ir.dim)).reshape(e, mi.dim)
                           for o, mi in zip(outs, self.irreps_out)], dim=-1)

@@ -28,7 +28,7 @@ def tk():
     if not CUDA:
         os.environ["TRITON_INTERPRET"] = "1"
     names = ["triton_utils", "selective_scan_triton", "selective_scan_chunked", "state_update_triton",
-             "point_ops_triton"]
+             "point_ops_triton", "edge_contract_triton"]
     mods = {n: importlib.import_module(f"vla_stack.kernels.{n}") for n in names}
     mods["triton_utils"].POISON_OUTPUTS = True
     yield type("Triton", (), mods)
@@ -214,6 +214,49 @@ def test_knn_returns_nearest_points_nearest_first(tk, size):
     want = d.topk(k, dim=-1, largest=False).values
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert (got.diff(dim=-1) >= -1e-6).all(), "not nearest first"
+
+
+# (edges, U, Wo, K): the encoder's widest path (conv2, l=0 out) and an l=2 one at the training size of
+# one batch row; on the CPU a ragged edge count and a weight block split out of a wider row, as the
+# tensor product hands them over.
+EDGE_SIZES = [(65536, 32, 52, 1), (65536, 8, 8, 5), (4097, 4, 4, 3)] if REAL else [(13, 32, 52, 1), (37, 8, 8, 5), (5, 4, 4, 3)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("size", EDGE_SIZES)
+def test_edge_contract_forward_and_backward_match_reference(tk, dtype, size):
+    e, u, wo, k = size
+    row = torch.randn(e, 3 + u * wo + 7, device=DEVICE, dtype=dtype)      # a wider weight row, split below
+    weight = row[:, 3:3 + u * wo].reshape(e, u, wo).detach().requires_grad_()
+    pair = torch.randn(e, u, k, device=DEVICE, dtype=dtype, requires_grad=True)
+    y = tk.edge_contract_triton.edge_contract_triton(weight, pair)
+    w64, p64 = weight.detach().double().requires_grad_(), pair.detach().double().requires_grad_()
+    ref = kernels.edge_contract_ref(w64, p64)
+    assert y.shape == (e, wo, k) and y.dtype == dtype
+    assert rel_err(y, ref) < RTOL[dtype]
+    dy = torch.randn(e, wo, k, device=DEVICE, dtype=dtype)
+    dw, dp = torch.autograd.grad(y, (weight, pair), dy)
+    dw_ref, dp_ref = torch.autograd.grad(ref, (w64, p64), dy.double())
+    assert dw.shape == weight.shape and dp.shape == pair.shape
+    assert rel_err(dw, dw_ref) < 4 * RTOL[dtype] and rel_err(dp, dp_ref) < 4 * RTOL[dtype]
+
+
+def test_encoder_tensor_product_with_the_kernel_matches_e3nn(tk, monkeypatch):
+    from e3nn import o3
+
+    from vla_stack.policy.tensor_product import SplitTensorProduct
+
+    monkeypatch.setenv("VLA_KERNELS", "triton" if not CUDA else "auto")
+    tp = o3.FullyConnectedTensorProduct("32x0e+8x1o+4x2e", "1x0e+1x1o+1x2e", "52x0e+8x1o+8x1e+4x2e",
+                                        shared_weights=False).to(DEVICE)
+    e = 4096 if REAL else 9
+    x1, x2 = torch.randn(e, tp.irreps_in1.dim, device=DEVICE), torch.randn(e, 9, device=DEVICE)
+    w = torch.randn(e, tp.weight_numel, device=DEVICE, requires_grad=True)
+    ref, out = tp(x1, x2, w), SplitTensorProduct(tp).to(DEVICE)(x1, x2, w)
+    assert rel_err(out, ref) < RTOL[torch.float32]
+    dy = torch.randn_like(ref)
+    (g_ref,), (g_out,) = torch.autograd.grad(ref, w, dy), torch.autograd.grad(out, w, dy)
+    assert rel_err(g_out, g_ref) < 4 * RTOL[torch.float32]
 
 
 def test_dispatcher_sends_forced_triton_calls_to_the_kernels(tk, monkeypatch):
