@@ -1,10 +1,11 @@
 """Where a policy training step's time goes: forward, backward and optimizer at two batch sizes, and
 on a GPU the share of the step's wall time its kernels keep the device busy (torch.profiler).
 
-Each row is timed three times, side by side: with the encoder's tensor product as it runs (`split`:
-`policy/tensor_product.py`, the weights split per path and contracted per edge by a Triton kernel on
-CUDA), with the same split but a batched matmul of tiny matrices (`split_bmm`), and with e3nn's own
-module (`e3nn`), whose backward fills a zero tensor of all the per-edge weights for every path.
+Each row is timed three times, side by side: with the encoder's tensor product as it runs (`split_bmm`:
+`policy/tensor_product.py`, the weights split per path, a batched matmul of tiny matrices per edge; the
+unsuffixed figures), with the same split and the edge-contraction kernel (`split_kernel`: Triton on
+CUDA), and with e3nn's own module (`e3nn`), whose backward fills a zero tensor of all the per-edge
+weights for every path.
 
 Why: GPU fine-tunes get ~6 minutes a session and run 3.5-4 steps/s at batch 128 (history 16, 1,024
 points; `benchmarks/results/compositional_s13/full_sh_train.log`). If the step is launch-bound (time
@@ -78,15 +79,16 @@ def step_fns(model, opt, batch, bf16: bool):
     return {"forward": forward, "forward_backward": forward_backward, "step": full_step}
 
 
-TP_VARIANTS = ("split", "split_bmm", "e3nn")
+TP_VARIANTS = ("split_bmm", "split_kernel", "e3nn")   # the first is the encoder's default
 
 
 def use_tp(model, variant: str) -> None:
-    """split: split weights + the edge-contraction kernel; split_bmm: + a batched matmul; e3nn: e3nn's module."""
+    """split_bmm: weights split per path, a batched matmul per edge; split_kernel: the same split, the
+    edge-contraction kernel (Triton on CUDA); e3nn: e3nn's own module."""
     for m in model.modules():
         if isinstance(m, PointConv):
             m.use_split_tp = variant != "e3nn"
-            m.split_tp.contract = kernels.edge_contract_ref if variant == "split_bmm" else kernels.edge_contract
+            m.split_tp.contract = kernels.edge_contract if variant == "split_kernel" else kernels.edge_contract_ref
 
 
 def kernel_share(fn) -> tuple[float, int]:
@@ -125,7 +127,7 @@ def main() -> None:
         for tp in TP_VARIANTS:   # side by side: the default tensor product and its two references
             use_tp(model, tp)
             fns = step_fns(model, opt, batch, bf16=True)
-            tag = "" if tp == "split" else f"_{tp}_tp"
+            tag = "" if tp == TP_VARIANTS[0] else f"_{tp}_tp"
             for part, fn in fns.items():
                 ms, _ = time_fn(fn, device, args.iters, warmup=2)   # median per call
                 metrics[f"train_{part}_b{b}{tag}_ms"] = ms
@@ -141,7 +143,7 @@ def main() -> None:
                     metrics[f"train_step_b{b}{tag}_kernels_launched"] = float(n)
         for ref in TP_VARIANTS[1:]:
             metrics[f"train_step_b{b}_speedup_over_{ref}_tp"] = metrics[f"train_step_b{b}_{ref}_tp_ms"] / metrics[f"train_step_b{b}_ms"]
-    use_tp(model, "split")
+    use_tp(model, TP_VARIANTS[0])
     lo, hi = min(args.batch_sizes), max(args.batch_sizes)
     if hi > lo:   # 1.0: time flat in the batch (launch-bound); hi/lo: proportional to it
         metrics[f"train_step_time_ratio_b{hi}_over_b{lo}"] = metrics[f"train_step_b{hi}_ms"] / metrics[f"train_step_b{lo}_ms"]

@@ -26,7 +26,9 @@ class SplitTensorProduct(torch.nn.Module):
         self.irreps_in1, self.irreps_in2, self.irreps_out = tp.irreps_in1, tp.irreps_in2, tp.irreps_out
         self.instructions = [(ins.i_in1, ins.i_in2, ins.i_out, ins.path_shape, ins.path_weight) for ins in tp.instructions]
         self.weight_sizes = [u * v * w for *_, (u, v, w), _ in self.instructions]
-        self.contract = kernels.edge_contract   # kernels.edge_contract_ref: the batched matmul everywhere
+        # The batched matmul, measured on an H100 (train_step_speed_cuda.json). kernels.edge_contract (Triton
+        # on CUDA) is tested in the interpreter, not yet timed on a GPU: benchmarks/train_step_speed.py times both.
+        self.contract = kernels.edge_contract_ref
         for n, (i1, i2, io, _, pw) in enumerate(self.instructions):
             l1, l2, lo = self.irreps_in1[i1].ir.l, self.irreps_in2[i2].ir.l, self.irreps_out[io].ir.l
             self.register_buffer(f"w3j_{n}", o3.wigner_3j(l1, l2, lo) * pw, persistent=False)
@@ -41,7 +43,7 @@ class SplitTensorProduct(torch.nn.Module):
         for n, (w, (i1, i2, io, shape, _)) in enumerate(zip(weight.split(self.weight_sizes, dim=-1), self.instructions)):
             u, v, wo = shape
             # (e, u, i) x (e, v, j) x (i, j, k) -> (e, u*v, k): the small outer product first, then the
-            # path's (u*v, w) weights of each sample (a Triton kernel on CUDA, a batched matmul elsewhere).
+            # path's (u*v, w) weights of each sample.
             pair = torch.einsum("zui,zvj,ijk->zuvk", x1s[i1], x2s[i2], getattr(self, f"w3j_{n}").to(x1.dtype))
             y = self.contract(w.reshape(e, u * v, wo), pair.reshape(e, u * v, -1))   # (e, w, k)
             outs[io] = y if outs[io] is None else outs[io] + y
