@@ -5,7 +5,9 @@ Each row is timed three times, side by side: with the encoder's tensor product a
 `policy/tensor_product.py`, the weights split per path, a batched matmul of tiny matrices per edge; the
 unsuffixed figures), with the same split and the edge-contraction kernel (`split_kernel`: Triton on
 CUDA), and with e3nn's own module (`e3nn`), whose backward fills a zero tensor of all the per-edge
-weights for every path.
+weights for every path. The `forward` rows run without gradients, where the encoder always takes e3nn's
+forward (faster): they differ only by noise. (Run on the H100 before that rule: split forward 68.9 ms
+against e3nn's 58.0 at batch 128.)
 
 Why: GPU fine-tunes get ~6 minutes a session and run 3.5-4 steps/s at batch 128 (history 16, 1,024
 points; `benchmarks/results/compositional_s13/full_sh_train.log`). If the step is launch-bound (time

@@ -5,7 +5,8 @@ tensor, and PyTorch's backward of a slice writes a zero tensor of the *whole* in
 gradients one by one: 13 full-size fills and adds of (edges, 2992) per step in the encoder's second
 convolution. `torch.split` has one backward (a `cat`), so the same products cost one pass over the weights.
 Same instructions, path weights and Wigner 3j blocks as the module it is given; the output agrees with
-`tp(x1, x2, weight)` to float rounding (tests/test_tensor_product.py).
+`tp(x1, x2, weight)` to float rounding (tests/test_tensor_product.py). Only for training: e3nn's own
+forward is faster, so the encoder takes it when no gradient is needed.
 """
 
 from __future__ import annotations

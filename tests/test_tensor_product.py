@@ -55,6 +55,19 @@ def test_the_shipped_encoder_gives_the_same_features_with_either_tensor_product(
     assert torch.allclose(feats[True], feats[False], rtol=1e-10, atol=1e-12)
 
 
+def test_training_takes_the_split_and_inference_e3nns_faster_forward(monkeypatch):
+    model, _ = load_checkpoint("shipped/policy")
+    conv = model.encoder.conv1
+    used = []
+    monkeypatch.setattr(conv.split_tp, "forward", lambda *a: used.append("split") or conv.tp(*a))
+    points = torch.rand(1, 64, 3) * 0.3
+    args = (torch.randn(1, 64, 16), points, points[:, :8], torch.randint(0, 64, (1, 8, 4)))
+    conv(*args)
+    with torch.no_grad():
+        conv(*args)
+    assert used == ["split"]
+
+
 def test_shared_weights_are_refused():
     with pytest.raises(ValueError, match="per-sample weights"):
         SplitTensorProduct(o3.FullyConnectedTensorProduct("2x0e", "1x1o", "2x1o"))
