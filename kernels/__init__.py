@@ -24,8 +24,9 @@ from .point_ops_ref import farthest_point_sample_ref, knn_ref
 from .selective_scan_ref import selective_scan_ref
 from .state_update_ref import selective_state_update_ref
 
-__all__ = ["selective_scan", "selective_state_update", "farthest_point_sample", "knn", "edge_contract",
-           "backend_for", "edge_contract_ref", "selective_scan_ref", "selective_state_update_ref", "farthest_point_sample_ref", "knn_ref"]
+__all__ = ["selective_scan", "selective_state_update", "farthest_point_sample", "knn", "edge_contract", "backend_for",
+           "selective_scan_ref", "selective_state_update_ref", "farthest_point_sample_ref", "knn_ref",
+           "edge_contract_ref"]
 
 
 def backend_for(device: torch.device) -> str:

@@ -25,15 +25,16 @@ def _edge_contract_fwd(w_ptr, p_ptr, y_ptr, E, stride_we, U: tl.constexpr, WO: t
     u = tl.arange(0, BU)
     w = tl.arange(0, BW)
     e_ok = e < E
+    e64 = e.to(tl.int64)
     wmask = e_ok[:, None, None] & (u < U)[None, :, None] & (w < WO)[None, None, :]
-    W = tl.load(w_ptr + e[:, None, None].to(tl.int64) * stride_we + u[None, :, None] * WO + w[None, None, :],
+    W = tl.load(w_ptr + e64[:, None, None] * stride_we + u[None, :, None] * WO + w[None, None, :],
                 mask=wmask, other=0.0).to(tl.float32)
     pmask = e_ok[:, None] & (u < U)[None, :]
     ymask = e_ok[:, None] & (w < WO)[None, :]
     for k in tl.static_range(K):
-        p = tl.load(p_ptr + e[:, None].to(tl.int64) * (U * K) + u[None, :] * K + k, mask=pmask, other=0.0).to(tl.float32)
+        p = tl.load(p_ptr + e64[:, None] * (U * K) + u[None, :] * K + k, mask=pmask, other=0.0).to(tl.float32)
         y = tl.sum(W * p[:, :, None], axis=1)   # (BLOCK_E, BW)
-        tl.store(y_ptr + e[:, None].to(tl.int64) * (WO * K) + w[None, :] * K + k, y.to(y_ptr.dtype.element_ty), mask=ymask)
+        tl.store(y_ptr + e64[:, None] * (WO * K) + w[None, :] * K + k, y.to(y_ptr.dtype.element_ty), mask=ymask)
 
 
 @triton.jit

@@ -14,9 +14,9 @@
 # episodes per task, default 10) join the mixture, so that earlier rounds' states stay in it (DAgger aggregates
 # its rounds; session 13's second round alone forgot what the first had taught); the DAgger share is split
 # evenly over the rounds. E.g. FROM=<round-2 checkpoint> DAGGER_ALSO="shipped/policy benchmarks/results/compositional_s12/checkpoint".
-# Untried on the box: each extra round adds 15 processes to the 30 generating data on 16 cores (in session 13
-# the data phase, demos and one round, ended 174 s into the call; each job is cut at DATA_TIMEOUT, default 240 s;
-# DEMO_EPS=40 shortens the demos).
+# Session 14 ran FROM=benchmarks/results/compositional_s12/checkpoint DAGGER_ALSO="shipped/policy
+# benchmarks/results/compositional_s13/checkpoint" DAGGER_EPS_ALSO=8 DEMO_EPS=40 DATA_TIMEOUT=250 (the data
+# phase, demos and three rounds, ended 152 s into the script; benchmarks/results/compositional_s14/).
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
