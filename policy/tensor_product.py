@@ -43,10 +43,17 @@ class SplitTensorProduct(torch.nn.Module):
         outs: list[torch.Tensor | None] = [None] * len(self.irreps_out)
         for n, (w, (i1, i2, io, shape, _)) in enumerate(zip(weight.split(self.weight_sizes, dim=-1), self.instructions)):
             u, v, wo = shape
-            # (e, u, i) x (e, v, j) x (i, j, k) -> (e, u*v, k): the small outer product first, then the
-            # path's (u*v, w) weights of each sample.
-            pair = torch.einsum("zui,zvj,ijk->zuvk", x1s[i1], x2s[i2], getattr(self, f"w3j_{n}").to(x1.dtype))
-            y = self.contract(w.reshape(e, u * v, wo), pair.reshape(e, u * v, -1))   # (e, w, k)
+            w3j = getattr(self, f"w3j_{n}").to(x1.dtype)
+            if w3j.shape[0] == 1 and v == 1:
+                # Scalar x1 (most of the weights): contract the weights with x1 alone, then one outer
+                # product with x2's (1, k) part, instead of contracting with every k.
+                c = torch.einsum("zvj,jk->zvk", x2s[i2], w3j[0])                          # (e, 1, k)
+                y = self.contract(w.reshape(e, u, wo), x1s[i1]) * c                      # (e, w, k)
+            else:
+                # (e, u, i) x (e, v, j) x (i, j, k) -> (e, u*v, k): the small outer product first, then
+                # the path's (u*v, w) weights of each sample.
+                pair = torch.einsum("zui,zvj,ijk->zuvk", x1s[i1], x2s[i2], w3j)
+                y = self.contract(w.reshape(e, u * v, wo), pair.reshape(e, u * v, -1))   # (e, w, k)
             outs[io] = y if outs[io] is None else outs[io] + y
         return torch.cat([(o if o is not None else x1.new_zeros(e, mi.mul, mi.ir.dim)).reshape(e, mi.dim)
                           for o, mi in zip(outs, self.irreps_out)], dim=-1)
