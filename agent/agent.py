@@ -117,6 +117,8 @@ class Agent:
 
     # ---------------------------------------------------------------- background jobs
     def _planner_job(self, obs: dict, current: str | None, history: list[str]):
+        if current == schema.DONE_TOKEN:   # re-checked after DONE: the scene may show work undone again
+            return self.planner.next_subtask(obs, history), history
         if current is not None:
             if not self.planner.subtask_done(obs, current):
                 return current, history
@@ -132,6 +134,8 @@ class Agent:
             else:
                 subtask, history = result
                 if subtask != self.subtask:
+                    if self.subtask == schema.DONE_TOKEN:
+                        self._ticks_done = 0
                     self.subtask, self.history = subtask, history
         finished, tag, result, err = self._wm_worker.poll()
         if finished and tag[0] == self._generation:
@@ -150,7 +154,8 @@ class Agent:
         if mode == "flat":
             return
         due = self.tick - self._last_planner_tick >= self.config.planner_every_ticks or self.subtask is None
-        if self._failure is None and self.subtask != schema.DONE_TOKEN and due and not self._planner_worker.busy:
+        recheck = self.subtask != schema.DONE_TOKEN or self.config.recheck_after_done
+        if self._failure is None and recheck and due and not self._planner_worker.busy:
             snap = {k: np.array(obs[k]) for k in (schema.OBS_POINTS, schema.OBS_COLORS, schema.OBS_STATE)}
             current, history = self.subtask, list(self.history)
             if self._planner_worker.submit(lambda: self._planner_job(snap, current, history), tag=self._generation):

@@ -155,6 +155,21 @@ class GroundingNet(nn.Module):
         return torch.tensor(rows, dtype=torch.long).reshape(-1, 3)
 
 
+#: A cube resting on another has its centroid a cube height (4 cm) above the other's; half that is the least
+#: rise the planner accepts for "on" (the sim's own predicate asks 3-5 cm).
+ON_MIN_RISE_M = 0.02
+
+
+def on_not_raised(seg, facts_idx) -> torch.Tensor:
+    """(B, F) bool: an "on" fact whose first cube's centroid is not ON_MIN_RISE_M above the second's.
+
+    The "on" head, trained on the expert's frames, judged a cube dropped on the table 5 cm beside the other
+    "on" it (sessions 14's stack episodes: 6 of 8 ended by a false DONE); the geometry rules that out."""
+    on = facts_idx[:, 0] == RELATIONS.index("on")
+    rise = (seg[:, facts_idx[:, 1].clamp(min=0), 4] - seg[:, facts_idx[:, 2].clamp(min=0), 4]) / GEOMETRY_SCALE
+    return on[None] & (rise < ON_MIN_RISE_M)
+
+
 def pair_geometry(ca, cb, sa):
     """Relational features of a pair, in the table plane: distance of a to b, and how far a
     moved from its start along (and across) the direction from its start to b."""

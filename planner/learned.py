@@ -27,7 +27,7 @@ from vla_stack import schema, text
 
 from . import checkpoint, suite
 from .base import Planner
-from .grounding import Fact, GroundingNet, hidden_by_closed_drawer, subsample
+from .grounding import Fact, GroundingNet, hidden_by_closed_drawer, on_not_raised, subsample
 from .plan_decoder import PlanDecoder
 from .plan_search import plan_instruction
 
@@ -74,6 +74,7 @@ class LearnedPlanner(Planner):
             if self._start is None:
                 self._start = seg
             p = self.grounding.judge(seg, state, self._start, self._fact_idx).sigmoid()[0]
+            p = p.masked_fill(on_not_raised(seg, self._fact_idx)[0], 0.0)
             seen = self.grounding.judgeable(seg, self._fact_idx)[0].tolist()
         probs = dict(zip(self.facts, p.tolist()))
         drawer_open = probs[Fact("open", "drawer")] > THRESHOLD
