@@ -141,6 +141,31 @@ def test_once_done_an_open_hand_backs_off_upward_then_holds():
     agent.close()
 
 
+class UndoablePlanner(FakePlanner):
+    """Reads progress from the 'scene': once `undone`, the first subtask is needed again (a cube fell off)."""
+
+    undone = False
+
+    def next_subtask(self, obs, history):
+        return self.plan[0] if self.undone else super().next_subtask(obs, history)
+
+
+@pytest.mark.parametrize("recheck", [True, False])
+def test_after_done_the_planner_is_asked_again_and_undone_work_is_taken_up(recheck):
+    planner = UndoablePlanner(plan=("stack the green cube on the blue cube",), done_after=1)
+    agent = Agent(planner, FakeWorldModel(), FakePolicy(), AgentConfig(recheck_after_done=recheck))
+    agent.reset("stack the green cube on the blue cube")
+    run_until(agent, lambda a, i: i.status == "done")
+    planner.undone = True
+    if recheck:
+        _, info = run_until(agent, lambda a, i: i.status == "acting")
+        assert info.subtask == "stack the green cube on the blue cube"
+    else:
+        with pytest.raises(AssertionError, match="not reached"):
+            run_until(agent, lambda a, i: i.status == "acting", timeout_s=0.5)
+    agent.close()
+
+
 def test_subgoal_image_is_reported_for_the_current_subtask():
     agent = Agent(FakePlanner(done_after=10**6), FakeWorldModel(), FakePolicy())
     agent.reset("open the drawer")

@@ -71,3 +71,18 @@ def test_shipped_segmenter_agrees_with_geometry_labels_on_a_new_layout():
         assert (truth == c).sum() >= 4, name
         iou = ((pred == c) & (truth == c)).sum() / ((pred == c) | (truth == c)).sum()
         assert iou > 0.8, (name, iou)
+
+
+def test_on_is_ruled_out_unless_the_cube_is_raised_above_the_other():
+    """A cube dropped on the table beside the other is not on it, whatever the learned head says."""
+    from vla_stack.planner.grounding import ON_MIN_RISE_M, RELATIONS, on_not_raised
+    from vla_stack.planner.objects import FEATURE_DIM, GEOMETRY_SCALE
+
+    facts = [Fact("on", "green cube", "blue cube"), Fact("in", "green cube", "bowl")]
+    idx = torch.tensor([[RELATIONS.index(f.relation), SEGMENTS.index(f.a), SEGMENTS.index(f.b)] for f in facts])
+    seg = torch.zeros(2, len(SEGMENTS) + 1, FEATURE_DIM)
+    seg[:, SEGMENTS.index("blue cube"), 4] = 0.02 * GEOMETRY_SCALE                  # centroid heights (dm)
+    seg[0, SEGMENTS.index("green cube"), 4] = 0.06 * GEOMETRY_SCALE                 # stacked: 4 cm higher
+    seg[1, SEGMENTS.index("green cube"), 4] = (0.02 + ON_MIN_RISE_M / 2) * GEOMETRY_SCALE   # beside it
+    veto = on_not_raised(seg, idx)
+    assert veto.tolist() == [[False, False], [True, False]]
