@@ -19,8 +19,9 @@ TILE_ELEMENTS = 4096   # edges per program x padded U x padded Wo held in regist
 
 
 @triton.jit
-def _edge_contract_fwd(w_ptr, p_ptr, y_ptr, E, stride_we, U: tl.constexpr, WO: tl.constexpr, K: tl.constexpr,
-                       BLOCK_E: tl.constexpr, BU: tl.constexpr, BW: tl.constexpr):
+def _weight_rows(w_ptr, E, stride_we, U: tl.constexpr, WO: tl.constexpr, BLOCK_E: tl.constexpr, BU: tl.constexpr,
+                 BW: tl.constexpr):
+    """This program's edges' whole (U, Wo) weight blocks, fp32, and the index vectors and masks around them."""
     e = tl.program_id(0) * BLOCK_E + tl.arange(0, BLOCK_E)
     u = tl.arange(0, BU)
     w = tl.arange(0, BW)
@@ -31,6 +32,13 @@ def _edge_contract_fwd(w_ptr, p_ptr, y_ptr, E, stride_we, U: tl.constexpr, WO: t
                 mask=wmask, other=0.0).to(tl.float32)
     pmask = e_ok[:, None] & (u < U)[None, :]
     ymask = e_ok[:, None] & (w < WO)[None, :]
+    return e64, u, w, W, wmask, pmask, ymask
+
+
+@triton.jit
+def _edge_contract_fwd(w_ptr, p_ptr, y_ptr, E, stride_we, U: tl.constexpr, WO: tl.constexpr, K: tl.constexpr,
+                       BLOCK_E: tl.constexpr, BU: tl.constexpr, BW: tl.constexpr):
+    e64, u, w, W, wmask, pmask, ymask = _weight_rows(w_ptr, E, stride_we, U, WO, BLOCK_E, BU, BW)
     for k in tl.static_range(K):
         p = tl.load(p_ptr + e64[:, None] * (U * K) + u[None, :] * K + k, mask=pmask, other=0.0).to(tl.float32)
         y = tl.sum(W * p[:, :, None], axis=1)   # (BLOCK_E, BW)
@@ -40,16 +48,7 @@ def _edge_contract_fwd(w_ptr, p_ptr, y_ptr, E, stride_we, U: tl.constexpr, WO: t
 @triton.jit
 def _edge_contract_bwd(w_ptr, p_ptr, dy_ptr, dw_ptr, dp_ptr, E, stride_we, U: tl.constexpr, WO: tl.constexpr,
                        K: tl.constexpr, BLOCK_E: tl.constexpr, BU: tl.constexpr, BW: tl.constexpr):
-    e = tl.program_id(0) * BLOCK_E + tl.arange(0, BLOCK_E)
-    u = tl.arange(0, BU)
-    w = tl.arange(0, BW)
-    e_ok = e < E
-    e64 = e.to(tl.int64)
-    wmask = e_ok[:, None, None] & (u < U)[None, :, None] & (w < WO)[None, None, :]
-    W = tl.load(w_ptr + e64[:, None, None] * stride_we + u[None, :, None] * WO + w[None, None, :],
-                mask=wmask, other=0.0).to(tl.float32)
-    pmask = e_ok[:, None] & (u < U)[None, :]
-    ymask = e_ok[:, None] & (w < WO)[None, :]
+    e64, u, w, W, wmask, pmask, ymask = _weight_rows(w_ptr, E, stride_we, U, WO, BLOCK_E, BU, BW)
     dW = tl.zeros((BLOCK_E, BU, BW), dtype=tl.float32)
     for k in tl.static_range(K):
         p = tl.load(p_ptr + e64[:, None] * (U * K) + u[None, :] * K + k, mask=pmask, other=0.0).to(tl.float32)
