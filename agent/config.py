@@ -47,9 +47,9 @@ class AgentConfig:
     # still, which the policy (trained on text that switches at the sim's boundary) never does:
     # 21 of 22 finished picks were never handed over (docs/agent.md, "Hand-off").
     planner_every_ticks: int = 1
-    # keep asking the planner after it said DONE (the hand backs off meanwhile) and resume if the scene shows
-    # work undone: a cube judged stacked while still held, then dropped beside the other, is picked again.
-    # False: DONE is final until the next instruction.
+    # keep asking the planner after it said DONE (the hand backs off meanwhile) and resume with the subtask it
+    # names if the scene shows work undone (the learned planner reads progress from the scene: a DONE judged
+    # on a cube that then fell is taken back). False: DONE is final until the next instruction.
     recheck_after_done: bool = True
     control_rate_hz: float = 20.0
     # how action chunks are executed; None: as validated for the policy checkpoint (its meta.execution), else ensemble

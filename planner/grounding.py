@@ -164,7 +164,8 @@ def on_not_raised(seg, facts_idx) -> torch.Tensor:
     """(B, F) bool: an "on" fact whose first cube's centroid is not ON_MIN_RISE_M above the second's.
 
     The "on" head, trained on the expert's frames, judged a cube dropped on the table 5 cm beside the other
-    "on" it (session 14's stack episodes: 6 of 8 ended by a false DONE); the geometry rules that out."""
+    "on" it (StackGreenOnBlue, 5 of 8 episodes ended by a false DONE: benchmarks/results/false_done_before.json);
+    the geometry rules that out."""
     on = facts_idx[:, 0] == RELATIONS.index("on")
     rise = (seg[:, facts_idx[:, 1].clamp(min=0), 4] - seg[:, facts_idx[:, 2].clamp(min=0), 4]) / GEOMETRY_SCALE
     return on[None] & (rise < ON_MIN_RISE_M)
