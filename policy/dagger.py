@@ -22,7 +22,7 @@ import numpy as np
 
 from vla_stack import schema
 
-from .demos import POLICY_OBS_KEYS, SINGLE_SKILL_TRAIN_TASKS, per_task, write_summary
+from .demos import POLICY_OBS_KEYS, SINGLE_SKILL_TRAIN_TASKS, check_fraction, per_task, write_summary
 
 
 @dataclass
@@ -33,6 +33,7 @@ class DaggerConfig:
     episodes: int = 40  # per task, all kept (failures too: their states are the point)
     n_envs: int = 10  # envs per task stepped in lockstep, one batched policy call per tick
     beta: float = 0.3  # per tick: probability of executing the expert's action instead of the policy's
+    random_start_fraction: float = 0.0  # share of episodes that start from a random hover pose (sim/start_pose.py)
     seed: int = 300  # episode k resets with seed + k (demos use 0.., `vla eval` 1000..)
     robot: str = "panda"
     n_points: int = 1024
@@ -54,6 +55,7 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
     from vla_stack.datasets.layout import DatasetSpec
     from vla_stack.datasets.record import frame_from_step
     from vla_stack.datasets.writer import DatasetWriter
+    from vla_stack.sim.start_pose import reset_maybe_away
 
     from .checkpoint import load_checkpoint
     from .chunking import ChunkExecutor
@@ -73,7 +75,13 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
     spec = DatasetSpec(fps=20, robot_type=cfg.robot, n_points=cfg.n_points, cameras={})
     writer = DatasetWriter.create(Path(cfg.out) / task, spec, overwrite=cfg.overwrite)
     rng = np.random.default_rng([cfg.seed, sum(map(ord, task))])
-    obs, info = zip(*[e.reset(seed=cfg.seed + i) for i, e in enumerate(envs)])
+    start_rng = np.random.default_rng([cfg.seed, sum(map(ord, task)), 1])  # its own stream: beta's draws stay as they were
+
+    def reset(env, seed: int):
+        away = cfg.random_start_fraction > 0 and start_rng.random() < cfg.random_start_fraction
+        return reset_maybe_away(env, seed, start_rng if away else None)
+
+    obs, info = zip(*[reset(e, cfg.seed + i) for i, e in enumerate(envs)])
     obs, info = list(obs), list(info)
     states = model.init_state(n, device)
     execs = [ChunkExecutor(model.cfg.horizon, cfg.execution, cfg.exec_steps or None) for _ in range(n)]
@@ -111,7 +119,7 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
             execs[i].reset()
             _reset_rows(states, np.array([i]))
             if started < cfg.episodes:
-                obs[i], info[i] = envs[i].reset(seed=cfg.seed + started)
+                obs[i], info[i] = reset(envs[i], cfg.seed + started)
                 instructions[i] = info[i][schema.INFO_INSTRUCTION]
                 started += 1
             else:
@@ -125,8 +133,8 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
 
 
 def collect_all(cfg: DaggerConfig) -> list[dict]:
-    if not 0.0 <= cfg.beta <= 1.0:
-        raise schema.SchemaError(f"dagger: beta must be in [0, 1], got {cfg.beta}")
+    check_fraction("dagger: beta", cfg.beta)
+    check_fraction("dagger: random_start_fraction", cfg.random_start_fraction)
     return per_task(collect_task, cfg)
 
 

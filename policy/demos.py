@@ -45,6 +45,7 @@ class DemosConfig:
     noise_rot_rad: float = 0.0  # same for the rotation
     noise_corr: float = 0.8  # AR(1) coefficient of the noise from tick to tick (drifts, not jitter)
     noisy_fraction: float = 0.5  # share of episodes recorded with noise (the rest clean)
+    random_start_fraction: float = 0.0  # share of episodes that start from a random hover pose (sim/start_pose.py)
     max_attempts_factor: float = 3.0  # give up on a task after episodes * this many attempts
     workers: int = 0  # processes (0: one per task, at most the CPU count)
     overwrite: bool = False
@@ -72,11 +73,14 @@ def executed_action(label: np.ndarray, noise: CorrelatedNoise | None) -> np.ndar
     return schema.validate_action(a.astype(np.float32))
 
 
-def record_episode(env, writer, seed: int, max_steps: int, noise: CorrelatedNoise | None) -> tuple[int, bool]:
-    """One episode into the writer's buffer: labels are the expert's actions for the states reached."""
+def record_episode(env, writer, seed: int, max_steps: int, noise: CorrelatedNoise | None,
+                   start_rng: np.random.Generator | None = None) -> tuple[int, bool]:
+    """One episode into the writer's buffer: labels are the expert's actions for the states reached.
+    With `start_rng`, recording begins after an unrecorded move to a random hover pose."""
     from vla_stack.datasets.record import frame_from_step
+    from vla_stack.sim.start_pose import reset_maybe_away
 
-    obs, info = env.reset(seed=seed)
+    obs, info = reset_maybe_away(env, seed, start_rng)
     writer.start_episode(info[schema.INFO_INSTRUCTION])
     success, steps = False, 0
     for steps in range(1, max_steps + 1):
@@ -88,6 +92,11 @@ def record_episode(env, writer, seed: int, max_steps: int, noise: CorrelatedNois
         if terminated or truncated:
             break
     return steps, success
+
+
+def check_fraction(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise schema.SchemaError(f"{name}: must be in [0, 1], got {value}")
 
 
 def record_task(task: str, cfg: DemosConfig) -> dict:
@@ -104,7 +113,7 @@ def record_task(task: str, cfg: DemosConfig) -> dict:
     writer = DatasetWriter.create(Path(cfg.out) / task, spec, overwrite=cfg.overwrite)
     std = np.array([cfg.noise_pos_m] * 3 + [cfg.noise_rot_rad] * 3)
     rng = np.random.default_rng([cfg.seed, sum(map(ord, task))])
-    kept = attempts = noisy_kept = 0
+    kept = attempts = noisy_kept = away_kept = 0
     lengths, t0 = [], time.perf_counter()
     try:
         while kept < cfg.episodes:
@@ -112,7 +121,8 @@ def record_task(task: str, cfg: DemosConfig) -> dict:
                 raise RuntimeError(f"{task}: only {kept} of {cfg.episodes} episodes succeeded in {attempts} attempts")
             noisy = std.any() and rng.random() < cfg.noisy_fraction
             noise = CorrelatedNoise(std, cfg.noise_corr, rng) if noisy else None
-            steps, success = record_episode(env, writer, cfg.seed + attempts, limit, noise)
+            away = cfg.random_start_fraction > 0 and rng.random() < cfg.random_start_fraction
+            steps, success = record_episode(env, writer, cfg.seed + attempts, limit, noise, rng if away else None)
             attempts += 1
             if not success:
                 writer.discard_episode()
@@ -120,10 +130,12 @@ def record_task(task: str, cfg: DemosConfig) -> dict:
             writer.save_episode(success=True)
             kept += 1
             noisy_kept += bool(noisy)
+            away_kept += bool(away)
             lengths.append(steps)
     finally:
         env.close()
-    return {"task": task, "episodes": kept, "noisy_episodes": noisy_kept, "attempts": attempts,
+    return {"task": task, "episodes": kept, "noisy_episodes": noisy_kept, "random_start_episodes": away_kept,
+            "attempts": attempts,
             "frames": int(sum(lengths)), "mean_steps": float(np.mean(lengths)) if lengths else 0.0,
             "seeds": [cfg.seed, cfg.seed + attempts - 1], "wall_s": time.perf_counter() - t0}
 
@@ -131,6 +143,7 @@ def record_task(task: str, cfg: DemosConfig) -> dict:
 def record_all(cfg: DemosConfig) -> list[dict]:
     if not cfg.tasks:
         raise schema.SchemaError("demos: no tasks given")
+    check_fraction("demos: random_start_fraction", cfg.random_start_fraction)
     import vla_stack.sim as sim
 
     unknown = [t for t in cfg.tasks if t not in sim.task_names()]

@@ -29,3 +29,16 @@ def test_dagger_labels_the_policys_states_with_expert_actions(tmp_path):
     assert speeds.max() > 0.01 and speeds.max() <= 0.03 + 1e-5
     states = ep["observation.state"][:, :3]
     assert not np.allclose(states[1:], states[:-1])  # the arm moved under the policy's actions
+
+
+def test_dagger_episodes_can_start_away_from_home(tmp_path):
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "ckpt", PolicyModel(tiny_config()))
+    common = dict(checkpoint=ckpt, tasks=("CloseDrawer",), episodes=2, n_envs=2, beta=0.0, max_steps=3,
+                  n_points=64, image_size=32, device="cpu", workers=1)
+    collect_all(DaggerConfig(out=tmp_path / "home", **common))
+    collect_all(DaggerConfig(out=tmp_path / "away", random_start_fraction=1.0, **common))
+    for ep in range(2):  # same seeds: the first recorded state is the home pose only without the random start
+        home = DatasetReader(tmp_path / "home" / "CloseDrawer").episode_columns(ep)["observation.state"][0, :3]
+        away = DatasetReader(tmp_path / "away" / "CloseDrawer").episode_columns(ep)["observation.state"][0, :3]
+        assert np.linalg.norm(home - away) > 0.05

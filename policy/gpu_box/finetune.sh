@@ -17,6 +17,7 @@
 # Session 14 ran FROM=benchmarks/results/compositional_s12/checkpoint DAGGER_ALSO="shipped/policy
 # benchmarks/results/compositional_s13/checkpoint" DAGGER_EPS_ALSO=8 DEMO_EPS=40 DATA_TIMEOUT=250 (the data
 # phase, demos and three rounds, ended 152 s into the script; benchmarks/results/compositional_s14/).
+# RANDOM_START: share of demo and DAgger episodes that begin from a random hover pose (sim/start_pose.py; default 0).
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
@@ -30,16 +31,16 @@ TASKS="PickRedCube PickBlueCube OpenDrawer CloseDrawer PressButton PutRedInBowl 
 V="python3 -m vla_stack.cli"
 mkdir -p /tmp/s7 $OUT/logs
 OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy demos --out /tmp/s7/demos --tasks $TASKS --episodes ${DEMO_EPS:-60} --n-points 1024 \
-  --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 0 > $OUT/logs/demos_log.txt 2>&1 &
+  --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 0 --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/demos_log.txt 2>&1 &
 OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy dagger --checkpoint ${FROM:-shipped/policy} --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
-  --n-envs 10 --beta 0.3 --seed 300 --n-points 1024 --image-size 128 --max-steps 300 --device cuda > $OUT/logs/dagger_log.txt 2>&1 &
+  --n-envs 10 --beta 0.3 --seed 300 --n-points 1024 --image-size 128 --max-steps 300 --device cuda --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/dagger_log.txt 2>&1 &
 ROUNDS="/tmp/s7/dagger"
 i=0
 for CK in $DAGGER_ALSO; do
   i=$((i + 1)); ROUNDS="$ROUNDS /tmp/s7/dagger_also$i"
   OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy dagger --checkpoint $CK --out /tmp/s7/dagger_also$i --tasks $TASKS \
     --episodes ${DAGGER_EPS_ALSO:-10} --n-envs 10 --beta 0.3 --seed $((300 + 100 * i)) --n-points 1024 --image-size 128 \
-    --max-steps 300 --device cuda > $OUT/logs/dagger_also${i}_log.txt 2>&1 &
+    --max-steps 300 --device cuda --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/dagger_also${i}_log.txt 2>&1 &
 done
 wait
 tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger*_log.txt
