@@ -1,11 +1,13 @@
 """Where a policy training step's time goes: forward, backward and optimizer at two batch sizes, and
 on a GPU the share of the step's wall time its kernels keep the device busy (torch.profiler).
 
-Each row is timed three times, side by side: with the encoder's tensor product as it runs (`split_bmm`:
-`policy/tensor_product.py`, the weights split per path, a batched matmul of tiny matrices per edge; the
-unsuffixed figures), with the same split and the edge-contraction kernel (`split_kernel`: Triton on
-CUDA), and with e3nn's own module (`e3nn`), whose backward fills a zero tensor of all the per-edge
-weights for every path. The `forward` rows run without gradients, where the encoder always takes e3nn's
+Each row is timed three times, side by side: with the encoder's tensor product as it runs (`split_kernel`:
+`policy/tensor_product.py`, the weights split per path, each edge's contraction by `kernels.edge_contract`,
+Triton on CUDA; the unsuffixed figures), with the same split and a batched matmul of tiny matrices per edge
+(`split_bmm`, the kernel's reference and the default until session 15), and with e3nn's own module
+(`e3nn`), whose backward fills a zero tensor of all the per-edge weights for every path. Before session 15
+the unsuffixed figures were `split_bmm`'s (`train_step_speed_cuda_s15.json` was run then: its
+`_split_kernel_tp` figures are the kernel's). The `forward` rows run without gradients, where the encoder always takes e3nn's
 forward (faster): they differ only by noise. (Run on the H100 before that rule: split forward 68.9 ms
 against e3nn's 58.0 at batch 128.)
 
@@ -81,7 +83,7 @@ def step_fns(model, opt, batch, bf16: bool):
     return {"forward": forward, "forward_backward": forward_backward, "step": full_step}
 
 
-TP_VARIANTS = ("split_bmm", "split_kernel", "e3nn")   # the first is the encoder's default
+TP_VARIANTS = ("split_kernel", "split_bmm", "e3nn")   # the first is the encoder's default
 
 
 def use_tp(model, variant: str) -> None:
