@@ -166,8 +166,8 @@ def per_task(fn, cfg) -> list:
 def run(cfg: DemosConfig) -> int:
     rows = record_all(cfg)
     for r in rows:
-        print(f"{r['task']}: {r['episodes']} episodes ({r['noisy_episodes']} noisy), {r['frames']} frames, "
-              f"{r['attempts']} attempts, seeds {r['seeds'][0]}-{r['seeds'][1]}, {r['wall_s']:.0f} s", file=sys.stderr)
+        print(f"{r['task']}: {r['episodes']} episodes ({r['noisy_episodes']} noisy, {r['random_start_episodes']} from a "
+              f"random start), {r['frames']} frames, {r['attempts']} attempts, seeds {r['seeds'][0]}-{r['seeds'][1]}, {r['wall_s']:.0f} s", file=sys.stderr)
     write_summary(rows, Path(cfg.out) / "demos_summary.json")
     return 0
 

@@ -29,6 +29,9 @@ python3 -m pip install -q --no-deps --no-build-isolation -e . > /tmp/pip.log 2>&
 nvidia-smi -L
 TASKS="PickRedCube PickBlueCube OpenDrawer CloseDrawer PressButton PutRedInBowl PutGreenInBowl PutGreenInDrawer StackRedOnGreen StackGreenOnBlue PushBlueTowardBowl PushRedTowardButton PressButtonThenPutRedInBowl OpenDrawerAndPressButton PutRedAndGreenInBowl"
 V="python3 -m vla_stack.cli"
+# a box still warm from an earlier call keeps /tmp: start clean (session 15's second call, before this line,
+# found the first call's data and training folder, failed to write its own data and resumed that training)
+rm -rf /tmp/s7
 mkdir -p /tmp/s7 $OUT/logs
 OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy demos --out /tmp/s7/demos --tasks $TASKS --episodes ${DEMO_EPS:-60} --n-points 1024 \
   --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 0 --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/demos_log.txt 2>&1 &
@@ -45,6 +48,7 @@ done
 wait
 tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger*_log.txt
 cp /tmp/s7/dagger/dagger_summary.json $OUT/logs/ 2>/dev/null
+cp /tmp/s7/demos/demos_summary.json $OUT/logs/ 2>/dev/null
 # aggregated: every window equally likely, or the DAgger rounds together at DAGGER_SHARE of every batch
 MIX="--mix-with $ROUNDS"
 [ -n "$DAGGER_SHARE" ] && MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); print(1 - $DAGGER_SHARE, *[$DAGGER_SHARE / n] * n)")"
@@ -59,4 +63,5 @@ tail -n 4 $OUT/logs/full_sh_train.log
 cp /tmp/s7/full_sh/train_config.json $OUT/logs/full_sh_train_config.json
 D=/tmp/s7/full_sh/final; [ -d $D ] || D=/tmp/s7/full_sh/last
 tar czf $OUT/full_sh.tgz -C $(dirname $D) $(basename $D)
+tar czf $OUT/logs.tgz -C $OUT logs && rm -rf $OUT/logs   # the box returns at most 8 files per call
 echo "total $(( $(date +%s) - T0 )) s"
