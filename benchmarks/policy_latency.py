@@ -113,6 +113,26 @@ def graph_and_kernel_checks(model: PolicyModel, device, n_points: int) -> dict:
     return out
 
 
+def set_cuda_inference_tp(model: PolicyModel, tp: str) -> None:
+    """split: the encoder's tensor products with Triton edge contractions on CUDA; e3nn: e3nn's forward."""
+    from vla_stack.policy.encoder_equivariant import PointConv
+
+    for m in model.modules():
+        if isinstance(m, PointConv):
+            m.split_for_cuda_inference = tp == "split"
+
+
+@torch.inference_mode()
+def split_vs_e3nn(model: PolicyModel, device, n_points: int) -> float:
+    """Largest relative difference of 5 ticks' chunks between the two tensor-product paths."""
+    errs = []
+    for tp_first in ("split", "e3nn"):
+        set_cuda_inference_tp(model, tp_first)
+        st = model.init_state(4, device)
+        errs.append([model.step(*inputs(4, n_points, device, seed=s), st) for s in range(5)])
+    return float(max((a - b).norm() / b.norm() for a, b in zip(*errs)))
+
+
 def train_probe(device, n_points: int, steps: int, dataset: str | None) -> dict:
     """Training throughput of `vla train policy` (default GPU config) on a synthetic dataset."""
     import tempfile
@@ -198,15 +218,22 @@ def main():
         torch.manual_seed(0)
         model = PolicyModel(mamba).to(device).eval()
         metrics.update(graph_and_kernel_checks(model, device, args.n_points))
-        for batch in (1, 256):
-            g = GraphedStep(model, batch, args.n_points)
-            x = inputs(batch, args.n_points, device)
-            med, p90 = time_fn(lambda: g(*x), device, args.iters)
-            metrics[f"tick_mamba_cudagraph_b{batch}_ms"] = med
-            rows.append({"what": "tick mamba (CUDA graph)", "batch": batch, "median_ms": med, "p90_ms": p90,
-                         "params": ""})
-            if batch == 256:
-                metrics["robot_steps_per_s_b256"] = 256 / (med / 1e3)
+        # side by side: the encoder's tensor products as they run on CUDA (split, Triton edge contractions;
+        # unsuffixed) and e3nn's own forward (`_e3nn_tp`, the CUDA inference path before session 15)
+        metrics["check_split_vs_e3nn_tp_rel_err"] = split_vs_e3nn(model, device, args.n_points)
+        for tp in ("split", "e3nn"):
+            set_cuda_inference_tp(model, tp)
+            tag = "" if tp == "split" else "_e3nn_tp"
+            for batch in (1, 256):
+                g = GraphedStep(model, batch, args.n_points)
+                x = inputs(batch, args.n_points, device)
+                med, p90 = time_fn(lambda: g(*x), device, args.iters)
+                metrics[f"tick_mamba_cudagraph_b{batch}{tag}_ms"] = med
+                rows.append({"what": f"tick mamba (CUDA graph, {tp} tensor products)", "batch": batch, "median_ms": med,
+                             "p90_ms": p90, "params": ""})
+                if batch == 256:
+                    metrics[f"robot_steps_per_s_b256{tag}"] = 256 / (med / 1e3)
+        set_cuda_inference_tp(model, "split")
         with torch.inference_mode():
             x = inputs(256, args.n_points, device)
             st = model.init_state(256, device)

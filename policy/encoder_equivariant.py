@@ -38,10 +38,12 @@ class PointConv(nn.Module):
         super().__init__()
         self.n_basis, self.r_max = n_basis, r_max
         self.tp = o3.FullyConnectedTensorProduct(irreps_in, SH_IRREPS, irreps_out, shared_weights=False)
-        # Same products. The split's backward skips e3nn's per-path zero fills (1.15x a training step on an
-        # H100); e3nn's forward is faster (58 vs 69 ms at batch 128 there), so inference keeps it.
+        # Same products. The split's backward skips e3nn's per-path zero fills, and on CUDA its contractions run
+        # as one Triton kernel each (2.5x a batch-128 training step on an H100). Without gradients on the CPU
+        # e3nn's forward is faster than the split's batched matmuls, so CPU inference keeps it.
         self.split_tp = SplitTensorProduct(self.tp)
         self.use_split_tp = True   # False: e3nn's module when training too (benchmarks/train_step_speed.py)
+        self.split_for_cuda_inference = True   # False: e3nn's forward for CUDA inference (benchmarks/policy_latency.py)
         self.radial = FullyConnectedNet([n_basis, 32, self.tp.weight_numel], act=F.silu)
         self.irreps_out = self.tp.irreps_out
 
@@ -52,7 +54,8 @@ class PointConv(nn.Module):
         sh = o3.spherical_harmonics(SH_IRREPS, rel, normalize=True, normalization="component")
         emb = soft_one_hot_linspace(rel.norm(dim=-1), 0.0, self.r_max, self.n_basis, basis="gaussian",
                                     cutoff=False) * self.n_basis ** 0.5
-        tp = self.split_tp if self.use_split_tp and torch.is_grad_enabled() else self.tp
+        split = torch.is_grad_enabled() or (feat.is_cuda and self.split_for_cuda_inference)
+        tp = self.split_tp if self.use_split_tp and split else self.tp
         msg = tp(gather_points(feat, idx).reshape(b * nd * k, -1), sh.reshape(b * nd * k, -1),
                  self.radial(emb.reshape(b * nd * k, -1)))
         return msg.reshape(b, nd, k, -1).mean(dim=2)
