@@ -33,6 +33,7 @@ from .plan_search import plan_instruction
 
 THRESHOLD = 0.5
 HOLD_CHECKS = 3
+CLOSED_ON_NOTHING_M = 0.01  # finger opening below this: nothing between them (a held cube keeps ~0.04)
 
 
 class LearnedPlanner(Planner):
@@ -60,6 +61,7 @@ class LearnedPlanner(Planner):
         self._start = None  # segment summaries at the first observation (origin for "pushed toward")
         self._belief: dict[Fact, float] = {}  # last judgement of each fact while it could be seen
         self._recent: list[dict[Fact, bool]] = []  # judgements of the last observations, newest last
+        self._recent_closed: list[bool] = []  # the fingers closed on nothing, same observations
         self._last_key = None
         self._current = 0  # plan index of the subtask last issued
 
@@ -91,6 +93,8 @@ class LearnedPlanner(Planner):
         if key != self._last_key:
             p = self.fact_probabilities(observation)
             self._recent = (self._recent + [{f: p[f] > THRESHOLD for f in self.facts}])[-max(1, self.hold_checks):]
+            opening = float(np.asarray(observation[schema.OBS_STATE])[schema.STATE_GRIPPER][0])
+            self._recent_closed = (self._recent_closed + [opening < CLOSED_ON_NOTHING_M])[-max(1, self.hold_checks):]
             self._last_key = key
 
     def facts_holding(self, observation: Mapping) -> dict[Fact, bool]:
@@ -133,4 +137,13 @@ class LearnedPlanner(Planner):
 
     def _done(self, observation: Mapping, subtask: str) -> bool:
         holds = self.facts_holding(observation)
-        return all(holds[f] for f in suite.effects(subtask))
+        return all(holds[f] for f in suite.effects(subtask)) or self._dropped(subtask)
+
+    def _dropped(self, subtask: str) -> bool:
+        """A subtask that needs a cube in hand (place, stack) while the fingers are closed on nothing on each
+        recent frame: the cube was dropped. The subtask is then over, so that the agent asks for the next one,
+        and progress, read from the scene, names the pick again (the agent asks only once the current subtask
+        is over). The fingers, not the grounding's "held" head, are the evidence: that head judged a cube
+        carried at speed not held for several frames in a row (session 15, PutBlueInBowl)."""
+        return bool(suite.preconditions(subtask)) and len(self._recent_closed) >= self.hold_checks and all(
+            self._recent_closed[-self.hold_checks:])

@@ -18,10 +18,12 @@ HELD, LIFTED, EMPTY = Fact("held"), Fact("lifted"), Fact("hand_empty")
 IN_DRAWER = Fact("in", "green cube", "drawer")
 
 
-def frame(i: int) -> dict:
-    """A distinct (dummy) observation: the planner judges each new frame once."""
+def frame(i: int, opening_m: float = 0.04) -> dict:
+    """A distinct (dummy) observation: the planner judges each new frame once. The fingers are `opening_m`
+    apart (0.04: around a cube)."""
     state = np.zeros(schema.STATE_DIM)
     state[0] = i
+    state[schema.STATE_GRIPPER] = opening_m
     return {schema.OBS_POINTS: np.zeros((64, 3)), schema.OBS_COLORS: np.zeros((64, 3)), schema.OBS_STATE: state}
 
 
@@ -52,10 +54,10 @@ def step(planner, *facts, history=()):
     return planner.next_subtask(frame(planner.frames), list(history))
 
 
-def done(planner, subtask, *facts):
+def done(planner, subtask, *facts, opening_m=0.04):
     planner.scene["true"] = set(facts)
     planner.frames += 1
-    return planner.subtask_done(frame(planner.frames), subtask)
+    return planner.subtask_done(frame(planner.frames, opening_m), subtask)
 
 
 def test_put_in_drawer_progresses_and_finishes(planner):
@@ -113,3 +115,34 @@ def test_one_frame_misjudgement_does_not_end_the_task(planner):
 def test_done_judgement_is_all_effects_of_the_subtask(planner):
     assert not done(planner, "pick up the green cube", OPEN, HELD)  # held but not lifted yet
     assert done(planner, "pick up the green cube", OPEN, HELD, LIFTED)
+
+
+def test_a_cube_dropped_on_the_way_ends_the_place_so_that_the_pick_is_named_again(planner):
+    planner.hold_checks = 3
+    put = "put the green cube in the drawer"
+    for _ in range(3):
+        step(planner, OPEN, HELD, LIFTED)
+    # carried at speed, the grounding misjudges the grip: the fingers still hold the cube, so no drop
+    for _ in range(3):
+        assert not done(planner, put, OPEN, LIFTED)
+    assert not done(planner, put, OPEN, EMPTY, opening_m=0.0)
+    assert not done(planner, put, OPEN, EMPTY, opening_m=0.0)
+    assert done(planner, put, OPEN, EMPTY, opening_m=0.0)  # fingers closed on nothing for 3 frames: dropped
+    assert step(planner, OPEN, EMPTY, history=["open the drawer", "pick up the green cube", put]) == "pick up the green cube"
+
+
+def test_a_release_opens_the_hand_and_is_not_a_drop(planner):
+    planner.hold_checks = 3
+    put = "put the green cube in the drawer"
+    for _ in range(3):
+        step(planner, OPEN, HELD, LIFTED)
+    for _ in range(3):  # let go: the fingers open; done only once the cube is seen in the drawer
+        assert not done(planner, put, OPEN, EMPTY, opening_m=0.08)
+    for _ in range(2):
+        assert not done(planner, put, OPEN, EMPTY, IN_DRAWER, opening_m=0.08)
+    assert done(planner, put, OPEN, EMPTY, IN_DRAWER, opening_m=0.08)
+
+
+def test_a_closed_hand_ends_only_subtasks_that_need_a_cube_in_it(planner):
+    planner.hold_checks = 1
+    assert not done(planner, "open the drawer", CLOSED, EMPTY, opening_m=0.0)
