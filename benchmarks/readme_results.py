@@ -35,6 +35,8 @@ ROWS = [
     ("policy_latency_cpu", "tick_mamba_b1_ms", "action expert tick (encoder+Mamba step+head), N=512, CPU (ms)", "<= 25", "{:.1f}"),
     ("policy_latency_cuda", "tick_mamba_cudagraph_b1_ms", "action expert tick, batch 1, CUDA graph, H100 (ms)", "<= 2", "{:.2f}"),
     ("policy_latency_cuda", "robot_steps_per_s_b256", "action expert: robot-steps/s at batch 256, H100", "", "{:.0f}"),
+    ("policy_latency_cuda_s15", "robot_steps_per_s_b256", "session 15: action expert robot-steps/s at batch 256, H100, CUDA graph, the encoder's tensor products with the Triton edge contractions", "", "{:.0f}"),
+    ("policy_latency_cuda_s15", "robot_steps_per_s_b256_e3nn_tp", "same run: with e3nn's tensor-product forward (the path before session 15)", "", "{:.0f}"),
     ("policy_latency_cpu", "state_ratio_transformer_over_mamba_at_max", "recurrent state at 10,000 steps: Transformer KV cache / Mamba state", "", "{:.0f}x"),
     ("planner_eval", "heldout_compositions_closed_loop_success", "planner closed-loop plan success, heldout_compositions", ">= 0.90", "{:.2f}"),
     ("planner_eval", "heldout_paraphrases_closed_loop_success", "planner closed-loop plan success, heldout_paraphrases", ">= 0.90", "{:.2f}"),

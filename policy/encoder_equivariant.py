@@ -39,8 +39,9 @@ class PointConv(nn.Module):
         self.n_basis, self.r_max = n_basis, r_max
         self.tp = o3.FullyConnectedTensorProduct(irreps_in, SH_IRREPS, irreps_out, shared_weights=False)
         # Same products. The split's backward skips e3nn's per-path zero fills, and on CUDA its contractions run
-        # as one Triton kernel each (2.5x a batch-128 training step on an H100). Without gradients on the CPU
-        # e3nn's forward is faster than the split's batched matmuls, so CPU inference keeps it.
+        # as one Triton kernel each: 2.5x a batch-128 training step, 1.18x a batch-256 inference tick on an H100
+        # (benchmarks/results/train_step_speed_cuda_s15.json, policy_latency_cuda_s15.json). Without gradients on
+        # the CPU e3nn's forward is faster than the split's batched matmuls, so CPU inference keeps it.
         self.split_tp = SplitTensorProduct(self.tp)
         self.use_split_tp = True   # False: e3nn's module when training too (benchmarks/train_step_speed.py)
         self.split_for_cuda_inference = True   # False: e3nn's forward for CUDA inference (benchmarks/policy_latency.py)
