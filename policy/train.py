@@ -66,6 +66,10 @@ class TrainConfig:
     # fine-tunes left them near zero (benchmarks/results/compositional_s10/README.md)
     new_weights_lr_mult: float = 1.0
     freeze_encoder: bool = False
+    # up to this many ticks after each subtask switch inside a window, the policy is shown the previous
+    # subtask's text (labels unchanged): in the stack the planner names the next subtask a few ticks after
+    # the switch (median 3-7 held out), and a policy still told "pick up" with the cube lifted let go of it
+    subtask_lag_max_ticks: int = 0
     progress: bool = True
 
 
@@ -89,10 +93,27 @@ def embed_texts(texts: list[str]) -> torch.Tensor:
     return torch.from_numpy(text.default_encoder()(list(texts)))
 
 
+def lag_subtask_switches(sub: torch.Tensor, max_lag: int, gen: np.random.Generator) -> torch.Tensor:
+    """(B, T) subtask indices -> the same with each switch inside a window seen 0..max_lag ticks late (one
+    lag per window, drawn uniformly): the ticks right after a switch keep the previous subtask's index."""
+    if max_lag <= 0 or sub.shape[1] < 2:
+        return sub
+    lag = torch.from_numpy(gen.integers(0, max_lag + 1, size=sub.shape[0]))
+    out, prev = sub.clone(), sub[:, 0].clone()
+    since = torch.full_like(lag, max_lag + 1)
+    for t in range(1, sub.shape[1]):
+        switched = sub[:, t] != sub[:, t - 1]
+        prev = torch.where(switched, sub[:, t - 1], prev)
+        since = torch.where(switched, torch.zeros_like(since), since + 1)
+        out[:, t] = torch.where(since < lag, prev, sub[:, t])
+    return out
+
+
 def make_batch(ds, idx: np.ndarray, text_table: torch.Tensor, device, max_points: int, gen: np.random.Generator,
-               code_table: torch.Tensor | None = None):
+               code_table: torch.Tensor | None = None, subtask_lag_max_ticks: int = 0):
     """A batch of windows; `code_table` (subtasks, 2, 4): each subtask's object codes (object channels)."""
     b = ds[idx]
+    b["subtask_index"] = lag_subtask_switches(b["subtask_index"], subtask_lag_max_ticks, gen)
     pts, cols = b["observation.points"], b["observation.colors"]
     if max_points and pts.shape[2] > max_points:
         sel = torch.from_numpy(gen.choice(pts.shape[2], max_points, replace=False))
@@ -224,7 +245,7 @@ def train(cfg: TrainConfig, leave_group: bool = True) -> Path:
                 log(f"time budget of {cfg.time_budget_min} min reached at step {step}")
                 break
         batch = make_batch(ds, mixture.draw(gen, cfg.batch_size), text_table, device, cfg.max_points, gen,
-                           code_table)
+                           code_table, cfg.subtask_lag_max_ticks)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, time_frac) * g.get("lr_mult", 1.0)   # absent in older saved optimizer states
         with autocast:

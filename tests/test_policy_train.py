@@ -148,3 +148,20 @@ def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_the
     base_w = ActionExpert.load(base).model.get_parameter("head.coef_rot.weight")
     moved, moved_fast = ((m.get_parameter("head.coef_rot.weight") - base_w).abs().max() for m in (model, fast))
     assert 0.5 * moved < moved_fast < 2 * moved   # the loaded weights keep the base learning rate
+
+
+def test_subtask_switches_can_be_shown_late_as_the_planner_names_them():
+    import numpy as np
+    import torch
+
+    from vla_stack.policy.train import lag_subtask_switches
+
+    sub = torch.tensor([[0, 0, 1, 1, 1, 1, 2, 2, 2, 2], [3] * 10])
+    lagged = [lag_subtask_switches(sub, 3, np.random.default_rng(s)) for s in range(40)]
+    for out in lagged:
+        assert torch.equal(out[1], sub[1])  # no switch in the window: unchanged
+        late = [int((out[0, 2:6] == 0).sum()), int((out[0, 6:] == 1).sum())]
+        assert late[0] == late[1] <= 3  # one lag per window, at each of its switches
+        assert torch.equal(out[0, 2 + late[0]:6], sub[0, 2 + late[0]:6])  # after the lag, the true subtask
+    assert {int((o[0, 2:6] == 0).sum()) for o in lagged} == {0, 1, 2, 3}  # lags drawn 0..max
+    assert torch.equal(lag_subtask_switches(sub, 0, np.random.default_rng(0)), sub)

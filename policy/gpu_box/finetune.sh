@@ -18,6 +18,8 @@
 # benchmarks/results/compositional_s13/checkpoint" DAGGER_EPS_ALSO=8 DEMO_EPS=40 DATA_TIMEOUT=250 (the data
 # phase, demos and three rounds, ended 152 s into the script; benchmarks/results/compositional_s14/).
 # RANDOM_START: share of demo and DAgger episodes that begin from a random hover pose (sim/start_pose.py; default 0).
+# SUBTASK_LAG: TrainConfig.subtask_lag_max_ticks (default 0): the previous subtask's text shown up to this many
+# ticks after each switch, as the planner names it late.
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
@@ -58,7 +60,7 @@ MIN=$(python3 -c "print(max(1.5, (${BUDGET:-575} - $EL - 25) / 60))")
 echo "elapsed $EL s; training for $MIN min"
 $V train policy --steps 1000000 --time-budget-min $MIN --batch-size 128 --history 16 --save-every 500 --log-every 50 \
   --no-progress --dataset /tmp/s7/demos $MIX --out /tmp/s7/full_sh --init-from ${FROM:-shipped/policy} --add-shape-harmonics \
-  --lr 3e-4 --warmup-steps 50 --new-weights-lr-mult ${LR_MULT:-1} > $OUT/logs/full_sh_train.log 2>&1
+  --lr 3e-4 --warmup-steps 50 --new-weights-lr-mult ${LR_MULT:-1} --subtask-lag-max-ticks ${SUBTASK_LAG:-0} > $OUT/logs/full_sh_train.log 2>&1
 tail -n 4 $OUT/logs/full_sh_train.log
 cp /tmp/s7/full_sh/train_config.json $OUT/logs/full_sh_train_config.json
 D=/tmp/s7/full_sh/final; [ -d $D ] || D=/tmp/s7/full_sh/last
