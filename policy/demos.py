@@ -135,8 +135,7 @@ def record_task(task: str, cfg: DemosConfig) -> dict:
     finally:
         env.close()
     return {"task": task, "episodes": kept, "noisy_episodes": noisy_kept, "random_start_episodes": away_kept,
-            "attempts": attempts,
-            "frames": int(sum(lengths)), "mean_steps": float(np.mean(lengths)) if lengths else 0.0,
+            "attempts": attempts, "frames": int(sum(lengths)), "mean_steps": float(np.mean(lengths)) if lengths else 0.0,
             "seeds": [cfg.seed, cfg.seed + attempts - 1], "wall_s": time.perf_counter() - t0}
 
 
@@ -167,7 +166,8 @@ def run(cfg: DemosConfig) -> int:
     rows = record_all(cfg)
     for r in rows:
         print(f"{r['task']}: {r['episodes']} episodes ({r['noisy_episodes']} noisy, {r['random_start_episodes']} from a "
-              f"random start), {r['frames']} frames, {r['attempts']} attempts, seeds {r['seeds'][0]}-{r['seeds'][1]}, {r['wall_s']:.0f} s", file=sys.stderr)
+              f"random start), {r['frames']} frames, {r['attempts']} attempts, seeds {r['seeds'][0]}-{r['seeds'][1]}, "
+              f"{r['wall_s']:.0f} s", file=sys.stderr)
     write_summary(rows, Path(cfg.out) / "demos_summary.json")
     return 0
 

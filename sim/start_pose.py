@@ -56,7 +56,7 @@ def drive_to_random_start(env, rng: np.random.Generator, max_ticks: int = 40):
             return None
         if arrived:
             break
-    sim_env.expert.reset()  # the recorded part starts its phase machine afresh, as after a reset
+    expert.reset()  # the recorded part starts its phase machine afresh, as after a reset
     return obs, info, ticks, name
 
 
