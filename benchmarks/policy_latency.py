@@ -126,8 +126,8 @@ def set_cuda_inference_tp(model: PolicyModel, tp: str) -> None:
 def split_vs_e3nn(model: PolicyModel, device, n_points: int) -> float:
     """Largest relative difference of 5 ticks' chunks between the two tensor-product paths."""
     errs = []
-    for tp_first in ("split", "e3nn"):
-        set_cuda_inference_tp(model, tp_first)
+    for tp in ("split", "e3nn"):
+        set_cuda_inference_tp(model, tp)
         st = model.init_state(4, device)
         errs.append([model.step(*inputs(4, n_points, device, seed=s), st) for s in range(5)])
     return float(max((a - b).norm() / b.norm() for a, b in zip(*errs)))

@@ -28,7 +28,7 @@ class SplitTensorProduct(torch.nn.Module):
         self.instructions = [(ins.i_in1, ins.i_in2, ins.i_out, ins.path_shape, ins.path_weight) for ins in tp.instructions]
         self.weight_sizes = [u * v * w for *_, (u, v, w), _ in self.instructions]
         # Triton on CUDA (a batch-128 training step 2.5x faster than with the batched matmul on an H100:
-        # train_step_speed_cuda.json), the batched matmul elsewhere.
+        # benchmarks/results/train_step_speed_cuda_s15.json), the batched matmul elsewhere.
         self.contract = kernels.edge_contract
         for n, (i1, i2, io, _, pw) in enumerate(self.instructions):
             l1, l2, lo = self.irreps_in1[i1].ir.l, self.irreps_in2[i2].ir.l, self.irreps_out[io].ir.l
