@@ -20,6 +20,7 @@ from vla_stack import schema
 
 DONE_BACK_OFF_M = 0.06  # an open hand's rise after the instruction is done (HAND_CLEAR_M is 5 cm)
 DONE_BACK_OFF_STEP_M = 0.01  # per tick, up (base frame)
+DONE_BACK_OFF_MAX_TICKS = 20  # the rise stops after this many ticks even if the hand has not got that high
 
 
 @dataclass
@@ -104,6 +105,8 @@ class SafetyFilter:
         self._estop_reason: str | None = None
         self._prev_vel = np.zeros(6)  # linear (3) + angular (3) velocity commanded last tick
         self._gripper = schema.GRIPPER_OPEN
+        self._ee_z: float | None = None  # the end effector's height at the last filtered tick
+        self._back_off_from_z: float | None = None  # its height when the instruction was judged done
 
     # -- e-stop ------------------------------------------------------------------------
     def estop(self, reason: str = "e-stop") -> None:
@@ -122,13 +125,22 @@ class SafetyFilter:
 
     def finished_action(self, ticks_since_done: int) -> np.ndarray:
         """What to propose once the planner says the instruction is done: an open hand first backs off
-        straight up (DONE_BACK_OFF_M at DONE_BACK_OFF_STEP_M a tick), then holds. A place or stack ends
-        with the hand open next to the cube it let go of; held still there, the hand stays on the cube
-        (the sim counts a release only once the hand is clear of it, as a person would). A closed hand
-        (a pick) holds at once."""
+        straight up at DONE_BACK_OFF_STEP_M a tick until it is DONE_BACK_OFF_M above where it was (as
+        measured by `filter`'s end-effector positions; at most DONE_BACK_OFF_MAX_TICKS), then holds. A place
+        or stack ends with the hand open next to the cube it let go of; held still there, the hand stays on
+        the cube (the sim counts a release only once the hand is clear of it, as a person would). Measured,
+        not counted: an arm tracks a few ticks of commands only part of the way (in the sim 6 ticks of 1 cm
+        raised the hand about 3 cm, and PutBlueInBowl then failed with the cube in the bowl). Without a
+        measurement yet, DONE_BACK_OFF_M / DONE_BACK_OFF_STEP_M ticks. A closed hand (a pick) holds at once."""
+        if ticks_since_done == 0:
+            self._back_off_from_z = self._ee_z
+        if self._back_off_from_z is None or self._ee_z is None:
+            rising = ticks_since_done < round(DONE_BACK_OFF_M / DONE_BACK_OFF_STEP_M)
+        else:
+            rising = self._ee_z - self._back_off_from_z < DONE_BACK_OFF_M and ticks_since_done < DONE_BACK_OFF_MAX_TICKS
         action = np.zeros(schema.ACTION_DIM, np.float32)
         action[6] = self._gripper
-        if self._gripper > 0 and ticks_since_done < round(DONE_BACK_OFF_M / DONE_BACK_OFF_STEP_M):
+        if self._gripper > 0 and rising:
             action[2] = DONE_BACK_OFF_STEP_M
         return action
 
@@ -166,6 +178,7 @@ class SafetyFilter:
         if ee_pos is None or not np.isfinite(np.asarray(ee_pos, np.float64)).all():
             return self._stop(["NaN guard: end-effector position unknown or non-finite"])
         ee = np.asarray(ee_pos, np.float64).reshape(3)
+        self._ee_z = float(ee[2])
 
         vel = a[:6] / dt
         # Speed: scale the whole linear (angular) vector so its direction is kept.

@@ -128,12 +128,15 @@ def test_subtasks_advance_with_the_planners_judgement_and_end_in_a_stop():
 def test_once_done_an_open_hand_backs_off_upward_then_holds():
     """A place ends with the open hand next to the cube it let go of: the agent lifts it clear before it
     holds still (held still there, the hand stays on the cube; the sim counts no release)."""
+    from vla_stack.ros2_nodes.safety import DONE_BACK_OFF_MAX_TICKS
+
     open_hand = np.array([0.0, 0, -0.005, 0, 0, 0, schema.GRIPPER_OPEN], np.float32)
     agent = Agent(FakePlanner(plan=("put the red cube in the bowl",), done_after=2), FakeWorldModel(),
                   FakePolicy(open_hand), AgentConfig(planner_every_ticks=1))
     agent.reset("put the red cube in the bowl")
     run_until(agent, lambda a, i: i.status == "done")
-    after = np.stack([agent.step(observation())[0] for _ in range(12)])
+    # this observation's hand never moves: the rise, measured, stops at its tick bound
+    after = np.stack([agent.step(observation())[0] for _ in range(DONE_BACK_OFF_MAX_TICKS + 5)])
     assert (after[:, 6] == schema.GRIPPER_OPEN).all()
     assert (after[:, [0, 1, 3, 4, 5]] == 0).all() and (after[:, 2] >= 0).all()   # only up
     assert after[:, 2].sum() >= 0.04                                               # clear of the cube

@@ -149,8 +149,36 @@ def test_once_done_an_open_hand_rises_clear_then_holds_and_a_closed_one_holds_at
 
     f = fed_filter()
     f.filter(np.array([0, 0, 0, 0, 0, 0, schema.GRIPPER_OPEN], np.float32), CENTER, now_s=0.0)
-    rise = np.stack([f.finished_action(k) for k in range(10)])
-    assert np.isclose(rise[:, 2].sum(), DONE_BACK_OFF_M) and (rise[:, 6] == schema.GRIPPER_OPEN).all()
-    np.testing.assert_array_equal(rise[-1, :6], 0)
-    f.filter(np.array([0, 0, 0, 0, 0, 0, -1], np.float32), CENTER, now_s=DT)
+    # an arm that tracks each command only half-way: the rise goes on until the hand is measured clear
+    ee, proposed = CENTER.copy(), []
+    for k in range(30):
+        a = f.finished_action(k)
+        proposed.append(a)
+        for name in ("points", "state"):
+            f.watchdog.feed(name, (k + 1) * DT)
+        out = f.filter(a, ee, now_s=(k + 1) * DT).action
+        ee = ee + 0.5 * out[:3]
+    proposed = np.stack(proposed)
+    assert ee[2] - CENTER[2] >= DONE_BACK_OFF_M - 0.005 and (proposed[:, 6] == schema.GRIPPER_OPEN).all()
+    assert proposed[:, 2].sum() > DONE_BACK_OFF_M  # more commanded than the rise it took
+    np.testing.assert_array_equal(proposed[-5:, :6], 0)  # then holds
+    f.filter(np.array([0, 0, 0, 0, 0, 0, -1], np.float32), CENTER, now_s=40 * DT)
     np.testing.assert_array_equal(f.finished_action(0), [0, 0, 0, 0, 0, 0, -1])
+
+
+def test_the_back_off_is_bounded_and_falls_back_to_a_tick_count_without_a_measured_position():
+    from vla_stack.ros2_nodes.safety import DONE_BACK_OFF_M, DONE_BACK_OFF_MAX_TICKS
+
+    stuck = fed_filter()  # the hand does not move at all: the rise stops after the tick bound
+    stuck.filter(np.array([0, 0, 0, 0, 0, 0, schema.GRIPPER_OPEN], np.float32), CENTER, now_s=0.0)
+    rises = 0
+    for k in range(1, 3 * DONE_BACK_OFF_MAX_TICKS):
+        a = stuck.finished_action(k - 1)
+        rises += bool(a[2] > 0)
+        for name in ("points", "state"):
+            stuck.watchdog.feed(name, k * DT)
+        stuck.filter(a, CENTER, now_s=k * DT)
+    assert rises == DONE_BACK_OFF_MAX_TICKS
+    blind = SafetyFilter(SafetyConfig())  # never filtered a tick: no position known
+    rise = np.stack([blind.finished_action(k) for k in range(10)])
+    assert np.isclose(rise[:, 2].sum(), DONE_BACK_OFF_M)
