@@ -76,6 +76,8 @@ ROWS = [
     ("train_step_speed_cpu", "train_step_b8_speedup_over_e3nn_tp", "policy training step on this CPU, batch 8 x history 16 x 1,024 points: speed-up of the split tensor products (a batched matmul per edge on the CPU) over e3nn's module (at batch 2: 1.87x)", "", "{:.2f}x"),
     ("false_done_before", "false_done_learned", "StackGreenOnBlue, session-14 fine-tune, full stack, 8 seeds (CPU): episodes ended on a DONE the sim did not bear out, before the planner's 'on' height check and the agent's re-check after DONE (success 0.12; with the sim's true subtask 0.62)", "", "{:.2f}"),
     ("false_done", "false_done_learned", "same, after them (success 0.25; true subtask 0.62)", "", "{:.2f}"),
+    ("false_done_putblue_s15", "success_learned", "PutBlueInBowl, session-15 fine-tune, full stack, 4 seeds (CPU): success with the learned planner, the hand backing off 6 ticks of 1 cm after DONE (true subtask: 1.00)", "", "{:.2f}"),
+    ("false_done_putblue_s15_backoff", "success_learned", "same, the back-off measured until the hand is 6 cm up (true subtask: 1.00)", "", "{:.2f}"),
     ("place_failure_census_s12", "success_rate_PutRedInBowl", "session-12 fine-tune, train task PutRedInBowl, true subtask given, 6 seeds: success (the shipped expert: 0.00; PutGreenInBowl 1.00 against 0.17)", "", "{:.2f}"),
     ("shape_harmonics_finetune_ab", "closed_loop_pick_success_rate_lr_x1", "CPU A/B, PickRedCube, small PointNet policy fine-tuned 750 steps adding shape harmonics: pick success, added weights at the base learning rate", "", "{:.2f}"),
     ("shape_harmonics_finetune_ab", "closed_loop_pick_success_rate_lr_x30", "same A/B, added weights at 30x the base learning rate (before the fine-tune: 0.25; 36 episodes per arm)", "", "{:.2f}"),
