@@ -7,9 +7,9 @@ Triton on CUDA; the unsuffixed figures), with the same split and a batched matmu
 (`split_bmm`, the kernel's reference and the default until session 15), and with e3nn's own module
 (`e3nn`), whose backward fills a zero tensor of all the per-edge weights for every path. Before session 15
 the unsuffixed figures were `split_bmm`'s (`train_step_speed_cuda_s15.json` was run then: its
-`_split_kernel_tp` figures are the kernel's). The `forward` rows run without gradients, where the encoder always takes e3nn's
-forward (faster): they differ only by noise. (Run on the H100 before that rule: split forward 68.9 ms
-against e3nn's 58.0 at batch 128.)
+`_split_kernel_tp` figures are the kernel's). The `forward` rows run without gradients: on the CPU the
+encoder then takes e3nn's forward in every variant (they differ only by noise); on CUDA the split variants
+keep their contraction (`PointConv.split_for_cuda_inference`, since session 15; the s15 file predates it).
 
 Why: GPU fine-tunes get ~6 minutes a session and run 3.5-4 steps/s at batch 128 (history 16, 1,024
 points; `benchmarks/results/compositional_s13/full_sh_train.log`). If the step is launch-bound (time
