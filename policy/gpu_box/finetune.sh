@@ -20,6 +20,8 @@
 # RANDOM_START: share of demo and DAgger episodes that begin from a random hover pose (sim/start_pose.py; default 0).
 # SUBTASK_LAG: TrainConfig.subtask_lag_max_ticks (default 0): the previous subtask's text shown up to this many
 # ticks after each switch, as the planner names it late.
+# EXTRA_TASKS: more demos of these tasks (EXTRA_EPS per task, seeds from 1000, random starts as RANDOM_START) in a
+# dataset of their own at EXTRA_SHARE of every batch (default 0.15), for the skills that fail after a hand-off.
 T0=$(date +%s)
 for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
 python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
@@ -39,6 +41,13 @@ OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy demos --out /tmp/s7/dem
   --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 0 --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/demos_log.txt 2>&1 &
 OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy dagger --checkpoint ${FROM:-shipped/policy} --out /tmp/s7/dagger --tasks $TASKS --episodes ${DAGGER_EPS:-20} \
   --n-envs 10 --beta 0.3 --seed 300 --n-points 1024 --image-size 128 --max-steps 300 --device cuda --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/dagger_log.txt 2>&1 &
+EXTRA=""
+if [ -n "$EXTRA_TASKS" ]; then
+  EXTRA="/tmp/s7/demos_extra"
+  OMP_NUM_THREADS=1 timeout ${DATA_TIMEOUT:-240} $V policy demos --out $EXTRA --tasks $EXTRA_TASKS --episodes ${EXTRA_EPS:-40} \
+    --n-points 1024 --image-size 128 --noise-pos-m 0.005 --noise-rot-rad 0.03 --noisy-fraction 0.5 --seed 1000 \
+    --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/demos_extra_log.txt 2>&1 &
+fi
 ROUNDS="/tmp/s7/dagger"
 i=0
 for CK in $DAGGER_ALSO; do
@@ -48,12 +57,16 @@ for CK in $DAGGER_ALSO; do
     --max-steps 300 --device cuda --random-start-fraction ${RANDOM_START:-0} > $OUT/logs/dagger_also${i}_log.txt 2>&1 &
 done
 wait
-tail -n 3 $OUT/logs/demos_log.txt $OUT/logs/dagger*_log.txt
+tail -n 3 $OUT/logs/demos*_log.txt $OUT/logs/dagger*_log.txt
 cp /tmp/s7/dagger/dagger_summary.json $OUT/logs/ 2>/dev/null
 cp /tmp/s7/demos/demos_summary.json $OUT/logs/ 2>/dev/null
 # aggregated: every window equally likely, or the DAgger rounds together at DAGGER_SHARE of every batch
-MIX="--mix-with $ROUNDS"
-[ -n "$DAGGER_SHARE" ] && MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); print(1 - $DAGGER_SHARE, *[$DAGGER_SHARE / n] * n)")"
+MIX="--mix-with $EXTRA $ROUNDS"
+if [ -n "$EXTRA" ]; then
+  MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); d = ${DAGGER_SHARE:-0.5}; e = ${EXTRA_SHARE:-0.15}; print(1 - d - e, e, *[d / n] * n)")"
+elif [ -n "$DAGGER_SHARE" ]; then
+  MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); print(1 - $DAGGER_SHARE, *[$DAGGER_SHARE / n] * n)")"
+fi
 echo "mixture: $MIX"
 EL=$(( $(date +%s) - T0 ))
 MIN=$(python3 -c "print(max(1.5, (${BUDGET:-575} - $EL - 25) / 60))")
