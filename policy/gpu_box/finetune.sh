@@ -23,14 +23,7 @@
 # EXTRA_TASKS: more demos of these tasks (EXTRA_EPS per task, seeds from 1000, random starts as RANDOM_START) in a
 # dataset of their own at EXTRA_SHARE of every batch (default 0.15), for the skills that fail after a hand-off.
 T0=$(date +%s)
-for f in .gpu/gl/*.deb; do dpkg -x $f /; done; ldconfig
-python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .gpu/whl/*.whl || exit 3
-mkdir -p /tmp/stub/av && echo '# stub: demos and DAgger write no video' > /tmp/stub/av/__init__.py
-export PYTHONPATH=/tmp/site:/tmp/stub MUJOCO_GL=egl VLA_TEXT_CACHE=$PWD/.gpu/text_cache.safetensors PYTHONUNBUFFERED=1
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-F=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json; [ -f $F ] && export __EGL_VENDOR_LIBRARY_FILENAMES=$F
-python3 -m pip install -q --no-deps --no-build-isolation -e . > /tmp/pip.log 2>&1 || { tail -20 /tmp/pip.log; exit 4; }
-nvidia-smi -L
+source policy/gpu_box/setup.sh
 TASKS="PickRedCube PickBlueCube OpenDrawer CloseDrawer PressButton PutRedInBowl PutGreenInBowl PutGreenInDrawer StackRedOnGreen StackGreenOnBlue PushBlueTowardBowl PushRedTowardButton PressButtonThenPutRedInBowl OpenDrawerAndPressButton PutRedAndGreenInBowl"
 V="python3 -m vla_stack.cli"
 # a box still warm from an earlier call keeps /tmp: start clean (session 15's second call, before this line,
