@@ -54,6 +54,9 @@ class PolicyConfig:
     # How each marked object is turned about the gripper's approach axis (shape_harmonics.py): the
     # cube yaw the encoders did not see. Needs object channels. Off in checkpoints from before the flag.
     shape_harmonics: bool = False
+    # Channels that name a cube keep only its solid cluster (object_channels.solid_cube_clusters): "the red
+    # cube" stops marking the flat red button cap too. Off in checkpoints from before the flag.
+    solid_cube_masks: bool = False
 
     def validate(self) -> "PolicyConfig":
         for name in ("n_centers", "k_points", "k_centers", "min_points", "point_channels", "scalars", "vectors",
@@ -73,6 +76,8 @@ class PolicyConfig:
             raise SchemaError(f"policy config: subgoal_dropout must be in [0, 1], got {self.subgoal_dropout}")
         if self.shape_harmonics and not self.object_channels:
             raise SchemaError("policy config: shape_harmonics needs object_channels (it measures the marked objects)")
+        if self.solid_cube_masks and not self.object_channels:
+            raise SchemaError("policy config: solid_cube_masks needs object_channels (it edits their masks)")
         from .object_channels import OBJECT_COLORS
 
         self.marked_objects = tuple(self.marked_objects)  # a list after a JSON round trip

@@ -43,7 +43,7 @@ def attention_on_target(model, points, colors, state, text_emb, target_pos, radi
     enc = model.encoder
     cond = model.condition(text_emb)
     ee, _, _ = ee_frame(state)
-    masks = model.masks(colors, objects)
+    masks = model.masks(points, colors, objects)
     feat = enc.point_features(colors, cond, masks)
     rel = points - ee[:, None]
     w = enc.attention(feat, rel.norm(dim=-1, keepdim=True), masks)[0]  # (N, V)

@@ -63,7 +63,7 @@ class PolicyModel(nn.Module):
         m = subgoal_mask.to(text.dtype)[..., None]
         return self.cond(torch.cat([text, subgoal * m, m], dim=-1))
 
-    def masks(self, colors, objects):
+    def masks(self, points, colors, objects):
         """Object channels (B, N, N_CHANNELS) from the subtask's object codes, or None when the
         config has none (then `objects` is ignored: older checkpoints run unchanged)."""
         if not self.cfg.object_channels:
@@ -73,7 +73,7 @@ class PolicyModel(nn.Module):
                               "the subtask's object codes: objects=object_channels.object_codes(subtask_texts, cfg.marked_objects)")
         if objects.shape[-2:] != (N_CHANNELS, CODE_DIM):
             raise SchemaError(f"policy: object codes must end in ({N_CHANNELS}, {CODE_DIM}), got {tuple(objects.shape)}")
-        return object_masks(colors, objects.to(colors.dtype))
+        return object_masks(colors, objects.to(colors.dtype), points, solid_cubes=self.cfg.solid_cube_masks)
 
     def encode(self, points, colors, state, text, subgoal=None, subgoal_mask=None, objects=None):
         """One token per cloud. points, colors (B, N, 3); state (B, STATE_DIM); text (B, text_dim);
@@ -83,7 +83,7 @@ class PolicyModel(nn.Module):
         each None where the encoder or config has none."""
         cond = self.condition(text, subgoal, subgoal_mask)
         ee_pos, ee_axes, opening = ee_frame(state)
-        masks = self.masks(colors, objects)
+        masks = self.masks(points, colors, objects)
         scalars, v_odd, v_even = self.encoder(points, colors, ee_pos, ee_axes, cond, masks)
         pre = self.token[0](torch.cat([scalars, self.normalizer.normalize_opening(opening), cond], dim=-1))
         v_shape = None

@@ -14,7 +14,10 @@ model, so training and inference compute the masks identically).
 
 Known limit (the scene's colours): the button cap is as red as the red cube, so "red cube"
 also marks the cap and "button" also marks the red cube (the world model's probe excludes
-the button by position; here the encoder sees the geometry and has to tell them apart).
+the button by position). With `solid_cubes` (PolicyConfig.solid_cube_masks) a channel that
+names a cube keeps only one solid cluster (`solid_cube_clusters`): the red cube, not the flat
+cap. Without it, "stack the blue cube on the red cube" (held out: no training subtask has the
+red cube as its destination) carried the cube to a point between the two (session 16 trace).
 The drawer has no colour of its own (blue-grey like the cabinet, dark handle): never marked.
 """
 
@@ -26,12 +29,18 @@ import torch
 from vla_stack.world_model.objects import DEFAULT_OBJECT_COLORS, DEFAULT_OBJECT_WORDS, named_objects
 from vla_stack.world_model.probe import MAX_CHROMA_DISTANCE, MIN_SATURATION
 
+from .shape_harmonics import densest_cluster
+
 N_CHANNELS = 2  # the object acted on, the reference / destination
 CODE_DIM = 4  # RGB + present
 #: Objects with a distinctive colour (RGB in [0, 1], the scene's rgba): the world model's cubes
 #: plus the fixtures a subtask can name as a destination.
 OBJECT_COLORS = {**DEFAULT_OBJECT_COLORS, "bowl": (0.95, 0.75, 0.3), "button": (0.9, 0.15, 0.15)}
 OBJECT_WORDS = {**DEFAULT_OBJECT_WORDS, "bowl": "bowl", "button": "button"}
+CUBE_COLORS = tuple(rgb for name, rgb in OBJECT_COLORS.items() if name.endswith("_cube"))
+# A 4 cm cube's visible points span 2.8-3.9 cm of height (5th-95th percentile over expert episodes of
+# three red-cube tasks, on the table and in the hand); the button cap's 0.8-1.6 cm.
+SOLID_MIN_HEIGHT_M = 0.022
 
 
 def object_codes(texts: list[str], marked: tuple[str, ...]) -> np.ndarray:
@@ -51,7 +60,8 @@ def object_codes(texts: list[str], marked: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def object_masks(colors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+def object_masks(colors: torch.Tensor, codes: torch.Tensor, points: torch.Tensor | None = None,
+                 solid_cubes: bool = False) -> torch.Tensor:
     """colors (B, N, 3) in [0, 1], codes (B, N_CHANNELS, CODE_DIM) -> (B, N, N_CHANNELS) in {0, 1}.
 
     The world model's colour test (world_model.probe.colour_mask) per point: chromaticity cosine
@@ -64,7 +74,21 @@ def object_masks(colors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     sat = colors.amax(-1) - colors.amin(-1)  # (B, N)
     cos = torch.einsum("bnc,bmc->bnm", colors, rgb) / (colors.norm(dim=-1)[..., None] * rgb.norm(dim=-1)[:, None] + 1e-6)
     hit = ((1.0 - cos) < MAX_CHROMA_DISTANCE) & (sat[..., None] > MIN_SATURATION) & present[:, None]
-    return hit.to(colors.dtype)
+    masks = hit.to(colors.dtype)
+    if solid_cubes:
+        if points is None:
+            raise ValueError("object masks: solid_cubes needs the points")
+        masks = solid_cube_clusters(points, masks, codes)
+    return masks
+
+
+def solid_cube_clusters(points: torch.Tensor, masks: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """In the channels whose code names a cube, only the densest solid cluster stays marked (points
+    within shape_harmonics.CLUSTER_RADIUS_M of it); other channels (the bowl) unchanged."""
+    cube_rgb = torch.tensor(CUBE_COLORS, dtype=codes.dtype, device=codes.device)          # (K, 3)
+    is_cube = ((codes[..., None, :3] - cube_rgb).abs().amax(-1) < 1e-3).any(-1) & (codes[..., 3] > 0.5)  # (B, C)
+    clustered = densest_cluster(points, masks, min_height_m=SOLID_MIN_HEIGHT_M)
+    return torch.where(is_cube[:, None, :], clustered, masks)
 
 
 def object_masks_reference(colors: np.ndarray, codes: np.ndarray) -> np.ndarray:

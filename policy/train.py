@@ -62,6 +62,7 @@ class TrainConfig:
     resume: bool = True  # continue from <out>/last when it exists
     init_from: Path | None = None  # start from this checkpoint's weights (fine-tuning)
     add_shape_harmonics: bool = False  # with init_from: switch on model.shape_harmonics (new weights start at 0)
+    solid_cube_masks: bool = False  # with init_from: switch on model.solid_cube_masks (no new weights)
     # the added weights learn at lr x this: a turn shows in a few percent of frames, and at 1x two GPU
     # fine-tunes left them near zero (benchmarks/results/compositional_s10/README.md)
     new_weights_lr_mult: float = 1.0
@@ -162,8 +163,12 @@ def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
     if cfg.init_from is not None:
         added = cfg.add_shape_harmonics and not read_config(cfg.init_from)[0].shape_harmonics
         model, _ = load_checkpoint(cfg.init_from, add_shape_harmonics=cfg.add_shape_harmonics)
+        switched = ["shape harmonics added"] if added else []
+        if cfg.solid_cube_masks and not model.cfg.solid_cube_masks:
+            model.cfg = dataclasses.replace(model.cfg, solid_cube_masks=True).validate()
+            switched.append("solid cube masks on")
         log(f"initialised from {cfg.init_from} (its architecture and normalization are kept"
-            + (", shape harmonics added)" if added else ")"))
+            + (f"; {', '.join(switched)})" if switched else ")"))
         return model
     if ds.has_points is False:
         raise SchemaError(f"dataset {cfg.dataset}: no point clouds recorded (observation.points)")

@@ -159,3 +159,45 @@ def test_a_fresh_model_already_pools_one_head_onto_the_named_object():
     assert row["mass"][0] > 0.9  # head 0 looks at the cube ...
     assert row["centroid_error_m"][0] < 0.02  # ... so its centroid is where the cube is
     assert row["mass"][1:].max() < 0.5  # the other heads are free (no destination named)
+
+
+def red_cube_and_button_cap(g: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A scene's red points as the camera sees them: a 4 cm cube on the table (top face and one side)
+    and, 25 cm away, the button's flat cap (a 5.6 cm disc, 1.6 cm thick); a yellow bowl; grey table."""
+    top = np.c_[g.uniform(-0.02, 0.02, (14, 2)) + [0.5, 0.0], np.full(14, 0.04)]
+    side = np.c_[np.full(8, 0.48), g.uniform(-0.02, 0.02, 8), g.uniform(0.0, 0.04, 8)]
+    ang, r = g.uniform(0, 2 * np.pi, 14), 0.028 * np.sqrt(g.uniform(0, 1, 14))
+    cap = np.c_[0.3 + r * np.cos(ang), -0.15 + r * np.sin(ang), g.uniform(0.02, 0.036, 14)]
+    bowl = np.c_[g.uniform(-0.1, 0.1, (40, 2)) + [0.2, 0.3], g.uniform(0.0, 0.045, 40)]
+    table = np.c_[g.uniform(-0.5, 0.5, (60, 2)) + [0.4, 0.0], np.zeros(60)]
+    points = np.concatenate([top, side, cap, bowl, table])
+    colors = np.concatenate([np.tile(OBJECT_COLORS["red_cube"], (36, 1)), np.tile(OBJECT_COLORS["bowl"], (40, 1)),
+                             np.full((60, 3), 0.5)])
+    return torch.from_numpy(points)[None], torch.from_numpy(colors)[None]
+
+
+def test_solid_cube_masks_mark_the_red_cube_and_not_the_flat_red_button_cap():
+    points, colors = red_cube_and_button_cap(np.random.default_rng())
+    codes = torch.from_numpy(object_codes(["stack the blue cube on the red cube", "put the red cube in the bowl"],
+                                          ALL)).double()
+    points, colors = points.expand(2, -1, -1), colors.expand(2, -1, -1)
+    cube, cap, bowl = slice(0, 22), slice(22, 36), slice(36, 76)
+    plain = object_masks(colors, codes)
+    assert plain[0, cube, 1].all() and plain[0, cap, 1].all()  # the colour test alone marks both
+    solid = object_masks(colors, codes, points, solid_cubes=True)
+    assert solid[0, cube, 1].all() and not solid[0, cap, 1].any()  # "on the red cube": the destination
+    assert solid[1, cube, 0].all() and not solid[1, cap, 0].any()  # "the red cube": the object acted on
+    assert torch.equal(solid[1, :, 1], plain[1, :, 1]) and solid[1, bowl, 1].all()  # the bowl is no cube: kept whole
+    # heights are along gravity: turning the workspace about the vertical (its yaw) changes nothing
+    c, s = np.cos(1.1), np.sin(1.1)
+    yaw = torch.tensor([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    assert torch.equal(object_masks(colors, codes, points @ yaw.T + 0.3, solid_cubes=True), solid)
+    with pytest.raises(ValueError, match="needs the points"):
+        object_masks(colors, codes, solid_cubes=True)
+
+
+def test_solid_cube_masks_are_a_config_flag_a_fine_tune_can_switch_on():
+    with pytest.raises(SchemaError, match="solid_cube_masks needs object_channels"):
+        PolicyConfig(solid_cube_masks=True).validate()
+    assert PolicyConfig(object_channels=True, solid_cube_masks=True).validate().solid_cube_masks
+    assert not PolicyConfig().solid_cube_masks  # checkpoints from before the flag: masks unchanged

@@ -134,7 +134,7 @@ def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_the
     tuned = train(TrainConfig(dataset=dataset, out=tmp_path / "tuned", init_from=base, add_shape_harmonics=True,
                               steps=3, batch_size=4, history=2, lr=3e-3, warmup_steps=1, progress=False))
     model = ActionExpert.load(tuned).model
-    assert model.cfg.shape_harmonics
+    assert model.cfg.shape_harmonics and not model.cfg.solid_cube_masks
     assert model.shape_in.weight.abs().max() > 0 and model.head.coef_shape.weight.abs().max() > 0  # they trained
 
     # the added weights can learn faster than the rest: same data and seed, 10x their learning rate
@@ -148,6 +148,15 @@ def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_the
     base_w = ActionExpert.load(base).model.get_parameter("head.coef_rot.weight")
     moved, moved_fast = ((m.get_parameter("head.coef_rot.weight") - base_w).abs().max() for m in (model, fast))
     assert 0.5 * moved < moved_fast < 2 * moved   # the loaded weights keep the base learning rate
+
+
+def test_fine_tuning_can_switch_on_solid_cube_masks(dataset_with_a_cube, tmp_path):
+    base = train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "base", model=tiny_config(object_channels=True),
+                             steps=2, batch_size=2, history=2, progress=False))
+    tuned = train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "tuned", init_from=base, solid_cube_masks=True,
+                              steps=2, batch_size=2, history=2, progress=False))
+    assert ActionExpert.load(tuned).model.cfg.solid_cube_masks  # saved with the checkpoint, so inference matches
+    assert not ActionExpert.load(base).model.cfg.solid_cube_masks
 
 
 def test_subtask_switches_can_be_shown_late_as_the_planner_names_them():
