@@ -98,9 +98,9 @@ class PackConfig:
 
     planner: Path = Path("benchmarks/results/planner_checkpoint")
     world_model: Path = Path("world_model/checkpoint_front_objects_colour")
-    policy: Path = Path("benchmarks/results/compositional_train/full")
+    policy: Path = Path("benchmarks/results/compositional_s16/checkpoint")
     out: Path = DEFAULT_DIR
-    n_points: int = 512  # points per cloud the action expert was trained on
+    n_points: int = 1024  # points per cloud the action expert was trained on
     image_size: int = 128
     notes: dict[str, str] = field(default_factory=dict)  # component -> where it came from (recipe)
     link: tuple[str, ...] = ("world_model",)  # parts linked (relative symlink) rather than copied, when inside

@@ -4,7 +4,8 @@ Runs the scripted expert through red-cube tasks and, on every frame, builds the 
 ways on the same cloud: every red point (the colour test alone), the densest cluster (what the shape
 harmonics use), and the densest solid cluster (`solid_cube_masks`). A frame counts for the cube when the
 marked points' centroid lies within 4 cm of the red cube's centre, for the cap when it lies within 5 cm
-(in the plane) of the button.
+(in the plane) of the button. Also the height (z) span of the red points within 5 cm of each, per frame: what
+the solid cluster's 2.2 cm threshold (`object_channels.SOLID_MIN_HEIGHT_M`) separates.
 
     python benchmarks/solid_cube_masks.py        # ~3 min on the CPU
 """
@@ -34,8 +35,8 @@ class SolidCubeMasksConfig:
     name: str = "solid_cube_masks"
 
 
-def frames(task: str, cfg: SolidCubeMasksConfig) -> dict[str, list[str]]:
-    """Per rule, one verdict per expert frame: cube, cap, other or none."""
+def frames(task: str, cfg: SolidCubeMasksConfig) -> tuple[dict[str, list[str]], dict[str, list[float]]]:
+    """Per rule, one verdict per expert frame (cube, cap, other or none); per object, the red points' height span."""
     import torch
 
     from vla_stack import schema
@@ -49,6 +50,7 @@ def frames(task: str, cfg: SolidCubeMasksConfig) -> dict[str, list[str]]:
     env = make_env(task, "panda", cfg.n_points, cfg.image_size)
     scene = env.unwrapped.scene
     out: dict[str, list[str]] = {r: [] for r in RULES}
+    spans: dict[str, list[float]] = {"cube": [], "cap": []}
     try:
         for seed in range(cfg.seeds):
             obs, _ = env.reset(seed=seed)
@@ -59,6 +61,11 @@ def frames(task: str, cfg: SolidCubeMasksConfig) -> dict[str, list[str]]:
                 masks = {"colour_only": plain, "densest_cluster": densest_cluster(pts, plain),
                          "solid_cluster": object_masks(cols, codes, pts, solid_cubes=True)}
                 cube, button = scene.body_pos("red_cube"), scene.body_pos("button")
+                red = pts[0][plain[0, :, channel] > 0].numpy()
+                for name, centre in (("cube", cube), ("cap", button)):
+                    near = red[np.linalg.norm(red[:, :2] - centre[:2], axis=1) < 0.05]
+                    if len(near):
+                        spans[name].append(float(np.ptp(near[:, 2])))
                 for rule, m in masks.items():
                     w = m[0, :, channel]
                     if w.sum() == 0:
@@ -72,15 +79,17 @@ def frames(task: str, cfg: SolidCubeMasksConfig) -> dict[str, list[str]]:
                     break
     finally:
         env.close()
-    return out
+    return out, spans
 
 
 def main(cfg: SolidCubeMasksConfig):
     from vla_stack import bench
 
-    metrics, table = {}, []
+    metrics, table, spans = {}, [], {"cube": [], "cap": []}
     for task in TASKS:
-        verdicts = frames(task, cfg)
+        verdicts, task_spans = frames(task, cfg)
+        for k in spans:
+            spans[k] += task_spans[k]
         row = {"task": task, "frames": len(verdicts["solid_cluster"])}
         for rule in RULES:
             v = np.array(verdicts[rule])
@@ -89,7 +98,12 @@ def main(cfg: SolidCubeMasksConfig):
             metrics[f"{task}_{rule}_on_cap_frac"] = round(on_cap, 3)
             row[f"{rule.replace('_', ' ')}: cube / cap"] = f"{on_cube:.2f} / {on_cap:.2f}"
         table.append(row)
+    for name, v in spans.items():
+        lo, hi = np.percentile(v, [5, 95])
+        metrics[f"red_{name}_height_span_p05_m"], metrics[f"red_{name}_height_span_p95_m"] = round(lo, 4), round(hi, 4)
     bench.print_table(table, title=f"where the red cube's channel lies, expert frames ({cfg.seeds} seeds per task)")
+    print("height span of the red points (m, 5th-95th percentile): "
+          + ", ".join(f"{k} {metrics[f'red_{k}_height_span_p05_m']}-{metrics[f'red_{k}_height_span_p95_m']}" for k in spans))
     return bench.write_results(cfg.name, metrics, details={"config": {k: str(v) for k, v in vars(cfg).items()}})
 
 

@@ -39,7 +39,7 @@ OBJECT_COLORS = {**DEFAULT_OBJECT_COLORS, "bowl": (0.95, 0.75, 0.3), "button": (
 OBJECT_WORDS = {**DEFAULT_OBJECT_WORDS, "bowl": "bowl", "button": "button"}
 CUBE_COLORS = tuple(rgb for name, rgb in OBJECT_COLORS.items() if name.endswith("_cube"))
 # A 4 cm cube's visible points span 2.8-3.9 cm of height (5th-95th percentile over expert episodes of
-# three red-cube tasks, on the table and in the hand); the button cap's 0.8-1.6 cm.
+# three red-cube tasks, on the table and in the hand; benchmarks/solid_cube_masks.py); the button cap's 0.4-1.6 cm.
 SOLID_MIN_HEIGHT_M = 0.022
 
 

@@ -54,7 +54,7 @@ def densest_cluster(points: torch.Tensor, masks: torch.Tensor, min_height_m: flo
 
     `min_height_m` > 0: a point whose marked neighbours span at least that much height (z) wins over any
     that does not, so a solid object beats a flat one of the same colour (the red cube's 3-4 cm against
-    the button cap's 1-1.6 cm). Heights are measured along the base frame's z, gravity: invariant under
+    the button cap's 0.4-1.6 cm). Heights are measured along the base frame's z, gravity: invariant under
     turns about it (the workspace yaw), not under tilts."""
     b, n, c = masks.shape
     k = min(MAX_MARKED, n)
