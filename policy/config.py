@@ -49,7 +49,8 @@ class PolicyConfig:
     # reference/destination" (object_channels.py). Off in checkpoints from before the flag existed.
     object_channels: bool = False
     # Which named objects the channels mark (by colour). The button is left out: its cap is the red
-    # cube's red, so "press the button" marked the red cube (policy.md, PressButton diagnosis).
+    # cube's red, so "press the button" marked the red cube (policy.md, PressButton diagnosis); with
+    # solid_cube_masks its channel keeps the flat cap alone (no checkpoint trained so yet).
     marked_objects: tuple[str, ...] = ("red_cube", "green_cube", "blue_cube", "bowl")
     # How each marked object is turned about the gripper's approach axis (shape_harmonics.py): the
     # cube yaw the encoders did not see. Needs object channels. Off in checkpoints from before the flag.

@@ -16,7 +16,7 @@ Known limit (the scene's colours): the button cap is as red as the red cube, so 
 also marks the cap and "button" also marks the red cube (the world model's probe excludes
 the button by position). With `solid_cubes` (PolicyConfig.solid_cube_masks) a channel that
 names a cube keeps only one solid cluster (`solid_cube_clusters`): the red cube, not the flat
-cap. Without it, "stack the blue cube on the red cube" (held out: no training subtask has the
+cap; and one naming the button (marked only where `marked_objects` lists it) keeps only the flat cap. Without it, "stack the blue cube on the red cube" (held out: no training subtask has the
 red cube as its destination) carried the cube to a point between the two (session 16 trace).
 The drawer has no colour of its own (blue-grey like the cabinet, dark handle): never marked.
 """
@@ -84,11 +84,15 @@ def object_masks(colors: torch.Tensor, codes: torch.Tensor, points: torch.Tensor
 
 def solid_cube_clusters(points: torch.Tensor, masks: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """In the channels whose code names a cube, only the densest solid cluster stays marked (points
-    within shape_harmonics.CLUSTER_RADIUS_M of it); other channels (the bowl) unchanged."""
-    cube_rgb = torch.tensor(CUBE_COLORS, dtype=codes.dtype, device=codes.device)          # (K, 3)
-    is_cube = ((codes[..., None, :3] - cube_rgb).abs().amax(-1) < 1e-3).any(-1) & (codes[..., 3] > 0.5)  # (B, C)
-    clustered = densest_cluster(points, masks, min_height_m=SOLID_MIN_HEIGHT_M)
-    return torch.where(is_cube[:, None, :], clustered, masks)
+    within shape_harmonics.CLUSTER_RADIUS_M of it); in a channel naming the button, only the densest flat
+    one (its cap: the red cube is the same red) or nothing; other channels (the bowl) unchanged."""
+    def names(rgbs) -> torch.Tensor:                                                       # (B, C)
+        rgb = torch.tensor(rgbs, dtype=codes.dtype, device=codes.device)
+        return ((codes[..., None, :3] - rgb).abs().amax(-1) < 1e-3).any(-1) & (codes[..., 3] > 0.5)
+
+    is_cube, is_button = names(CUBE_COLORS), names((OBJECT_COLORS["button"],))
+    clustered = densest_cluster(points, masks, min_height_m=SOLID_MIN_HEIGHT_M, flat=is_button)
+    return torch.where((is_cube | is_button)[:, None, :], clustered, masks)
 
 
 def object_masks_reference(colors: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -47,15 +47,17 @@ def n_even(n_channels: int) -> int:
 
 
 @torch.no_grad()
-def densest_cluster(points: torch.Tensor, masks: torch.Tensor, min_height_m: float = 0.0) -> torch.Tensor:
+def densest_cluster(points: torch.Tensor, masks: torch.Tensor, min_height_m: float = 0.0,
+                    flat: torch.Tensor | None = None) -> torch.Tensor:
     """masks (B, N, C) -> the same, keeping per channel only the marked points within CLUSTER_RADIUS_M of
     the marked point with the most marked neighbours in that radius (the first MAX_MARKED marked points,
     in cloud order, are searched).
 
     `min_height_m` > 0: a point whose marked neighbours span at least that much height (z) wins over any
     that does not, so a solid object beats a flat one of the same colour (the red cube's 3-4 cm against
-    the button cap's 0.4-1.6 cm). Heights are measured along the base frame's z, gravity: invariant under
-    turns about it (the workspace yaw), not under tilts."""
+    the button cap's 0.4-1.6 cm). `flat` (B, C) bool: in those channels the other way round, and only a
+    flat cluster counts (none: the channel is emptied). Heights are measured along the base frame's z,
+    gravity: invariant under turns about it (the workspace yaw), not under tilts."""
     b, n, c = masks.shape
     k = min(MAX_MARKED, n)
     per_channel = masks.transpose(1, 2)                                        # (B, C, N)
@@ -69,9 +71,15 @@ def densest_cluster(points: torch.Tensor, masks: torch.Tensor, min_height_m: flo
         z = cand[..., None, :, 2]                                               # (B, C, 1, k)
         seen = neighbours > 0
         height = (torch.where(seen, z, -torch.inf).amax(-1) - torch.where(seen, z, torch.inf).amin(-1))
-        score = score + (k + 1) * ((height >= min_height_m) & (valid > 0)).to(score.dtype)
+        wanted = height >= min_height_m
+        if flat is not None:
+            wanted = wanted ^ flat[..., None]
+        wanted = wanted & (valid > 0)
+        score = score + (k + 1) * wanted.to(score.dtype)
     peak = torch.gather(cand, 2, score.argmax(-1)[..., None, None].expand(b, c, 1, 3))  # (B, C, 1, 3)
     inside = (points[:, None] - peak).norm(dim=-1) < CLUSTER_RADIUS_M          # (B, C, N)
+    if min_height_m > 0 and flat is not None:
+        inside = inside & (~flat | wanted.any(-1))[..., None]                  # a flat channel without a flat cluster
     return masks * inside.transpose(1, 2).to(masks.dtype)
 
 

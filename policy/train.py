@@ -63,6 +63,9 @@ class TrainConfig:
     init_from: Path | None = None  # start from this checkpoint's weights (fine-tuning)
     add_shape_harmonics: bool = False  # with init_from: switch on model.shape_harmonics (new weights start at 0)
     solid_cube_masks: bool = False  # with init_from: switch on model.solid_cube_masks (no new weights)
+    # with init_from: these objects are marked too (model.marked_objects; e.g. "button", which needs
+    # solid_cube_masks: else "the button" marks the red cube as well)
+    mark_objects: tuple[str, ...] = ()
     # the added weights learn at lr x this: a turn shows in a few percent of frames, and at 1x two GPU
     # fine-tunes left them near zero (benchmarks/results/compositional_s10/README.md)
     new_weights_lr_mult: float = 1.0
@@ -167,6 +170,11 @@ def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
         if cfg.solid_cube_masks and not model.cfg.solid_cube_masks:
             model.cfg = dataclasses.replace(model.cfg, solid_cube_masks=True).validate()
             switched.append("solid cube masks on")
+        added_marks = tuple(o for o in cfg.mark_objects if o not in model.cfg.marked_objects)
+        if added_marks:
+            marked = (*model.cfg.marked_objects, *added_marks)
+            model.cfg = dataclasses.replace(model.cfg, marked_objects=marked).validate()
+            switched.append(f"marked too: {', '.join(added_marks)}")
         log(f"initialised from {cfg.init_from} (its architecture and normalization are kept"
             + (f"; {', '.join(switched)})" if switched else ")"))
         return model

@@ -201,3 +201,21 @@ def test_solid_cube_masks_are_a_config_flag_a_fine_tune_can_switch_on():
         PolicyConfig(solid_cube_masks=True).validate()
     assert PolicyConfig(object_channels=True, solid_cube_masks=True).validate().solid_cube_masks
     assert not PolicyConfig().solid_cube_masks  # checkpoints from before the flag: masks unchanged
+
+
+def test_solid_cube_masks_give_the_button_its_flat_cap_and_nothing_once_it_is_lit():
+    """For a checkpoint whose marked_objects list the button (its cap is the red cube's red)."""
+    points, colors = red_cube_and_button_cap(np.random.default_rng())
+    cube, cap = slice(0, 22), slice(22, 36)
+    press = torch.from_numpy(object_codes(["press the button"], ALL)).double()
+    masks = object_masks(colors, press, points, solid_cubes=True)
+    assert masks[0, cap, 0].all() and not masks[0, cube, 0].any()
+    lit = colors.clone()
+    lit[0, cap] = torch.tensor([0.15, 0.85, 0.2], dtype=lit.dtype)  # pressed: the cap turns green (sim/scene.py)
+    assert object_masks(lit, press, points, solid_cubes=True)[0, :, 0].sum() == 0  # not the red cube instead
+    # a lit cap is as green as the green cube: "the green cube" keeps the solid one
+    lit[0, cube] = torch.tensor(OBJECT_COLORS["green_cube"], dtype=lit.dtype)
+    green = torch.from_numpy(object_codes(["pick up the green cube"], ALL)).double()
+    assert object_masks(lit, green, points)[0, cap, 0].all()  # the colour test alone marks both
+    masks = object_masks(lit, green, points, solid_cubes=True)
+    assert masks[0, cube, 0].all() and not masks[0, cap, 0].any()

@@ -150,13 +150,18 @@ def test_fine_tuning_can_add_shape_harmonics_to_a_checkpoint_trained_without_the
     assert 0.5 * moved < moved_fast < 2 * moved   # the loaded weights keep the base learning rate
 
 
-def test_fine_tuning_can_switch_on_solid_cube_masks(dataset_with_a_cube, tmp_path):
+def test_fine_tuning_can_switch_on_solid_cube_masks_and_mark_the_button(dataset_with_a_cube, tmp_path):
     base = train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "base", model=tiny_config(object_channels=True),
                              steps=2, batch_size=2, history=2, progress=False))
     tuned = train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "tuned", init_from=base, solid_cube_masks=True,
-                              steps=2, batch_size=2, history=2, progress=False))
-    assert ActionExpert.load(tuned).model.cfg.solid_cube_masks  # saved with the checkpoint, so inference matches
-    assert not ActionExpert.load(base).model.cfg.solid_cube_masks
+                              mark_objects=("button",), steps=2, batch_size=2, history=2, progress=False))
+    cfg = ActionExpert.load(tuned).model.cfg  # saved with the checkpoint, so inference matches
+    assert cfg.solid_cube_masks and cfg.marked_objects[-1] == "button"
+    base_cfg = ActionExpert.load(base).model.cfg
+    assert not base_cfg.solid_cube_masks and "button" not in base_cfg.marked_objects
+    with pytest.raises(SchemaError, match="purple_cube"):
+        train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "bad", init_from=base, mark_objects=("purple_cube",),
+                          steps=1, batch_size=2, history=2, progress=False))
 
 
 def test_subtask_switches_can_be_shown_late_as_the_planner_names_them():

@@ -20,7 +20,8 @@
 # RANDOM_START: share of demo and DAgger episodes that begin from a random hover pose (sim/start_pose.py; default 0).
 # SUBTASK_LAG: TrainConfig.subtask_lag_max_ticks (default 0): the previous subtask's text shown up to this many
 # ticks after each switch, as the planner names it late.
-# SOLID_CUBES=1: switch on PolicyConfig.solid_cube_masks (a cube's channel keeps only its solid cluster).
+# SOLID_CUBES=1: switch on PolicyConfig.solid_cube_masks (a cube's channel keeps only its solid cluster);
+# MARK_BUTTON=1 then marks the button too (its flat red cap; TrainConfig.mark_objects).
 # EXTRA_TASKS: more demos of these tasks (EXTRA_EPS per task, seeds from 1000, random starts as RANDOM_START) in a
 # dataset of their own at EXTRA_SHARE of every batch (default 0.15), for the skills that fail after a hand-off.
 T0=$(date +%s)
@@ -68,7 +69,7 @@ echo "elapsed $EL s; training for $MIN min"
 $V train policy --steps 1000000 --time-budget-min $MIN --batch-size 128 --history 16 --save-every 500 --log-every 50 \
   --no-progress --dataset /tmp/s7/demos $MIX --out /tmp/s7/full_sh --init-from ${FROM:-shipped/policy} --add-shape-harmonics \
   --lr 3e-4 --warmup-steps 50 --new-weights-lr-mult ${LR_MULT:-1} --subtask-lag-max-ticks ${SUBTASK_LAG:-0} \
-  $([ -n "$SOLID_CUBES" ] && echo --solid-cube-masks) > $OUT/logs/full_sh_train.log 2>&1
+  $([ -n "$SOLID_CUBES" ] && echo --solid-cube-masks) $([ -n "$MARK_BUTTON" ] && echo --mark-objects button) > $OUT/logs/full_sh_train.log 2>&1
 tail -n 4 $OUT/logs/full_sh_train.log
 cp /tmp/s7/full_sh/train_config.json $OUT/logs/full_sh_train_config.json
 D=/tmp/s7/full_sh/final; [ -d $D ] || D=/tmp/s7/full_sh/last
