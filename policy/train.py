@@ -178,6 +178,10 @@ def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
         log(f"initialised from {cfg.init_from} (its architecture and normalization are kept"
             + (f"; {', '.join(switched)})" if switched else ")"))
         return model
+    if cfg.solid_cube_masks or cfg.mark_objects:
+        raise SchemaError("solid_cube_masks / mark_objects switch things on in a checkpoint given by init_from; "
+                          "training from scratch, set them in the model config (--model.solid-cube-masks, "
+                          "--model.marked-objects)")
     if ds.has_points is False:
         raise SchemaError(f"dataset {cfg.dataset}: no point clouds recorded (observation.points)")
     return PolicyModel(cfg.model, stats_from_dataset(ds.stats))

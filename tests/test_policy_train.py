@@ -159,6 +159,9 @@ def test_fine_tuning_can_switch_on_solid_cube_masks_and_mark_the_button(dataset_
     assert cfg.solid_cube_masks and cfg.marked_objects[-1] == "button"
     base_cfg = ActionExpert.load(base).model.cfg
     assert not base_cfg.solid_cube_masks and "button" not in base_cfg.marked_objects
+    with pytest.raises(SchemaError, match="init_from"):  # from scratch the model config says it
+        train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "scratch", model=tiny_config(object_channels=True),
+                          solid_cube_masks=True, steps=1, batch_size=2, history=2, progress=False))
     with pytest.raises(SchemaError, match="purple_cube"):
         train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "bad", init_from=base, mark_objects=("purple_cube",),
                           steps=1, batch_size=2, history=2, progress=False))
