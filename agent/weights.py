@@ -103,9 +103,10 @@ class PackConfig:
     n_points: int = 1024  # points per cloud the action expert was trained on
     image_size: int = 128
     notes: dict[str, str] = field(default_factory=dict)  # component -> where it came from (recipe)
-    link: tuple[str, ...] = ("world_model",)  # parts linked (relative symlink) rather than copied, when inside
-    # this repository: the large world model, whose committed checkpoints are never overwritten; the
-    # planner and the action expert are retrained in place, so they are copied (frozen)
+    link: tuple[str, ...] = ("world_model", "policy")  # parts linked (relative symlink) rather than copied, when
+    # inside this repository: checkpoints committed where nothing overwrites them (the world model's folder, a
+    # session's results folder for the action expert); the planner's folder is retrained in place, so it is
+    # copied (frozen)
 
 
 def pack(cfg: PackConfig) -> int:
