@@ -57,10 +57,9 @@ cp /tmp/s7/dagger/dagger_summary.json $OUT/logs/ 2>/dev/null
 cp /tmp/s7/demos/demos_summary.json $OUT/logs/ 2>/dev/null
 # aggregated: every window equally likely, or the DAgger rounds together at DAGGER_SHARE of every batch
 MIX="--mix-with $EXTRA $ROUNDS"
-if [ -n "$EXTRA" ]; then
-  MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); d = ${DAGGER_SHARE:-0.5}; e = ${EXTRA_SHARE:-0.15}; print(1 - d - e, e, *[d / n] * n)")"
-elif [ -n "$DAGGER_SHARE" ]; then
-  MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); print(1 - $DAGGER_SHARE, *[$DAGGER_SHARE / n] * n)")"
+if [ -n "$EXTRA$DAGGER_SHARE" ]; then  # demos, the extra demos (if any), then each round
+  MIX="$MIX --mix-weights $(python3 -c "n = $((i + 1)); d = ${DAGGER_SHARE:-0.5}; e = [${EXTRA:+${EXTRA_SHARE:-0.15}}]
+print(1 - d - sum(e), *e, *[d / n] * n)")"
 fi
 echo "mixture: $MIX"
 EL=$(( $(date +%s) - T0 ))
