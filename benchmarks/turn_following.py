@@ -7,7 +7,7 @@ state is one the policy was trained on, and each tick where the expert turns at 
 followed when the policy's first chunk entry turns the same way at a quarter of the expert's rate or more
 (yaw_turn_ablation.py's rule). Per skill, for each checkpoint, side by side on the same states.
 
-    python benchmarks/turn_following.py --policies shipped/policy benchmarks/results/compositional_s12/checkpoint
+    python benchmarks/turn_following.py --policies shipped/policy benchmarks/results/compositional_s14/checkpoint
     python benchmarks/turn_following.py --drive policy ...   # the policy drives: its own states, labelled
 
 --drive policy asks the same of the states the policy reaches itself (true subtask given), where the failures
