@@ -788,8 +788,11 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
 def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, cpi, seg_len, pair, half = _full(config or _config(BWD_CONFIG, dstate, forward=False), 7)
+    block_d, warps, stages, cpi, seg_len, pair, half, lanes = _full(config or _config(BWD_CONFIG, dstate, forward=False), 8)
     assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
+    lanes = bool(lanes) and dstate == 16   # the two-lanes-per-channel kernel (selective_scan_bwd_lanes.py)
+    if lanes:
+        block_d, cpi = 16, 1
     seg, n_seg = _segments(L, cdiv(dim, block_d) * batch, seg_len)
     dout = dout.contiguous()
     new = triton_utils.new_output
@@ -813,13 +816,23 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
             delta, A, C, zz, bias, dout, seg_adj, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1,
             delta.stride(0), delta.stride(1), C.stride(0), C.stride(1), *_strides(u, delta, B, C, z, dout)[8:],
             NSEG=n_seg, **flags)
-    _launch_bwd((cdiv(dim, block_d), n_seg, batch),
-        u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
-        seg_adj, seg_dsum, du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
-        dummy if dbias is None else dbias,
-        dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
-        NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=pair or max(1, block_d // 8), CPI=cpi,
-        HALF=bool(half), **flags)
+    outputs = (du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
+               dummy if dbias is None else dbias)
+    if lanes:
+        from .selective_scan_bwd_lanes import launch_bwd_lanes
+        launch_bwd_lanes((cdiv(dim, block_d), n_seg, batch),
+            u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
+            seg_adj, seg_dsum, *outputs, dim, L, seg, A.stride(1), A.stride(0), *_strides(u, delta, B, C, z, dout)[:4],
+            *_strides(u, delta, B, C, z, dout)[8:],
+            NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+            SOFTPLUS=softplus_on, HAS_DLAST=dlast is not None, EVEN=flags["EVEN"], num_warps=1, num_stages=stages)
+    else:
+        _launch_bwd((cdiv(dim, block_d), n_seg, batch),
+            u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
+            seg_adj, seg_dsum, *outputs,
+            dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
+            NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=pair or max(1, block_d // 8), CPI=cpi,
+            HALF=bool(half), **flags)
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
     return du, ddelta, cast(dA, A), cast(dB, B), cast(dC, C), cast(dD, D), dz, cast(dbias, delta_bias)
 

@@ -101,7 +101,13 @@ _V16 = ({16: (16, 1, 4, 2, 0, 2), 64: (8, 1, 4, 2, 0, 1)}, {16: (8, 1, 4, 1, 0, 
 _V16b = ({16: (16, 1, 4, 2, 0), 64: (4, 1, 4, 2, 0, 1)}, {16: (8, 1, 4, 1, 0), 64: (4, 1, 3, 1, 0, 1, 1)})   # the defaults before session 8
 _VCPU = ({16: (4, 1, 3, 4, 16, 1), 8: (2, 1, 3, 1, 0, 1)}, {16: (4, 1, 3, 2, 8, 2, 1), 8: (2, 1, 3, 2, 0, 1, 1)})
 _VCPUb = ({16: (8, 1, 3, 2, 0, 2), 8: (8, 1, 3, 1, 0, 1)}, {16: (8, 1, 3, 1, 0, 0, 1), 8: (4, 1, 3, 1, 0, 2, 0)})
-SCAN_VARIANTS = [_V16, _V16b] if REAL else [_VCPU, _VCPUb]
+# the two-lanes-per-channel backward (8th field; d_state 16 only, selective_scan_bwd_lanes.py): one segment, and
+# segments (8 steps on the CPU, 256 on a GPU) so that the adjoints handed back between segments are checked too
+_VLANES = ({16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0)},
+           {16: (16, 1, 1, 1, 0, 0, 0, 1), 64: (4, 1, 3, 1, 0), 8: (2, 1, 3, 2, 0)})
+_VLANES_SEG = ({16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0), 8: (2, 1, 3, 1, 0)},
+               {16: (16, 1, 1, 1, 256 if REAL else 8, 0, 0, 1), 64: (4, 1, 3, 1, 0), 8: (2, 1, 3, 2, 0)})
+SCAN_VARIANTS = [_V16, _V16b, _VLANES, _VLANES_SEG] if REAL else [_VCPU, _VCPUb, _VLANES, _VLANES_SEG]
 
 
 @pytest.mark.parametrize("variant", range(len(SCAN_VARIANTS)))
