@@ -74,7 +74,7 @@ MIN_SEGMENT = 128
 # in 255). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an H100. Other sizes:
 # BLOCK_D = 256 / dstate.
 FWD_CONFIG = {16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0)}
-BWD_CONFIG = {16: (16, 1, 4, 1, 0, 2, 1), 64: (4, 1, 3, 1, 0)}
+BWD_CONFIG = {16: (16, 1, 1, 1, 256, 0, 0, 1), 64: (4, 1, 3, 1, 0)}
 
 
 # Launch the compiled kernels directly (below) instead of through `kernel[grid](...)`; the
