@@ -29,6 +29,9 @@ one, then runs the adjoint back over them. A backward step reduces over both axe
 and 4 over dstate (a contiguity hint on the saved states steers it). dB and dC leave each
 program through atomics. An iteration takes CPI chunks (1 is fastest on an H100).
 
+At d_state 16 the default backward is another kernel, `selective_scan_bwd_lanes.py` (two lanes per
+channel, the state as a tuple of lane vectors: a layout fixed by hand; 1.36x faster on an H100).
+
 Variants, chosen per launch config (FWD_CONFIG / BWD_CONFIG below; benchmarks/kernel_speed.py --sweep
 times them beside the defaults): the forward can do its per-(channel, step) math on flattened
 tiles (`_fwd_tile_flat`), so a narrow channel block (more warps per scheduler) stops repeating it
@@ -65,14 +68,16 @@ SPLIT_BELOW_PROGRAMS = 256
 MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length[, flat]);
 # backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length[, pair,
-# half]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step)
+# half, lanes]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step)
 # math on flattened tiles (_fwd_tile_flat; flat 2 also reads each row 8 steps at a time, SUB even), pair =
 # the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
 # channels a lane holds, so how many shuffles the dB/dC and du/d(delta) sums take), half = the
 # backward keeps one 4-step half of a chunk live instead of 8 steps (the first half's gates and
 # states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
-# in 255). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an H100. Other sizes:
-# BLOCK_D = 256 / dstate.
+# in 255), lanes = the backward of selective_scan_bwd_lanes.py (d_state 16 only; BLOCK_D 16, one warp and one
+# chunk per iteration whatever the first fields say; 256-step segments even at 512 programs: 0.340 against 0.414
+# ms for one segment, session 17). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an
+# H100. Other sizes: BLOCK_D = 256 / dstate.
 FWD_CONFIG = {16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0)}
 BWD_CONFIG = {16: (16, 1, 1, 1, 256, 0, 0, 1), 64: (4, 1, 3, 1, 0)}
 
