@@ -86,3 +86,19 @@ def test_eval_refuses_a_world_model_the_policy_cannot_read(tmp_path):
         run(EvalConfig(checkpoint=no_subgoals, out=tmp_path / "o1", **common))
     with pytest.raises(schema.SchemaError, match="latent_dim 16"):
         run(EvalConfig(checkpoint=other_dim, out=tmp_path / "o2", **common))
+
+
+def test_reset_on_switch_modes_run_and_an_unknown_mode_is_refused(tmp_path):
+    import pytest
+
+    from vla_stack import schema
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "ckpt", PolicyModel(tiny_config()))
+    for mode in ("state", "chunks", "both"):
+        assert run(EvalConfig(checkpoint=ckpt, tasks=("PressButtonThenPutRedInBowl",), episodes=2, n_envs=2,
+                              max_steps=3, n_points=128, image_size=32, out=tmp_path / mode, device="cpu",
+                              videos=0, reset_on_switch=mode)) == 0
+    with pytest.raises(schema.SchemaError, match="reset-on-switch 'always'"):
+        run(EvalConfig(checkpoint=ckpt, tasks=("PickRedCube",), episodes=1, n_envs=1, max_steps=2, n_points=128,
+                       image_size=32, out=tmp_path / "bad", device="cpu", videos=0, reset_on_switch="always"))
