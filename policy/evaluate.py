@@ -44,6 +44,9 @@ class EvalConfig:
     seed: int = 1000  # different from the data-collection seeds
     workers: int = 1  # tasks evaluated in parallel processes (each loads the checkpoint)
     world_model: Path | None = None  # a world-model checkpoint: condition on its subgoal latents (None: without)
+    # when an env's subtask changes: clear its backbone state, its pending chunks (the previous subtask's
+    # actions blended into the next ones), both, or neither
+    reset_on_switch: str = "none"  # none | state | chunks | both
 
 
 class SubgoalSource:
@@ -126,8 +129,16 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
     frames: list[list[np.ndarray]] = [[]]
     videos_done = 0
     t0 = time.perf_counter()
+    last = [None] * n
     while active.any():
         subtasks = [str(s) for s in info[schema.INFO_SUBTASK]]
+        for i in range(n):
+            if last[i] is not None and subtasks[i] != last[i]:
+                if cfg.reset_on_switch in ("state", "both") and recurrent:
+                    _reset_rows(states, np.array([i]))
+                if cfg.reset_on_switch in ("chunks", "both"):
+                    execs[i].reset()
+            last[i] = subtasks[i]
         texts = torch.from_numpy(text_encoder(subtasks)).to(device, dtype)
         codes = torch.from_numpy(object_codes(subtasks, model.cfg.marked_objects)).to(device, dtype)
         goal = None if subgoals is None else torch.from_numpy(subgoals(subtasks)).to(device, dtype)
@@ -163,6 +174,7 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
                     obs[k][i] = o[k]
                 info[schema.INFO_SUBTASK][i] = inf[schema.INFO_SUBTASK]
             steps[i] = 0
+            last[i] = None
             execs[i].reset()
             if subgoals is not None:
                 subgoals.forget(i)
