@@ -221,7 +221,8 @@ def _execution_of(policy_dir: Path) -> dict:
     from vla_stack.policy.checkpoint import read_config, recorded_execution
 
     rec = recorded_execution(read_config(policy_dir)[1])
-    return {"mode": rec.get("execution", "ensemble"), "exec_steps": rec.get("exec_steps")}
+    return {"mode": rec.get("execution", "ensemble"), "exec_steps": rec.get("exec_steps"),
+            "clear_on_switch": rec.get("clear_on_switch", False)}
 
 
 def _planner(cfg: CompositionalConfig, which: str, env):

@@ -58,20 +58,26 @@ def recorded_execution(meta: dict) -> dict:
     rec = meta.get("execution")
     if rec is None:
         return {}
-    if not isinstance(rec, dict) or rec.get("mode") not in EXECUTION_MODES or not isinstance(rec.get("exec_steps"), int):
-        raise SchemaError(f"checkpoint meta.execution: expected {{'mode': ensemble|receding, 'exec_steps': int}}, got {rec!r}")
-    return {"execution": rec["mode"], "exec_steps": rec["exec_steps"]}
+    if (not isinstance(rec, dict) or rec.get("mode") not in EXECUTION_MODES or not isinstance(rec.get("exec_steps"), int)
+            or not isinstance(rec.get("clear_on_switch", False), bool)):
+        raise SchemaError("checkpoint meta.execution: expected {'mode': ensemble|receding, 'exec_steps': int[, "
+                          f"'clear_on_switch': bool]}}, got {rec!r}")
+    return {"execution": rec["mode"], "exec_steps": rec["exec_steps"],
+            "clear_on_switch": rec.get("clear_on_switch", False)}
 
 
-def record_execution(directory: Path | str, mode: str, exec_steps: int, evidence: dict) -> None:
+def record_execution(directory: Path | str, mode: str, exec_steps: int, evidence: dict,
+                     clear_on_switch: bool = False) -> None:
     """Store the chunk execution picked on validation episodes (and the figures that picked it) in
-    config.json, so every user of the checkpoint (agent, demo, ROS node, benchmarks) runs it the same way."""
+    config.json, so every user of the checkpoint (agent, demo, ROS node, benchmarks) runs it the same way.
+    `clear_on_switch`: drop the pending chunks when the subtask changes (ActionExpert)."""
     if mode not in EXECUTION_MODES:
         raise SchemaError(f"execution mode {mode!r}: expected one of {EXECUTION_MODES}")
     path = Path(directory) / CONFIG
     read_config(directory)  # a valid checkpoint config, or a clear error
     raw = json.loads(path.read_text())
-    raw.setdefault("meta", {})["execution"] = {"mode": mode, "exec_steps": int(exec_steps), "evidence": evidence}
+    raw.setdefault("meta", {})["execution"] = {"mode": mode, "exec_steps": int(exec_steps),
+                                               "clear_on_switch": bool(clear_on_switch), "evidence": evidence}
     tmp = path.with_name(CONFIG + ".tmp")
     tmp.write_text(json.dumps(raw, indent=2) + "\n")
     tmp.replace(path)

@@ -26,11 +26,15 @@ log = logging.getLogger(__name__)
 
 class ActionExpert:
     def __init__(self, model: PolicyModel, *, execution: Literal["ensemble", "receding"] = "ensemble",
-                 exec_steps: int | None = None, device: str | torch.device = "cpu", text_encoder=None):
+                 exec_steps: int | None = None, clear_on_switch: bool = False, device: str | torch.device = "cpu",
+                 text_encoder=None):
+        """`clear_on_switch`: when the subtask text changes, drop the chunks predicted for the previous one
+        (an ensemble otherwise blends up to `horizon` ticks of them into the new subtask's first actions)."""
         self.model = model.to(device).eval()
         self.cfg = model.cfg
         self.device = torch.device(device)
         self.executor = ChunkExecutor(self.cfg.horizon, execution, exec_steps)
+        self.clear_on_switch = clear_on_switch
         self._text = text_encoder
         self._warned_subgoal = False
         self.reset()
@@ -40,7 +44,8 @@ class ActionExpert:
         """`execution=None` (or absent) runs the chunk execution recorded in the checkpoint, else ensemble."""
         model, meta = load_checkpoint(checkpoint_dir)
         if kwargs.get("execution") is None:
-            kwargs = {k: v for k, v in kwargs.items() if k not in ("execution", "exec_steps")} | recorded_execution(meta)
+            kwargs = ({k: v for k, v in kwargs.items() if k not in ("execution", "exec_steps", "clear_on_switch")}
+                      | recorded_execution(meta))
         return cls(model, **kwargs)
 
     def save(self, checkpoint_dir: Path | str, meta: dict | None = None) -> Path:
@@ -51,6 +56,7 @@ class ActionExpert:
         self.state = self.model.init_state(1, self.device)
         self.executor.reset()
         self.ticks = 0
+        self.subtask: str | None = None
 
     def embed(self, subtask: str) -> np.ndarray:
         if not isinstance(subtask, str) or not subtask.strip():
@@ -92,4 +98,7 @@ class ActionExpert:
     def step(self, points, colors, state, subtask: str, subgoal_latent=None) -> np.ndarray:
         """-> np.float32 (7,): de-normalized schema action, clipped to the schema's limits."""
         chunk = self.predict_chunk(points, colors, state, subtask, subgoal_latent)
+        if self.clear_on_switch and self.subtask is not None and subtask != self.subtask:
+            self.executor.reset()
+        self.subtask = subtask
         return schema.validate_action(self.executor(chunk))

@@ -110,6 +110,31 @@ def test_checkpoint_round_trip_gives_identical_actions(expert, tmp_path):
                                       loaded.step(*obs, subtask="open the drawer"))
 
 
+def test_clear_on_switch_drops_the_previous_subtasks_chunks(expert, tmp_path):
+    """After a subtask switch the ensemble blends the new chunk with the old subtask's pending ones;
+    with clear_on_switch the first action of the new subtask is its own chunk's first step."""
+    from vla_stack.policy.checkpoint import record_execution
+
+    ckpt = expert.save(tmp_path / "ckpt")
+    record_execution(ckpt, "ensemble", 0, evidence={}, clear_on_switch=True)
+    clearing, blending = (ActionExpert.load(ckpt, text_encoder=HashText()),
+                          ActionExpert.load(ckpt, execution="ensemble", text_encoder=HashText()))
+    assert clearing.clear_on_switch and not blending.clear_on_switch
+    probe = ActionExpert.load(ckpt, execution="ensemble", text_encoder=HashText())
+    for e in (clearing, blending, probe):
+        e.reset()
+    for t in range(4):
+        obs = observation(seed=t)
+        a, b = clearing.step(*obs, subtask="open the drawer"), blending.step(*obs, subtask="open the drawer")
+        np.testing.assert_array_equal(a, b)   # no switch yet: the same actions
+        probe.predict_chunk(*obs, subtask="open the drawer")
+    obs = observation(seed=9)
+    first = probe.predict_chunk(*obs, subtask="press the button")[0]   # same state history, same new chunk
+    switched = clearing.step(*obs, subtask="press the button")
+    np.testing.assert_allclose(switched, schema.validate_action(first), atol=1e-6)
+    assert not np.allclose(blending.step(*obs, subtask="press the button"), switched, atol=1e-6)
+
+
 def test_checkpoint_runs_the_chunk_execution_validated_for_it(expert, tmp_path):
     from vla_stack.policy.checkpoint import record_execution
 
@@ -126,6 +151,10 @@ def test_checkpoint_runs_the_chunk_execution_validated_for_it(expert, tmp_path):
     cfg["meta"]["execution"] = {"mode": "sometimes"}
     (ckpt / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(schema.SchemaError, match="meta.execution"):
+        ActionExpert.load(ckpt)
+    cfg["meta"]["execution"] = {"mode": "ensemble", "exec_steps": 0, "clear_on_switch": "yes"}
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(schema.SchemaError, match="clear_on_switch"):
         ActionExpert.load(ckpt)
 
 
