@@ -92,10 +92,10 @@ def _steps8(x, lanes, up):
 
 
 @triton.jit
-def _native(v, up, base: tl.constexpr):
-    """Steps base..base+7 of per-step vectors -> the native (32, 4) tile."""
-    return _join(tl.where(up, v[base + 4], v[base]), tl.where(up, v[base + 5], v[base + 1]),
-                 tl.where(up, v[base + 6], v[base + 2]), tl.where(up, v[base + 7], v[base + 3]), 32)
+def _native(v, up):
+    """8 per-step vectors -> the native (32, 4) tile."""
+    return _join(tl.where(up, v[4], v[0]), tl.where(up, v[5], v[1]), tl.where(up, v[6], v[2]),
+                 tl.where(up, v[7], v[3]), 32)
 
 
 @triton.jit
@@ -269,17 +269,17 @@ def _scan_bwd_lanes_kernel(
                  _dot(h4, _bc_step(ct_p, t0 + 4, 0), lanes), _dot(h5, _bc_step(ct_p, t0 + 5, 0), lanes),
                  _dot(h6, _bc_step(ct_p, t0 + 6, 0), lanes), _dot(h7, _bc_step(ct_p, t0 + 7, 0), lanes))
             ud = uv * dv[:, None] if HAS_D else tl.zeros_like(uv)
-            _store(dz + z_off + t0, dzc * (_native(y, up, 0) + ud), m, EVEN)
+            _store(dz + z_off + t0, dzc * (_native(y, up) + ud), m, EVEN)
         # second half back (B and C read again at offsets the compiler cannot match: L1 hits, not registers)
         o = _fresh_i(lanes * 0)[:, None] * 16   # a multiple of 16 to the compiler: the loads stay 16-byte
         g, dA_acc, du7, dd7, bc7 = _back(g, dA_acc, h6, h7, a7, DL[7], W[7], DY[7], U[7],
-                                                 _bc_step(bt_p, t0 + 7, o), _bc_step(ct_p, t0 + 7, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 7, o), _bc_step(ct_p, t0 + 7, o), a_nat, lanes)
         g, dA_acc, du6, dd6, bc6 = _back(g, dA_acc, h5, h6, a6, DL[6], W[6], DY[6], U[6],
-                                                 _bc_step(bt_p, t0 + 6, o), _bc_step(ct_p, t0 + 6, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 6, o), _bc_step(ct_p, t0 + 6, o), a_nat, lanes)
         g, dA_acc, du5, dd5, bc5 = _back(g, dA_acc, h4, h5, a5, DL[5], W[5], DY[5], U[5],
-                                                 _bc_step(bt_p, t0 + 5, o), _bc_step(ct_p, t0 + 5, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 5, o), _bc_step(ct_p, t0 + 5, o), a_nat, lanes)
         g, dA_acc, du4, dd4, bc4 = _back(g, dA_acc, h3, h4, a4, DL[4], W[4], DY[4], U[4],
-                                                 _bc_step(bt_p, t0 + 4, o), _bc_step(ct_p, t0 + 4, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 4, o), _bc_step(ct_p, t0 + 4, o), a_nat, lanes)
         _add_tile(bc_p + t0 + 4, _join(bc4, bc5, bc6, bc7, 32), mb, EVEN)
         # first half again (its states were not kept: the decays' inputs made opaque), then back
         h0, a0 = _advance(h_s, a2, _fresh(DL[0]), W[0], _bc_step(bt_p, t0, o))
@@ -287,18 +287,18 @@ def _scan_bwd_lanes_kernel(
         h2, a2_ = _advance(h1, a2, _fresh(DL[2]), W[2], _bc_step(bt_p, t0 + 2, o))
         h3, a3 = _advance(h2, a2, _fresh(DL[3]), W[3], _bc_step(bt_p, t0 + 3, o))
         g, dA_acc, du3, dd3, bc3 = _back(g, dA_acc, h2, h3, a3, DL[3], W[3], DY[3], U[3],
-                                                 _bc_step(bt_p, t0 + 3, o), _bc_step(ct_p, t0 + 3, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 3, o), _bc_step(ct_p, t0 + 3, o), a_nat, lanes)
         g, dA_acc, du2, dd2, bc2 = _back(g, dA_acc, h1, h2, a2_, DL[2], W[2], DY[2], U[2],
-                                                 _bc_step(bt_p, t0 + 2, o), _bc_step(ct_p, t0 + 2, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 2, o), _bc_step(ct_p, t0 + 2, o), a_nat, lanes)
         g, dA_acc, du1, dd1, bc1 = _back(g, dA_acc, h0, h1, a1, DL[1], W[1], DY[1], U[1],
-                                                 _bc_step(bt_p, t0 + 1, o), _bc_step(ct_p, t0 + 1, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 1, o), _bc_step(ct_p, t0 + 1, o), a_nat, lanes)
         g, dA_acc, du0, dd0, bc0 = _back(g, dA_acc, h_s, h0, a0, DL[0], W[0], DY[0], U[0],
-                                                 _bc_step(bt_p, t0, o), _bc_step(ct_p, t0, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0, o), _bc_step(ct_p, t0, o), a_nat, lanes)
         _add_tile(bc_p + t0, _join(bc0, bc1, bc2, bc3, 32), ma, EVEN)
-        dut = _native((du0, du1, du2, du3, du4, du5, du6, du7), up, 0)
+        dut = _native((du0, du1, du2, du3, du4, du5, du6, du7), up)
         if HAS_D:
             dut += dy * dv[:, None]
-        ddt = _native((dd0, dd1, dd2, dd3, dd4, dd5, dd6, dd7), up, 0)
+        ddt = _native((dd0, dd1, dd2, dd3, dd4, dd5, dd6, dd7), up)
         if SOFTPLUS:
             ddt *= dsp
         if not EVEN:
