@@ -25,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .selective_scan_triton import INTERPRET, _cols, _join, _Launcher, _load, _sigmoid, _softplus, _store
+from .selective_scan_triton import INTERPRET, _bwd_gates, _cols, _join, _Launcher, _load, _store
 from .triton_utils import LOG2E, cdiv
 
 S = tl.constexpr(8)   # states per lane: d_state 16 over two lanes
@@ -224,28 +224,8 @@ def _scan_bwd_lanes_kernel(
         ma = (t0 + jj[None, :] + 0 * lanes[:, None]) < end
         mb = (t0 + 4 + jj[None, :] + 0 * lanes[:, None]) < end
         # per-(channel, step) math, once per element on the native tile
-        uv = _load(u + u_off + t0, m, EVEN)
-        rv = _load(delta + d_off + t0, m, EVEN)
-        if HAS_BIAS:
-            rv += bias[:, None]
-        if SOFTPLUS:
-            dl = _softplus(rv)
-            dsp = _sigmoid(rv)
-        else:
-            dl = rv
-            dsp = tl.full(rv.shape, 1.0, tl.float32)
-        go = _load(dout + g_off + t0, m, EVEN)
-        if HAS_Z:
-            zv = _load(z + z_off + t0, m, EVEN)
-            sz = _sigmoid(zv)
-            dy = go * zv * sz
-            dzc = go * sz * (1.0 + zv * (1.0 - sz))
-        else:
-            dy = go
-            dzc = go
-        if not EVEN:
-            dl = tl.where(m, dl, 0.0)
-            dy = tl.where(m, dy, 0.0)
+        uv, dl, dsp, dy, dzc = _bwd_gates(u + u_off + t0, delta + d_off + t0, dout + g_off + t0, z + z_off + t0, m,
+                                          bias[:, None], HAS_BIAS, SOFTPLUS, HAS_Z, EVEN)
         dD_acc += dy * uv
         U = _steps8(uv, lanes, up)
         DL = _steps8(dl, lanes, up)

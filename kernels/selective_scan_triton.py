@@ -523,28 +523,24 @@ def _scan_bwd_segment_kernel(
 
 
 @triton.jit
-def _bwd_tile_gates(u, delta, z, dout, u_1, d_1, z_1, g_1, t, end, md_1, j_1, bias_1, dv_1,
-                    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
-                    EVEN: tl.constexpr, R: tl.constexpr):
-    """The backward's per-(channel, step) math for steps t..t+3, on the flattened (R * 4,) tile:
-    there each element is computed once, while in the state's layout every lane of a channel
-    would redo its four steps (softplus, two sigmoids: 4x the special-function ops). Returns
-    (R, 4) tiles: u, delta, delta*u, dy (dout through the gate), dz per unit of (y + D u),
-    d softplus / d delta, D u; and the flat dout*gate*u for dD."""
-    m = md_1 & (j_1 + t < end)
-    uv = _load(u + u_1 + t, m, EVEN)
-    r = _load(delta + d_1 + t, m, EVEN)
+def _bwd_gates(u_p, d_p, g_p, z_p, m, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_Z: tl.constexpr,
+               EVEN: tl.constexpr):
+    """Per-(channel, step) backward math on a tile of pointers: u, delta (after the softplus),
+    d softplus / d delta, dy (dout through the gate) and dz per unit of (y + D u); masked steps
+    get delta = dy = 0."""
+    uv = _load(u_p, m, EVEN)
+    r = _load(d_p, m, EVEN)
     if HAS_BIAS:
-        r += bias_1
+        r += bias
     if SOFTPLUS:
         dl = _softplus(r)
         dsp = _sigmoid(r)
     else:
         dl = r
         dsp = tl.full(r.shape, 1.0, tl.float32)
-    go = _load(dout + g_1 + t, m, EVEN)
+    go = _load(g_p, m, EVEN)
     if HAS_Z:
-        zv = _load(z + z_1 + t, m, EVEN)
+        zv = _load(z_p, m, EVEN)
         sz = _sigmoid(zv)
         dy = go * zv * sz
         dzc = go * sz * (1.0 + zv * (1.0 - sz))
@@ -554,6 +550,21 @@ def _bwd_tile_gates(u, delta, z, dout, u_1, d_1, z_1, g_1, t, end, md_1, j_1, bi
     if not EVEN:
         dl = tl.where(m, dl, 0.0)
         dy = tl.where(m, dy, 0.0)
+    return uv, dl, dsp, dy, dzc
+
+
+@triton.jit
+def _bwd_tile_gates(u, delta, z, dout, u_1, d_1, z_1, g_1, t, end, md_1, j_1, bias_1, dv_1,
+                    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr,
+                    EVEN: tl.constexpr, R: tl.constexpr):
+    """The backward's per-(channel, step) math for steps t..t+3, on the flattened (R * 4,) tile:
+    there each element is computed once, while in the state's layout every lane of a channel
+    would redo its four steps (softplus, two sigmoids: 4x the special-function ops). Returns
+    (R, 4) tiles: u, delta, delta*u, dy (dout through the gate), dz per unit of (y + D u),
+    d softplus / d delta, D u; and the flat dout*gate*u for dD."""
+    m = md_1 & (j_1 + t < end)
+    uv, dl, dsp, dy, dzc = _bwd_gates(u + u_1 + t, delta + d_1 + t, dout + g_1 + t, z + z_1 + t, m, bias_1,
+                                      HAS_BIAS, SOFTPLUS, HAS_Z, EVEN)
     ud = uv * dv_1 if HAS_D else tl.zeros(uv.shape, tl.float32)
     shape: tl.constexpr = (R, 4)
     return (tl.reshape(uv, shape), tl.reshape(dl, shape), tl.reshape(dl * uv, shape), tl.reshape(dy, shape),
