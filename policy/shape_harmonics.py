@@ -36,6 +36,9 @@ AMPLITUDE_FLOOR = 0.05  # below this |Z| the direction is noise (a round or bare
 GAIN = 20.0
 CLUSTER_RADIUS_M = 0.05  # a 4 cm cube's visible points lie within this of its densest point
 MAX_MARKED = 64  # marked points per channel searched for the densest one (a cube gets 11-30)
+# A flat cluster must be flat this far around its peak: farther than any two of a 4 cm cube's visible points
+# (6.9 cm), so a corner of a cube's top face, whose 5 cm neighbourhood may miss the cube's side, is not flat.
+FLAT_RADIUS_M = 0.075
 
 
 def n_scalars(n_channels: int) -> int:
@@ -69,11 +72,14 @@ def densest_cluster(points: torch.Tensor, masks: torch.Tensor, min_height_m: flo
     score = neighbours.sum(-1) * valid                                         # marked neighbours of marked points
     if min_height_m > 0:
         z = cand[..., None, :, 2]                                               # (B, C, 1, k)
-        seen = neighbours > 0
-        height = (torch.where(seen, z, -torch.inf).amax(-1) - torch.where(seen, z, torch.inf).amin(-1))
-        wanted = height >= min_height_m
+
+        def height(seen):
+            return torch.where(seen, z, -torch.inf).amax(-1) - torch.where(seen, z, torch.inf).amin(-1)
+
+        wanted = height(neighbours > 0) >= min_height_m
         if flat is not None:
-            wanted = wanted ^ flat[..., None]
+            wide = (torch.cdist(cand, cand) < FLAT_RADIUS_M) & (valid[..., None, :] > 0)
+            wanted = torch.where(flat[..., None], height(wide) < min_height_m, wanted)
         wanted = wanted & (valid > 0)
         score = score + (k + 1) * wanted.to(score.dtype)
     peak = torch.gather(cand, 2, score.argmax(-1)[..., None, None].expand(b, c, 1, 3))  # (B, C, 1, 3)

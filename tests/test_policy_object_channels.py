@@ -162,10 +162,11 @@ def test_a_fresh_model_already_pools_one_head_onto_the_named_object():
 
 
 def red_cube_and_button_cap(g: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A scene's red points as the camera sees them: a 4 cm cube on the table (top face and one side)
-    and, 25 cm away, the button's flat cap (a 5.6 cm disc, 1.6 cm thick); a yellow bowl; grey table."""
+    """A scene's red points as the camera sees them: a 4 cm cube on the table (top face and one side, seen
+    from top to bottom) and, 25 cm away, the button's flat cap (a 5.6 cm disc, 1.6 cm thick); a yellow bowl;
+    grey table."""
     top = np.c_[g.uniform(-0.02, 0.02, (14, 2)) + [0.5, 0.0], np.full(14, 0.04)]
-    side = np.c_[np.full(8, 0.48), g.uniform(-0.02, 0.02, 8), g.uniform(0.0, 0.04, 8)]
+    side = np.c_[np.full(8, 0.48), g.uniform(-0.02, 0.02, 8), np.linspace(0.002, 0.038, 8) + g.uniform(-0.002, 0.002, 8)]
     ang, r = g.uniform(0, 2 * np.pi, 14), 0.028 * np.sqrt(g.uniform(0, 1, 14))
     cap = np.c_[0.3 + r * np.cos(ang), -0.15 + r * np.sin(ang), g.uniform(0.02, 0.036, 14)]
     bowl = np.c_[g.uniform(-0.1, 0.1, (40, 2)) + [0.2, 0.3], g.uniform(0.0, 0.045, 40)]
