@@ -25,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .selective_scan_triton import INTERPRET, _bwd_gates, _cols, _join, _Launcher, _load, _store
+from .selective_scan_triton import INTERPRET, _add, _bwd_gates, _cols, _join, _Launcher, _load, _store
 from .triton_utils import LOG2E, cdiv
 
 S = tl.constexpr(8)   # states per lane: d_state 16 over two lanes
@@ -260,7 +260,7 @@ def _scan_bwd_lanes_kernel(
                                    _bc_step(bt_p, t0 + 5, o), _bc_step(ct_p, t0 + 5, o), a_nat, lanes)
         g, dA_acc, du4, dd4, bc4 = _back(g, dA_acc, h3, h4, a4, DL[4], W[4], DY[4], U[4],
                                    _bc_step(bt_p, t0 + 4, o), _bc_step(ct_p, t0 + 4, o), a_nat, lanes)
-        _add_tile(bc_p + t0 + 4, _join(bc4, bc5, bc6, bc7, 32), mb, EVEN)
+        _add(bc_p + t0 + 4, _join(bc4, bc5, bc6, bc7, 32), mb, EVEN)
         # first half again (its states were not kept: the decays' inputs made opaque), then back
         h0, a0 = _advance(h_s, a2, _fresh(DL[0]), W[0], _bc_step(bt_p, t0, o))
         h1, a1 = _advance(h0, a2, _fresh(DL[1]), W[1], _bc_step(bt_p, t0 + 1, o))
@@ -274,7 +274,7 @@ def _scan_bwd_lanes_kernel(
                                    _bc_step(bt_p, t0 + 1, o), _bc_step(ct_p, t0 + 1, o), a_nat, lanes)
         g, dA_acc, du0, dd0, bc0 = _back(g, dA_acc, h_s, h0, a0, DL[0], W[0], DY[0], U[0],
                                    _bc_step(bt_p, t0, o), _bc_step(ct_p, t0, o), a_nat, lanes)
-        _add_tile(bc_p + t0, _join(bc0, bc1, bc2, bc3, 32), ma, EVEN)
+        _add(bc_p + t0, _join(bc0, bc1, bc2, bc3, 32), ma, EVEN)
         dut = _native((du0, du1, du2, du3, du4, du5, du6, du7), up)
         if HAS_D:
             dut += dy * dv[:, None]
@@ -292,14 +292,6 @@ def _scan_bwd_lanes_kernel(
         tl.atomic_add(dD + ch, tl.sum(dD_acc, axis=1), mask=mc, sem="relaxed")
     if HAS_BIAS:
         tl.atomic_add(dbias + ch, tl.sum(dbias_acc, axis=1), mask=mc, sem="relaxed")
-
-
-@triton.jit
-def _add_tile(p, x, mask, EVEN: tl.constexpr):
-    if EVEN:
-        tl.atomic_add(p, x, sem="relaxed")
-    else:
-        tl.atomic_add(p, x, mask=mask, sem="relaxed")
 
 
 _launch = _Launcher(_scan_bwd_lanes_kernel)
