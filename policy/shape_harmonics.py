@@ -67,7 +67,8 @@ def densest_cluster(points: torch.Tensor, masks: torch.Tensor, min_height_m: flo
     order = torch.argsort(-per_channel, dim=-1, stable=True)[..., :k]          # marked first, cloud order
     valid = torch.gather(per_channel, 2, order)                                # (B, C, k)
     cand = torch.gather(points[:, None].expand(b, c, n, 3), 2, order[..., None].expand(b, c, k, 3))
-    near = (torch.cdist(cand, cand) < CLUSTER_RADIUS_M).to(masks.dtype)        # (B, C, k, k)
+    dist = torch.cdist(cand, cand)                                             # (B, C, k, k)
+    near = (dist < CLUSTER_RADIUS_M).to(masks.dtype)
     neighbours = near * valid[..., None, :]
     score = neighbours.sum(-1) * valid                                         # marked neighbours of marked points
     if min_height_m > 0:
@@ -78,7 +79,7 @@ def densest_cluster(points: torch.Tensor, masks: torch.Tensor, min_height_m: flo
 
         wanted = height(neighbours > 0) >= min_height_m
         if flat is not None:
-            wide = (torch.cdist(cand, cand) < FLAT_RADIUS_M) & (valid[..., None, :] > 0)
+            wide = (dist < FLAT_RADIUS_M) & (valid[..., None, :] > 0)
             wanted = torch.where(flat[..., None], height(wide) < min_height_m, wanted)
         wanted = wanted & (valid > 0)
         score = score + (k + 1) * wanted.to(score.dtype)
