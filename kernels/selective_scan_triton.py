@@ -832,21 +832,18 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
             delta, A, C, zz, bias, dout, seg_adj, seg_dsum, dim, dstate, L, seg, A.stride(1), A.stride(0), 1,
             delta.stride(0), delta.stride(1), C.stride(0), C.stride(1), *_strides(u, delta, B, C, z, dout)[8:],
             NSEG=n_seg, **flags)
-    outputs = (du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
-               dummy if dbias is None else dbias)
-    if lanes:
+    grid = (cdiv(dim, block_d), n_seg, batch)
+    args = (u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
+            seg_adj, seg_dsum, du, ddelta, dA, dB, dC, dummy if dD is None else dD, dummy if dz is None else dz,
+            dummy if dbias is None else dbias)
+    strides = _strides(u, delta, B, C, z, dout)
+    if lanes:   # B, C go transposed (launch_bwd_lanes): no strides of theirs
         from .selective_scan_bwd_lanes import launch_bwd_lanes
-        launch_bwd_lanes((cdiv(dim, block_d), n_seg, batch),
-            u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
-            seg_adj, seg_dsum, *outputs, dim, L, seg, A.stride(1), A.stride(0), *_strides(u, delta, B, C, z, dout)[:4],
-            *_strides(u, delta, B, C, z, dout)[8:],
+        launch_bwd_lanes(grid, *args, dim, L, seg, A.stride(1), A.stride(0), *strides[:4], *strides[8:],
             NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
             SOFTPLUS=softplus_on, HAS_DLAST=dlast is not None, EVEN=flags["EVEN"], num_warps=1, num_stages=stages)
     else:
-        _launch_bwd((cdiv(dim, block_d), n_seg, batch),
-            u, delta, A, B, C, dummy if D is None else D, zz, bias, dout, states, dummy if dlast is None else dlast,
-            seg_adj, seg_dsum, *outputs,
-            dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *_strides(u, delta, B, C, z, dout),
+        _launch_bwd(grid, *args, dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *strides,
             NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=pair or max(1, block_d // 8), CPI=cpi,
             HALF=bool(half), **flags)
     cast = lambda g, like: None if g is None else g.to(like.dtype)  # noqa: E731
