@@ -267,18 +267,26 @@ SWEEP_GRID = {16: ([(16, 1, 4, 2, 1024, 1), (16, 1, 4, 2, 1024), (16, 1, 4, 4, 1
               64: ([(8, 1, 4, 2, 1024), (8, 1, 4, 2, 1024, 1)], [(4, 1, 3, 1, 1024), (4, 1, 3, 1, 1024, 2, 1)])}
 
 
+# --sweep-grid lanes: the two-lanes-per-channel backward only (session 18's variants, untimed when written):
+# lanes 2 (permuted state slots: 2,208 sm_90 instructions against 2,368) and register caps (maxnreg 192 / 168 /
+# 128: 10 / 12 / 16 warps per SM instead of 8, spilling 200-740 bytes; benchmarks/scan_sass_counts.py).
+LANES_GRID = {16: ([selective_scan_triton.FWD_CONFIG[16]],
+                   [(16, 1, 1, 1, 256, 0, 0, lanes, maxnreg) for lanes in (1, 2) for maxnreg in (0, 192, 168, 128)]
+                   + [(16, 1, 1, 1, 512, 0, 0, 2), (16, 1, 1, 1, 128, 0, 0, 2, 168)])}
+
+
 def rel_diff(a, b) -> float:
     return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
 
 
-def sweeps(details) -> None:
+def sweeps(details, grid: dict) -> None:
     """Launch-config sweeps of the scan at the target size (and d_state 64); the fastest become
     the defaults for this run (and, by hand, in kernels/selective_scan_triton.py). Every config's
     output, saved states and gradients are compared with the default config's (tested against
     the reference); one that disagrees is reported and never chosen."""
     S = selective_scan_triton
     chosen, worst, wrong = {}, 0.0, []
-    for n, (fwd_cfgs, bwd_cfgs) in SWEEP_GRID.items():
+    for n, (fwd_cfgs, bwd_cfgs) in grid.items():
         x = scan_inputs(16, 1024, 512, n, torch.float32)
         kw = {**x, "softplus_on": True}
         dout = torch.randn_like(x["u"])
@@ -376,6 +384,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the slow PyTorch scan references")
     ap.add_argument("--sweep", action="store_true", help="first time several (BLOCK_D, warps) scan configs")
+    ap.add_argument("--sweep-grid", choices=("all", "lanes"), default="all",
+                    help="lanes: only the lanes backward's variants (LANES_GRID)")
     ap.add_argument("--only-scan", action="store_true", help="scan rows only (no step, FPS, kNN)")
     ap.add_argument("--profile-host", action="store_true", help="only profile the host side of scan fwd+bwd calls")
     ap.add_argument("--name", default="kernels")
@@ -392,7 +402,7 @@ def main() -> None:
     if not args.only_scan:
         bench_step(copy_gbs, rows, metrics, [1, 64, 1024, 8192])
     if args.sweep:
-        sweeps(details)
+        sweeps(details, LANES_GRID if args.sweep_grid == "lanes" else SWEEP_GRID)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.float32, not args.quick)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 16, torch.bfloat16, False)
     bench_scan(copy_gbs, rows, metrics, 16, 1024, 512, 64, torch.float32, False)

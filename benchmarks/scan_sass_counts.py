@@ -39,11 +39,12 @@ def compile_forward(block_d: int, sub: int, flat: int, save_states: bool, stages
     return compile_kernel(S._scan_fwd_kernel, const, stages)
 
 
-def compile_backward(lanes: bool) -> dict:
-    """The default tile backward (BWD_CONFIG at d_state 16) or the two-lanes-per-channel one."""
+def compile_backward(lanes: int) -> dict:
+    """The tile backward (BWD_CONFIG's other fields at d_state 16) or the two-lanes-per-channel one
+    (lanes 2: with its permuted state slots)."""
     const = dict(NSEG=1, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True, HAS_DLAST=False, EVEN=True)
     if lanes:
-        return compile_kernel(SL._scan_bwd_lanes_kernel, const, 1)
+        return compile_kernel(SL._scan_bwd_lanes_kernel, {**const, "PERM": lanes == 2}, 1)
     block_d, _, stages, cpi, _, pair, half = S._full(S.BWD_CONFIG[16], 7)[:7]
     const.update(BLOCK_D=block_d, BLOCK_N=16, PAIR=pair or max(1, block_d // 8), STAGES=stages, CPI=cpi, HALF=bool(half))
     return compile_kernel(S._scan_bwd_kernel, const, stages)
@@ -78,14 +79,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", nargs="+", default=["16,2,1", "16,2,2", "16,4,2", "8,2,1", "8,2,2"],
                     help="BLOCK_D,SUB,flat triples (flat 2 reads rows 8 steps at a time)")
-    ap.add_argument("--backward", action="store_true", help="also the backward kernels (default tile, lanes)")
+    ap.add_argument("--backward", action="store_true", help="also the backward kernels (tile, lanes, lanes_perm)")
     ap.add_argument("--name", default="scan_sass_counts")
     args = ap.parse_args()
     metrics, details = {}, {"triton": triton.__version__, "target": "sm_90", "configs": {}}
     if args.backward:
         print("| backward (d_state 16) | registers | spill bytes | instructions | shuffles | shared-memory ops | MUFU |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
-        for name, lanes in (("tile", False), ("lanes", True)):
+        for name, lanes in (("tile", 0), ("lanes", 1), ("lanes_perm", 2)):
             r = compile_backward(lanes)
             key = f"scan_bwd_{name}_d16"
             details["configs"][key] = r

@@ -71,13 +71,44 @@ def _rs_round(v, lanes, M: tl.constexpr, H: tl.constexpr):
 
 
 @triton.jit
-def _reduce_scatter16(v, lanes):
-    """v: 16 (32,) vectors. Lane i gets v[i >> 1] summed over the 16 lanes of its parity."""
-    v = _rs_round(v, lanes, 16, 8)
-    v = _rs_round(v, lanes, 8, 4)
-    v = _rs_round(v, lanes, 4, 2)
-    v = _rs_round(v, lanes, 2, 1)
+def _rs_round_upper(v, lanes, M: tl.constexpr, H: tl.constexpr):
+    """A butterfly round without selects: every lane keeps its upper H values and sends the lower.
+    Right when a lane's slot q + H and its partner's slot q hold the same state (PERM's slot order)."""
+    out = ()
+    for q in tl.static_range(H):
+        out = out + (v[q + H] + tl.gather(v[q], lanes ^ M, 0),)
+    return out
+
+
+@triton.jit
+def _reduce_scatter16(db, dc, lanes, PERM: tl.constexpr):
+    """db, dc: 8 (32,) vectors each (one per state slot). Each lane gets one (state, dB or dC) summed
+    over the 16 lanes of its parity (`_scatter_target` says which). PERM: the first round halves the
+    slots with no selects (lanes with bit 16 hold their states in the other order), and dB / dC are
+    split last (one pair): 14 selects per step instead of 30."""
+    if PERM:
+        v = ()
+        for k in tl.static_range(S):
+            v = v + (db[k], dc[k])
+        v = _rs_round_upper(v, lanes, 16, 8)
+        v = _rs_round(v, lanes, 8, 4)
+        v = _rs_round(v, lanes, 4, 2)
+        v = _rs_round(v, lanes, 2, 1)
+    else:
+        v = _rs_round(db + dc, lanes, 16, 8)
+        v = _rs_round(v, lanes, 8, 4)
+        v = _rs_round(v, lanes, 4, 2)
+        v = _rs_round(v, lanes, 2, 1)
     return v[0]
+
+
+@triton.jit
+def _scatter_target(r, PERM: tl.constexpr):
+    """(state within the lane's half, is dC) that `_reduce_scatter16` leaves in the lane of channel r."""
+    if PERM:
+        return 4 * (1 - (r >> 3) % 2) + 2 * ((r >> 2) % 2) + (r >> 1) % 2, r % 2 == 1
+    else:
+        return r % 8, r >= 8
 
 
 @triton.jit
@@ -99,11 +130,11 @@ def _native(v, up):
 
 
 @triton.jit
-def _bc_step(base, t, o):
-    """B (or C, transposed: (batch, L, 16)) at step t for the lane's 8 states: 8 vectors from two
-    16-byte loads per lane."""
-    x0, x1, x2, x3 = _cols(tl.load(base + (t * 16 + o)).to(tl.float32), 32)
-    x4, x5, x6, x7 = _cols(tl.load(base + (t * 16 + 4 + o)).to(tl.float32), 32)
+def _bc_step(base, t, o, sw):
+    """B (or C, transposed: (batch, L, 16)) at step t for the lane's 8 state slots: 8 vectors from two
+    16-byte loads per lane (`sw`: 4 where the lane's slots 0-3 hold states 4-7, else 0)."""
+    x0, x1, x2, x3 = _cols(tl.load(base + (t * 16 + sw + o)).to(tl.float32), 32)
+    x4, x5, x6, x7 = _cols(tl.load(base + (t * 16 + (4 - sw) + o)).to(tl.float32), 32)
     return x0, x1, x2, x3, x4, x5, x6, x7
 
 
@@ -128,7 +159,7 @@ def _dot(x, y, lanes):
 
 
 @triton.jit
-def _back(ga, dA, h_prev, h, a, dl, w, dy, u, bs, cs, a_nat, lanes):
+def _back(ga, dA, h_prev, h, a, dl, w, dy, u, bs, cs, a_nat, lanes, PERM: tl.constexpr):
     """One step back. `ga` carries a_{t+1} g_{t+1}, so g_t = C_t dy_t + ga; returns a_t g_t (the
     next carry), dA, du (without D), d(delta) (before the softplus) and the lane's share of
     dB_t / dC_t (reduce-scattered)."""
@@ -150,7 +181,7 @@ def _back(ga, dA, h_prev, h, a, dl, w, dy, u, bs, cs, a_nat, lanes):
         vc = vc + (h[k] * dy,)
     gb = _pair_sum(gb, lanes)
     dd = _pair_sum(dd, lanes)
-    return gan, dAn, gb * dl, dd + gb * u, _reduce_scatter16(v + vc, lanes)
+    return gan, dAn, gb * dl, dd + gb * u, _reduce_scatter16(v, vc, lanes, PERM)
 
 
 @triton.jit(do_not_specialize=["s_an"])
@@ -159,7 +190,7 @@ def _scan_bwd_lanes_kernel(
     du, ddelta, dA, dB, dC, dD, dz, dbias,
     dim, L, SEG, s_an, s_ad, s_ub, s_ud, s_db, s_dd, s_zb, s_zd, s_gb, s_gd,
     NSEG: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, HAS_DLAST: tl.constexpr, EVEN: tl.constexpr,
+    SOFTPLUS: tl.constexpr, HAS_DLAST: tl.constexpr, EVEN: tl.constexpr, PERM: tl.constexpr,
 ):
     pid_d = tl.program_id(0)
     seg = tl.program_id(1)
@@ -173,10 +204,13 @@ def _scan_bwd_lanes_kernel(
     jj = tl.arange(0, 4)
     ch = pid_d * 16 + r
     mc = ch < dim
+    # the lane's slot k holds state p * 8 + (k ^ sw) (PERM: lanes 16-31 swap their two groups of 4)
+    sw = (lanes >= 16).to(tl.int32) * 4 if PERM else lanes * 0   # a multiple of 4 to the compiler: 16-byte loads
+    sw2 = sw[:, None]
     a_nat = ()
     a2 = ()
     for k in tl.static_range(S):
-        av = _load(A + ch * s_ad + (p * S + k) * s_an, mc, EVEN)
+        av = _load(A + ch * s_ad + (p * S + (k ^ sw)) * s_an, mc, EVEN)
         a_nat = a_nat + (av,)
         a2 = a2 + (av * LOG2E,)
     # B and C transposed and padded to whole chunks, (batch, steps, 16): a lane's 8 states at step t
@@ -192,13 +226,14 @@ def _scan_bwd_lanes_kernel(
     d_off = b * s_db + ch[:, None] * s_dd + col
     z_off = b * s_zb + ch[:, None] * s_zd + col
     g_off = b * s_gb + ch[:, None] * s_gd + col
-    # dB / dC: after the reduce-scatter lane 2r+p holds dB (r < 8) or dC (r >= 8) of state p*8 + r % 8
-    bc_p = (tl.where(r < 8, dB, dC) + (b * 16 + p * 8 + (r % 8)) * L)[:, None] + jj[None, :]
+    # dB / dC: after the reduce-scatter lane 2r+p holds one state's dB or dC
+    n_out, is_c = _scatter_target(r, PERM)
+    bc_p = (tl.where(is_c, dC, dB) + (b * 16 + p * 8 + n_out) * L)[:, None] + jj[None, :]
     st_base = chunk_states + b * n_chunks * 16 * dim + ch
     g = ()
     for k in tl.static_range(S):
         if HAS_DLAST:
-            g = g + (_load(dlast + b * dim * 16 + ch * 16 + p * S + k, mc, EVEN),)
+            g = g + (_load(dlast + b * dim * 16 + ch * 16 + p * S + (k ^ sw), mc, EVEN),)
         else:
             g = g + (tl.zeros_like(a_nat[0]),)
     for i in tl.static_range(NSEG - 1):   # what the later segments send back, decayed over those between
@@ -208,7 +243,7 @@ def _scan_bwd_lanes_kernel(
         ds = tl.load(seg_dsum + slot * dim + ch, mask=mj, other=0.0)
         gs = ()
         for k in tl.static_range(S):
-            g_in = tl.load(seg_adj + (slot * 16 + p * S + k) * dim + ch, mask=mj, other=0.0)
+            g_in = tl.load(seg_adj + (slot * 16 + p * S + (k ^ sw)) * dim + ch, mask=mj, other=0.0)
             gs = gs + (g[k] * tl.exp2(a2[k] * ds) + g_in,)
         g = gs
     dA_acc = ()
@@ -233,47 +268,47 @@ def _scan_bwd_lanes_kernel(
         DY = _steps8(dy, lanes, up)
         h_s = ()
         for k in tl.static_range(S):
-            h_s = h_s + (_load(st_base + (c * 16 + p * S + k) * dim, mc, EVEN),)
+            h_s = h_s + (_load(st_base + (c * 16 + p * S + (k ^ sw)) * dim, mc, EVEN),)
         # first half forward: only h_3 (and y, for dz) stays
-        h0, _ = _advance(h_s, a2, DL[0], W[0], _bc_step(bt_p, t0, 0))
-        h1, _ = _advance(h0, a2, DL[1], W[1], _bc_step(bt_p, t0 + 1, 0))
-        h2, _ = _advance(h1, a2, DL[2], W[2], _bc_step(bt_p, t0 + 2, 0))
-        h3, _ = _advance(h2, a2, DL[3], W[3], _bc_step(bt_p, t0 + 3, 0))
-        h4, a4 = _advance(h3, a2, DL[4], W[4], _bc_step(bt_p, t0 + 4, 0))
-        h5, a5 = _advance(h4, a2, DL[5], W[5], _bc_step(bt_p, t0 + 5, 0))
-        h6, a6 = _advance(h5, a2, DL[6], W[6], _bc_step(bt_p, t0 + 6, 0))
-        h7, a7 = _advance(h6, a2, DL[7], W[7], _bc_step(bt_p, t0 + 7, 0))
+        h0, _ = _advance(h_s, a2, DL[0], W[0], _bc_step(bt_p, t0, 0, sw2))
+        h1, _ = _advance(h0, a2, DL[1], W[1], _bc_step(bt_p, t0 + 1, 0, sw2))
+        h2, _ = _advance(h1, a2, DL[2], W[2], _bc_step(bt_p, t0 + 2, 0, sw2))
+        h3, _ = _advance(h2, a2, DL[3], W[3], _bc_step(bt_p, t0 + 3, 0, sw2))
+        h4, a4 = _advance(h3, a2, DL[4], W[4], _bc_step(bt_p, t0 + 4, 0, sw2))
+        h5, a5 = _advance(h4, a2, DL[5], W[5], _bc_step(bt_p, t0 + 5, 0, sw2))
+        h6, a6 = _advance(h5, a2, DL[6], W[6], _bc_step(bt_p, t0 + 6, 0, sw2))
+        h7, a7 = _advance(h6, a2, DL[7], W[7], _bc_step(bt_p, t0 + 7, 0, sw2))
         if HAS_Z:
-            y = (_dot(h0, _bc_step(ct_p, t0, 0), lanes), _dot(h1, _bc_step(ct_p, t0 + 1, 0), lanes),
-                 _dot(h2, _bc_step(ct_p, t0 + 2, 0), lanes), _dot(h3, _bc_step(ct_p, t0 + 3, 0), lanes),
-                 _dot(h4, _bc_step(ct_p, t0 + 4, 0), lanes), _dot(h5, _bc_step(ct_p, t0 + 5, 0), lanes),
-                 _dot(h6, _bc_step(ct_p, t0 + 6, 0), lanes), _dot(h7, _bc_step(ct_p, t0 + 7, 0), lanes))
+            y = (_dot(h0, _bc_step(ct_p, t0, 0, sw2), lanes), _dot(h1, _bc_step(ct_p, t0 + 1, 0, sw2), lanes),
+                 _dot(h2, _bc_step(ct_p, t0 + 2, 0, sw2), lanes), _dot(h3, _bc_step(ct_p, t0 + 3, 0, sw2), lanes),
+                 _dot(h4, _bc_step(ct_p, t0 + 4, 0, sw2), lanes), _dot(h5, _bc_step(ct_p, t0 + 5, 0, sw2), lanes),
+                 _dot(h6, _bc_step(ct_p, t0 + 6, 0, sw2), lanes), _dot(h7, _bc_step(ct_p, t0 + 7, 0, sw2), lanes))
             ud = uv * dv[:, None] if HAS_D else tl.zeros_like(uv)
             _store(dz + z_off + t0, dzc * (_native(y, up) + ud), m, EVEN)
         # second half back (B and C read again at offsets the compiler cannot match: L1 hits, not registers)
         o = _fresh_i(lanes * 0)[:, None] * 16   # a multiple of 16 to the compiler: the loads stay 16-byte
         g, dA_acc, du7, dd7, bc7 = _back(g, dA_acc, h6, h7, a7, DL[7], W[7], DY[7], U[7],
-                                   _bc_step(bt_p, t0 + 7, o), _bc_step(ct_p, t0 + 7, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 7, o, sw2), _bc_step(ct_p, t0 + 7, o, sw2), a_nat, lanes, PERM)
         g, dA_acc, du6, dd6, bc6 = _back(g, dA_acc, h5, h6, a6, DL[6], W[6], DY[6], U[6],
-                                   _bc_step(bt_p, t0 + 6, o), _bc_step(ct_p, t0 + 6, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 6, o, sw2), _bc_step(ct_p, t0 + 6, o, sw2), a_nat, lanes, PERM)
         g, dA_acc, du5, dd5, bc5 = _back(g, dA_acc, h4, h5, a5, DL[5], W[5], DY[5], U[5],
-                                   _bc_step(bt_p, t0 + 5, o), _bc_step(ct_p, t0 + 5, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 5, o, sw2), _bc_step(ct_p, t0 + 5, o, sw2), a_nat, lanes, PERM)
         g, dA_acc, du4, dd4, bc4 = _back(g, dA_acc, h3, h4, a4, DL[4], W[4], DY[4], U[4],
-                                   _bc_step(bt_p, t0 + 4, o), _bc_step(ct_p, t0 + 4, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 4, o, sw2), _bc_step(ct_p, t0 + 4, o, sw2), a_nat, lanes, PERM)
         _add(bc_p + t0 + 4, _join(bc4, bc5, bc6, bc7, 32), mb, EVEN)
         # first half again (its states were not kept: the decays' inputs made opaque), then back
-        h0, a0 = _advance(h_s, a2, _fresh(DL[0]), W[0], _bc_step(bt_p, t0, o))
-        h1, a1 = _advance(h0, a2, _fresh(DL[1]), W[1], _bc_step(bt_p, t0 + 1, o))
-        h2, a2_ = _advance(h1, a2, _fresh(DL[2]), W[2], _bc_step(bt_p, t0 + 2, o))
-        h3, a3 = _advance(h2, a2, _fresh(DL[3]), W[3], _bc_step(bt_p, t0 + 3, o))
+        h0, a0 = _advance(h_s, a2, _fresh(DL[0]), W[0], _bc_step(bt_p, t0, o, sw2))
+        h1, a1 = _advance(h0, a2, _fresh(DL[1]), W[1], _bc_step(bt_p, t0 + 1, o, sw2))
+        h2, a2_ = _advance(h1, a2, _fresh(DL[2]), W[2], _bc_step(bt_p, t0 + 2, o, sw2))
+        h3, a3 = _advance(h2, a2, _fresh(DL[3]), W[3], _bc_step(bt_p, t0 + 3, o, sw2))
         g, dA_acc, du3, dd3, bc3 = _back(g, dA_acc, h2, h3, a3, DL[3], W[3], DY[3], U[3],
-                                   _bc_step(bt_p, t0 + 3, o), _bc_step(ct_p, t0 + 3, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 3, o, sw2), _bc_step(ct_p, t0 + 3, o, sw2), a_nat, lanes, PERM)
         g, dA_acc, du2, dd2, bc2 = _back(g, dA_acc, h1, h2, a2_, DL[2], W[2], DY[2], U[2],
-                                   _bc_step(bt_p, t0 + 2, o), _bc_step(ct_p, t0 + 2, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 2, o, sw2), _bc_step(ct_p, t0 + 2, o, sw2), a_nat, lanes, PERM)
         g, dA_acc, du1, dd1, bc1 = _back(g, dA_acc, h0, h1, a1, DL[1], W[1], DY[1], U[1],
-                                   _bc_step(bt_p, t0 + 1, o), _bc_step(ct_p, t0 + 1, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0 + 1, o, sw2), _bc_step(ct_p, t0 + 1, o, sw2), a_nat, lanes, PERM)
         g, dA_acc, du0, dd0, bc0 = _back(g, dA_acc, h_s, h0, a0, DL[0], W[0], DY[0], U[0],
-                                   _bc_step(bt_p, t0, o), _bc_step(ct_p, t0, o), a_nat, lanes)
+                                   _bc_step(bt_p, t0, o, sw2), _bc_step(ct_p, t0, o, sw2), a_nat, lanes, PERM)
         _add(bc_p + t0, _join(bc0, bc1, bc2, bc3, 32), ma, EVEN)
         dut = _native((du0, du1, du2, du3, du4, du5, du6, du7), up)
         if HAS_D:
@@ -287,7 +322,7 @@ def _scan_bwd_lanes_kernel(
         _store(du + u_off + t0, dut, m, EVEN)
         _store(ddelta + d_off + t0, ddt, m, EVEN)
     for k in tl.static_range(S):
-        tl.atomic_add(dA + ch * s_ad + (p * S + k) * s_an, dA_acc[k], mask=mc, sem="relaxed")
+        tl.atomic_add(dA + ch * s_ad + (p * S + (k ^ sw)) * s_an, dA_acc[k], mask=mc, sem="relaxed")
     if HAS_D:
         tl.atomic_add(dD + ch, tl.sum(dD_acc, axis=1), mask=mc, sem="relaxed")
     if HAS_BIAS:

@@ -68,7 +68,7 @@ SPLIT_BELOW_PROGRAMS = 256
 MIN_SEGMENT = 128
 # Forward: (BLOCK_D, num_warps, pipeline stages, 4-step tiles per iteration, segment length[, flat]);
 # backward: (BLOCK_D, num_warps, pipeline stages, 8-step chunks per iteration, segment length[, pair,
-# half, lanes]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step)
+# half, lanes, maxnreg]); segment length 0 = automatic (above). Optional fields default to 0: flat = per-(channel, step)
 # math on flattened tiles (_fwd_tile_flat; flat 2 also reads each row 8 steps at a time, SUB even), pair =
 # the saved states' contiguity hint (0: BLOCK_D / 8; it picks how many
 # channels a lane holds, so how many shuffles the dB/dC and du/d(delta) sums take), half = the
@@ -76,7 +76,9 @@ MIN_SEGMENT = 128
 # states are computed again: 247 -> 168 registers at BLOCK_D 8, pair 2; BLOCK_D 16 then nearly fits
 # in 255), lanes = the backward of selective_scan_bwd_lanes.py (d_state 16 only; BLOCK_D 16, one warp and one
 # chunk per iteration whatever the first fields say; 256-step segments even at 512 programs: 0.340 against 0.414
-# ms for one segment, session 17). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an
+# ms for one segment, session 17; lanes 2: its permuted state slots, 14 selects per step instead of 30 in
+# the dB/dC reduce-scatter), maxnreg = a register cap for the lanes kernel (0: the compiler's; it takes all
+# 255, so 8 warps per SM; 168 would allow 12 at some spilling: not timed yet). Per padded dstate, the fastest in benchmarks/kernel_speed.py --sweep on an
 # H100. Other sizes: BLOCK_D = 256 / dstate.
 FWD_CONFIG = {16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0)}
 BWD_CONFIG = {16: (16, 1, 1, 1, 256, 0, 0, 1), 64: (4, 1, 3, 1, 0)}
@@ -804,8 +806,10 @@ def _fwd(u, delta, A, B, C, D, z, delta_bias, softplus_on: bool, save_states: bo
 def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, config=None):
     batch, dim, L = u.shape
     dstate = A.shape[1]
-    block_d, warps, stages, cpi, seg_len, pair, half, lanes = _full(config or _config(BWD_CONFIG, dstate, forward=False), 8)
+    block_d, warps, stages, cpi, seg_len, pair, half, lanes, maxnreg = _full(
+        config or _config(BWD_CONFIG, dstate, forward=False), 9)
     assert CHUNK == 8 and states.shape[1] == cdiv(L, 8), "the backward rebuilds 8 steps from each saved state"
+    perm = lanes == 2   # lanes 2: its reduce-scatter with the permuted state slots (fewer selects)
     lanes = bool(lanes) and dstate == 16   # the two-lanes-per-channel kernel (selective_scan_bwd_lanes.py)
     if lanes:
         block_d, cpi = 16, 1
@@ -841,7 +845,8 @@ def _bwd(dout, dlast, u, delta, A, B, C, D, z, delta_bias, softplus_on, states, 
         from .selective_scan_bwd_lanes import launch_bwd_lanes
         launch_bwd_lanes(grid, *args, dim, L, seg, A.stride(1), A.stride(0), *strides[:4], *strides[8:],
             NSEG=n_seg, HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-            SOFTPLUS=softplus_on, HAS_DLAST=dlast is not None, EVEN=flags["EVEN"], num_warps=1, num_stages=stages)
+            SOFTPLUS=softplus_on, HAS_DLAST=dlast is not None, EVEN=flags["EVEN"], PERM=perm, num_warps=1,
+            num_stages=stages, **({"maxnreg": maxnreg} if maxnreg else {}))
     else:
         _launch_bwd(grid, *args, dim, dstate, L, seg, A.stride(1), A.stride(0), 1, *strides,
             NSEG=n_seg, HAS_D=D is not None, HAS_DLAST=dlast is not None, PAIR=pair or max(1, block_d // 8), CPI=cpi,

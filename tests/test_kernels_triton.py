@@ -107,7 +107,10 @@ _VLANES = ({16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0)},
            {16: (16, 1, 1, 1, 0, 0, 0, 1), 64: (4, 1, 3, 1, 0), 8: (2, 1, 3, 2, 0)})
 _VLANES_SEG = ({16: (16, 1, 4, 4, 0, 2), 64: (8, 1, 4, 2, 0), 8: (2, 1, 3, 1, 0)},
                {16: (16, 1, 1, 1, 256 if REAL else 8, 0, 0, 1), 64: (4, 1, 3, 1, 0), 8: (2, 1, 3, 2, 0)})
-SCAN_VARIANTS = [_V16, _V16b, _VLANES, _VLANES_SEG] if REAL else [_VCPU, _VCPUb, _VLANES, _VLANES_SEG]
+# lanes 2: the same kernel with its permuted state slots (a reduce-scatter with fewer selects)
+_VLANES_PERM = (_VLANES_SEG[0], {**_VLANES_SEG[1], 16: (16, 1, 1, 1, 256 if REAL else 8, 0, 0, 2)})
+SCAN_VARIANTS = [_V16, _V16b, _VLANES, _VLANES_SEG, _VLANES_PERM] if REAL else [_VCPU, _VCPUb, _VLANES, _VLANES_SEG,
+                                                                                _VLANES_PERM]
 
 
 @pytest.mark.parametrize("variant", range(len(SCAN_VARIANTS)))
