@@ -55,12 +55,12 @@ def features(model, frames, encoder) -> np.ndarray:
     import torch
 
     from vla_stack.policy.geometry import ee_frame
-    from vla_stack.policy.object_channels import object_codes
+    from vla_stack.policy.object_channels import codes_for
 
     stack = lambda i: torch.from_numpy(np.stack([f[i] for f in frames])).float()  # noqa: E731
     points, colors, state, subtasks = stack(0), stack(1), stack(2), [f[3] for f in frames]
     texts = torch.from_numpy(encoder(subtasks)).float()
-    codes = torch.from_numpy(object_codes(subtasks, model.cfg.marked_objects)).float()
+    codes = torch.from_numpy(codes_for(model.cfg, subtasks)).float()
     out = []
     with torch.inference_mode():
         for i in range(0, len(frames), 16):

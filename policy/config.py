@@ -52,6 +52,10 @@ class PolicyConfig:
     # cube's red, so "press the button" marked the red cube (policy.md, PressButton diagnosis); with
     # solid_cube_masks its channel keeps the flat cap alone (no checkpoint trained so yet).
     marked_objects: tuple[str, ...] = ("red_cube", "green_cube", "blue_cube", "bowl")
+    # Of marked_objects, those marked only as the object acted on (channel 0), never as the destination:
+    # "press the button" marks the cap, "push the green cube toward the button" leaves channel 1 empty, as
+    # a checkpoint trained with the button unmarked saw it there.
+    target_only_objects: tuple[str, ...] = ()
     # How each marked object is turned about the gripper's approach axis (shape_harmonics.py): the
     # cube yaw the encoders did not see. Needs object channels. Off in checkpoints from before the flag.
     shape_harmonics: bool = False
@@ -85,6 +89,10 @@ class PolicyConfig:
         unknown = [o for o in self.marked_objects if o not in OBJECT_COLORS]
         if unknown:
             raise SchemaError(f"policy config: marked_objects {unknown} unknown; known: {sorted(OBJECT_COLORS)}")
+        self.target_only_objects = tuple(self.target_only_objects)
+        stray = [o for o in self.target_only_objects if o not in self.marked_objects]
+        if stray:
+            raise SchemaError(f"policy config: target_only_objects {stray} are not in marked_objects {self.marked_objects}")
         return self
 
     def to_dict(self) -> dict:

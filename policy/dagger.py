@@ -60,7 +60,7 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
     from .checkpoint import load_checkpoint
     from .chunking import ChunkExecutor
     from .evaluate import _reset_rows
-    from .object_channels import object_codes
+    from .object_channels import codes_for
 
     torch.set_num_threads(1)
     device = torch.device(cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -94,7 +94,7 @@ def collect_task(task: str, cfg: DaggerConfig) -> dict:
         stack = lambda k: torch.from_numpy(np.stack([o[k] for o in obs])).to(device, dtype)  # noqa: E731
         subtasks = [str(inf[schema.INFO_SUBTASK]) for inf in info]
         texts = torch.from_numpy(encoder(subtasks)).to(device, dtype)
-        codes = torch.from_numpy(object_codes(subtasks, model.cfg.marked_objects)).to(device, dtype)
+        codes = torch.from_numpy(codes_for(model.cfg, subtasks)).to(device, dtype)
         with torch.inference_mode():
             chunks = model.step(stack(schema.OBS_POINTS), stack(schema.OBS_COLORS), stack(schema.OBS_STATE), texts,
                                 states, objects=codes)

@@ -20,7 +20,7 @@ import torch
 from vla_stack import schema
 
 from .geometry import ee_frame
-from .object_channels import object_codes
+from .object_channels import codes_for
 
 
 @dataclass
@@ -78,7 +78,7 @@ def diagnose(cfg: DiagnoseConfig) -> dict:
         u = env.unwrapped
         t = lambda key: torch.from_numpy(np.ascontiguousarray(obs[key]))[None]  # noqa: E731
         emb = torch.from_numpy(encoder([info[schema.INFO_SUBTASK]]))
-        codes = torch.from_numpy(object_codes([str(info[schema.INFO_SUBTASK])], model.cfg.marked_objects))
+        codes = torch.from_numpy(codes_for(model.cfg, [str(info[schema.INFO_SUBTASK])]))
         with torch.inference_mode():
             chunk = model.step(t(schema.OBS_POINTS), t(schema.OBS_COLORS), t(schema.OBS_STATE), emb, model.init_state(1),
                                objects=codes)

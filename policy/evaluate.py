@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +18,10 @@ import torch
 
 from vla_stack import bench, schema
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_config, recorded_execution
 from .chunking import ChunkExecutor
 from .model import PolicyModel
-from .object_channels import object_codes
+from .object_channels import codes_for
 
 
 @dataclass
@@ -34,7 +34,8 @@ class EvalConfig:
     robot: str = "panda"
     n_points: int = 512
     image_size: int = 128
-    execution: str = "ensemble"  # ensemble | receding
+    # ensemble | receding | recorded: as validated for the checkpoint (its meta.execution; ensemble if none)
+    execution: str = "recorded"
     exec_steps: int = 0  # receding: actions executed per chunk (0: horizon // 2)
     ensemble_decay: float = 0.01  # ensemble: weight exp(-decay * age), age 0 = oldest chunk (ACT)
     max_steps: int = 0  # per episode (0: the env's own time limit)
@@ -45,8 +46,9 @@ class EvalConfig:
     workers: int = 1  # tasks evaluated in parallel processes (each loads the checkpoint)
     world_model: Path | None = None  # a world-model checkpoint: condition on its subgoal latents (None: without)
     # when an env's subtask changes: clear its backbone state, its pending chunks (the previous subtask's
-    # actions blended into the next ones), both, or neither
-    reset_on_switch: str = "none"  # none | state | chunks | both
+    # actions blended into the next ones), both, or neither; recorded: chunks if the checkpoint's
+    # meta.execution says clear_on_switch, else none
+    reset_on_switch: str = "recorded"  # none | state | chunks | both | recorded
 
 
 class SubgoalSource:
@@ -109,6 +111,7 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
 
     import vla_stack.sim as sim
 
+    cfg = with_recorded_execution(cfg, {})   # a model without its checkpoint (training's periodic eval): defaults
     if cfg.reset_on_switch not in ("none", "state", "chunks", "both"):
         raise schema.SchemaError(f"eval --reset-on-switch {cfg.reset_on_switch!r}: expected none | state | chunks | both")
     n = max(1, min(cfg.n_envs, cfg.episodes))
@@ -140,7 +143,7 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
                     execs[i].reset()
             last[i] = subtasks[i]
         texts = torch.from_numpy(text_encoder(subtasks)).to(device, dtype)
-        codes = torch.from_numpy(object_codes(subtasks, model.cfg.marked_objects)).to(device, dtype)
+        codes = torch.from_numpy(codes_for(model.cfg, subtasks)).to(device, dtype)
         goal = None if subgoals is None else torch.from_numpy(subgoals(subtasks)).to(device, dtype)
         t = lambda k: torch.from_numpy(np.ascontiguousarray(obs[k])).to(device, dtype)  # noqa: E731
         with torch.inference_mode():
@@ -257,8 +260,23 @@ def evaluate_parallel(cfg: EvalConfig, device: str) -> dict:
     return write_table(table, cfg)
 
 
+def with_recorded_execution(cfg: EvalConfig, meta: dict) -> EvalConfig:
+    """`recorded` fields replaced by what the checkpoint recorded, so `vla eval` runs a checkpoint as
+    the agent and the benchmarks do unless told otherwise."""
+    rec = recorded_execution(meta)
+    if cfg.execution == "recorded":
+        cfg = replace(cfg, execution=rec.get("execution", "ensemble"), exec_steps=rec.get("exec_steps", 0))
+    if cfg.reset_on_switch == "recorded":
+        cfg = replace(cfg, reset_on_switch="chunks" if rec.get("clear_on_switch") else "none")
+    return cfg
+
+
 def run(cfg: EvalConfig) -> int:
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = with_recorded_execution(cfg, read_config(cfg.checkpoint)[1])
+    print(f"[eval] execution: {cfg.execution}"
+          + (f" {cfg.exec_steps or 'horizon // 2'}" if cfg.execution == "receding" else "")
+          + f", at a subtask switch reset: {cfg.reset_on_switch}", flush=True)
     if cfg.workers > 1:
         evaluate_parallel(cfg, device)
         return 0

@@ -19,7 +19,7 @@ from vla_stack import schema
 from .checkpoint import load_checkpoint, recorded_execution, save_checkpoint
 from .chunking import ChunkExecutor
 from .model import PolicyModel
-from .object_channels import object_codes
+from .object_channels import codes_for
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class ActionExpert:
                 mask = torch.ones(1, dtype=torch.bool, device=self.device)
         t = lambda x: torch.from_numpy(np.ascontiguousarray(x))[None].to(self.device)  # noqa: E731
         dtype = next(self.model.parameters()).dtype
-        codes = torch.from_numpy(object_codes([subtask], self.cfg.marked_objects)).to(self.device, dtype)
+        codes = torch.from_numpy(codes_for(self.cfg, [subtask])).to(self.device, dtype)
         chunk = self.model.step(t(pts).to(dtype), t(cols).to(dtype), t(st).to(dtype), t(emb).to(dtype), self.state,
                                 None if sub is None else sub.to(dtype), mask, codes)
         self.ticks += 1

@@ -70,7 +70,7 @@ class PolicyModel(nn.Module):
             return None
         if objects is None:
             raise SchemaError("policy: this checkpoint has object channels (config object_channels=true) and needs "
-                              "the subtask's object codes: objects=object_channels.object_codes(subtask_texts, cfg.marked_objects)")
+                              "the subtask's object codes: objects=object_channels.codes_for(cfg, subtask_texts)")
         if objects.shape[-2:] != (N_CHANNELS, CODE_DIM):
             raise SchemaError(f"policy: object codes must end in ({N_CHANNELS}, {CODE_DIM}), got {tuple(objects.shape)}")
         return object_masks(colors, objects.to(colors.dtype), points, solid_cubes=self.cfg.solid_cube_masks)

@@ -43,21 +43,29 @@ CUBE_COLORS = tuple(rgb for name, rgb in OBJECT_COLORS.items() if name.endswith(
 SOLID_MIN_HEIGHT_M = 0.022
 
 
-def object_codes(texts: list[str], marked: tuple[str, ...]) -> np.ndarray:
+def object_codes(texts: list[str], marked: tuple[str, ...], target_only: tuple[str, ...] = ()) -> np.ndarray:
     """float32 (B, N_CHANNELS, CODE_DIM): per channel the named object's colour and 1, zeros if none.
 
     Marked objects in order of mention: "push the red cube toward the bowl" -> red cube, bowl.
     `marked`: the checkpoint's `marked_objects` (unmarked names are skipped; no default, so a
-    caller cannot silently mark what the checkpoint was not trained to see)."""
+    caller cannot silently mark what the checkpoint was not trained to see); `target_only`: marked
+    only in channel 0 (a destination left empty). A model's own: `codes_for(cfg, texts)`."""
     words = {name: OBJECT_WORDS[name] for name in marked}
     out = np.zeros((len(texts), N_CHANNELS, CODE_DIM), np.float32)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"object_codes: subtask text must be a string, got {type(text).__name__}")
         for c, name in enumerate(named_objects(text.lower(), words)[:N_CHANNELS]):
+            if c > 0 and name in target_only:
+                continue
             out[i, c, :3] = OBJECT_COLORS[name]
             out[i, c, 3] = 1.0
     return out
+
+
+def codes_for(cfg, texts: list[str]) -> np.ndarray:
+    """The object codes a policy with config `cfg` (PolicyConfig) is given for these subtask texts."""
+    return object_codes(texts, cfg.marked_objects, cfg.target_only_objects)
 
 
 def object_masks(colors: torch.Tensor, codes: torch.Tensor, points: torch.Tensor | None = None,

@@ -28,7 +28,7 @@ from .checkpoint import SHAPE_HARMONICS_KEYS, load_checkpoint, read_config, save
 from .config import PolicyConfig
 from .model import PolicyModel, chunk_loss
 from .normalization import stats_from_dataset
-from .object_channels import object_codes
+from .object_channels import codes_for
 from .trainer_state import load_trainer_state, save_trainer_state
 
 SUBGOAL_KEY = "observation.subgoal_latent"  # (T, D) per window, when the dataset carries world-model latents
@@ -230,7 +230,7 @@ def train(cfg: TrainConfig, leave_group: bool = True) -> Path:
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else None
     net = ddp or model
     text_table = embed_texts(ds.subtask_texts)
-    code_table = torch.from_numpy(object_codes(ds.subtask_texts, model.cfg.marked_objects)) if model.cfg.object_channels else None
+    code_table = torch.from_numpy(codes_for(model.cfg, ds.subtask_texts)) if model.cfg.object_channels else None
     if code_table is not None:
         log("object channels: " + "; ".join(f"{t!r} -> {int(c[:, 3].sum())} object(s)"
                                              for t, c in zip(ds.subtask_texts, code_table.numpy())))

@@ -102,3 +102,19 @@ def test_reset_on_switch_modes_run_and_an_unknown_mode_is_refused(tmp_path):
     with pytest.raises(schema.SchemaError, match="reset-on-switch 'always'"):
         run(EvalConfig(checkpoint=ckpt, tasks=("PickRedCube",), episodes=1, n_envs=1, max_steps=2, n_points=128,
                        image_size=32, out=tmp_path / "bad", device="cpu", videos=0, reset_on_switch="always"))
+
+
+def test_eval_runs_a_checkpoint_as_recorded_unless_told_otherwise(tmp_path):
+    """`vla eval` executes chunks the way the checkpoint's meta.execution says (as the agent does)."""
+    from vla_stack.policy.checkpoint import read_config, record_execution
+    from vla_stack.policy.evaluate import with_recorded_execution
+
+    ckpt = save_checkpoint(tmp_path / "ckpt", PolicyModel(tiny_config()))
+    plain = with_recorded_execution(EvalConfig(checkpoint=ckpt), read_config(ckpt)[1])
+    assert (plain.execution, plain.reset_on_switch) == ("ensemble", "none")
+    record_execution(ckpt, "receding", 1, evidence={"why": "test"}, clear_on_switch=True)
+    recorded = with_recorded_execution(EvalConfig(checkpoint=ckpt), read_config(ckpt)[1])
+    assert (recorded.execution, recorded.exec_steps, recorded.reset_on_switch) == ("receding", 1, "chunks")
+    told = with_recorded_execution(EvalConfig(checkpoint=ckpt, execution="ensemble", reset_on_switch="state"),
+                                   read_config(ckpt)[1])
+    assert (told.execution, told.reset_on_switch) == ("ensemble", "state")

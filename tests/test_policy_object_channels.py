@@ -14,7 +14,8 @@ from vla_stack import schema
 from vla_stack.policy.config import PolicyConfig
 from vla_stack.schema import SchemaError
 from vla_stack.policy import ActionExpert, PolicyModel, load_checkpoint, save_checkpoint, tiny_config
-from vla_stack.policy.object_channels import OBJECT_COLORS, object_codes, object_masks, object_masks_reference
+from vla_stack.policy.object_channels import (OBJECT_COLORS, codes_for, object_codes, object_masks,
+                                             object_masks_reference)
 from vla_stack.policy.train import TrainConfig, train
 
 from test_policy_equivariance import STATS, actions, random_inputs, transform
@@ -49,6 +50,19 @@ def test_the_button_is_unmarked_by_default_because_its_cap_is_the_red_cubes_red(
     assert object_codes(["press the button"], (*default, "button"))[0, 0, 3] == 1.0
     with pytest.raises(SchemaError, match="marked_objects"):
         PolicyConfig(marked_objects=("red_cube", "purple_cube")).validate()
+
+
+def test_a_target_only_object_is_marked_when_acted_on_and_never_as_the_destination():
+    cfg = PolicyConfig(object_channels=True, marked_objects=(*PolicyConfig().marked_objects, "button"),
+                       target_only_objects=("button",)).validate()
+    press, push, place = codes_for(cfg, ["press the button", "push the red cube toward the button",
+                                         "put the red cube in the bowl"])
+    np.testing.assert_allclose(press[0], [*OBJECT_COLORS["button"], 1.0])
+    np.testing.assert_allclose(push[0], [*OBJECT_COLORS["red_cube"], 1.0])
+    assert push[1].sum() == 0  # as a checkpoint trained with the button unmarked saw it
+    np.testing.assert_allclose(place[1], [*OBJECT_COLORS["bowl"], 1.0])  # other destinations unchanged
+    with pytest.raises(SchemaError, match="target_only_objects"):
+        PolicyConfig(target_only_objects=("button",)).validate()  # not marked at all
 
 
 def test_masks_match_the_world_model_colour_test_and_mark_the_shaded_cube():
