@@ -21,7 +21,7 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 # task -> a subtask text naming the red cube or the button, and its channel (1: the destination). The button
-# rows mark it as a checkpoint whose marked_objects list it would (the shipped one's do not).
+# rows mark it as a checkpoint whose marked_objects list it would (the shipped one's do since session 18).
 TASKS = {"StackBlueOnRed": ("stack the blue cube on the red cube", 1),
          "PutRedInBowl": ("put the red cube in the bowl", 0),
          "PushRedTowardButton": ("push the red cube toward the button", 0),

@@ -91,14 +91,11 @@ def _reduce_scatter16(db, dc, lanes, PERM: tl.constexpr):
         for k in tl.static_range(S):
             v = v + (db[k], dc[k])
         v = _rs_round_upper(v, lanes, 16, 8)
-        v = _rs_round(v, lanes, 8, 4)
-        v = _rs_round(v, lanes, 4, 2)
-        v = _rs_round(v, lanes, 2, 1)
     else:
         v = _rs_round(db + dc, lanes, 16, 8)
-        v = _rs_round(v, lanes, 8, 4)
-        v = _rs_round(v, lanes, 4, 2)
-        v = _rs_round(v, lanes, 2, 1)
+    v = _rs_round(v, lanes, 8, 4)
+    v = _rs_round(v, lanes, 4, 2)
+    v = _rs_round(v, lanes, 2, 1)
     return v[0]
 
 

@@ -50,7 +50,8 @@ class PolicyConfig:
     object_channels: bool = False
     # Which named objects the channels mark (by colour). The button is left out: its cap is the red
     # cube's red, so "press the button" marked the red cube (policy.md, PressButton diagnosis); with
-    # solid_cube_masks its channel keeps the flat cap alone (no checkpoint trained so yet).
+    # solid_cube_masks its channel keeps the flat cap alone (none trained so yet; the shipped checkpoint marks
+    # it since session 18 without retraining, as the object acted on only: target_only_objects).
     marked_objects: tuple[str, ...] = ("red_cube", "green_cube", "blue_cube", "bowl")
     # Of marked_objects, those marked only as the object acted on (channel 0), never as the destination:
     # "press the button" marks the cap, "push the green cube toward the button" leaves channel 1 empty, as

@@ -113,7 +113,8 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
 
     cfg = with_recorded_execution(cfg, {})   # a model without its checkpoint (training's periodic eval): defaults
     if cfg.reset_on_switch not in ("none", "state", "chunks", "both"):
-        raise schema.SchemaError(f"eval --reset-on-switch {cfg.reset_on_switch!r}: expected none | state | chunks | both")
+        raise schema.SchemaError(f"eval --reset-on-switch {cfg.reset_on_switch!r}: expected none | state | chunks | both | "
+                                 "recorded")
     n = max(1, min(cfg.n_envs, cfg.episodes))
     fns = [lambda: sim.make(task, robot=cfg.robot, n_points=cfg.n_points, image_size=cfg.image_size) for _ in range(n)]
     envs = SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)

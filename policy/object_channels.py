@@ -16,7 +16,8 @@ Known limit (the scene's colours): the button cap is as red as the red cube, so 
 also marks the cap and "button" also marks the red cube (the world model's probe excludes
 the button by position). With `solid_cubes` (PolicyConfig.solid_cube_masks) a channel that
 names a cube keeps only one solid cluster (`solid_cube_clusters`): the red cube, not the flat
-cap; and one naming the button (marked only where `marked_objects` lists it) keeps only the flat cap. Without it, "stack the blue cube on the red cube" (held out: no training subtask has the
+cap; and one naming the button (marked only where `marked_objects` lists it) keeps only the flat cap
+(the shipped checkpoint marks it so where a subtask presses it, `target_only_objects`, session 18). Without it, "stack the blue cube on the red cube" (held out: no training subtask has the
 red cube as its destination) carried the cube to a point between the two (session 16 trace).
 The drawer has no colour of its own (blue-grey like the cabinet, dark handle): never marked.
 """

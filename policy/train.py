@@ -64,7 +64,8 @@ class TrainConfig:
     add_shape_harmonics: bool = False  # with init_from: switch on model.shape_harmonics (new weights start at 0)
     solid_cube_masks: bool = False  # with init_from: switch on model.solid_cube_masks (no new weights)
     # with init_from: these objects are marked too (model.marked_objects; e.g. "button", which needs
-    # solid_cube_masks: else "the button" marks the red cube as well)
+    # solid_cube_masks: else "the button" marks the red cube as well), in both channels (an object the
+    # checkpoint marked as a target only is then marked as a destination too)
     mark_objects: tuple[str, ...] = ()
     # the added weights learn at lr x this: a turn shows in a few percent of frames, and at 1x two GPU
     # fine-tunes left them near zero (benchmarks/results/compositional_s10/README.md)
@@ -175,6 +176,11 @@ def build_model(cfg: TrainConfig, ds, log) -> PolicyModel:
             marked = (*model.cfg.marked_objects, *added_marks)
             model.cfg = dataclasses.replace(model.cfg, marked_objects=marked).validate()
             switched.append(f"marked too: {', '.join(added_marks)}")
+        widened = tuple(o for o in cfg.mark_objects if o in model.cfg.target_only_objects)
+        if widened:
+            kept = tuple(o for o in model.cfg.target_only_objects if o not in widened)
+            model.cfg = dataclasses.replace(model.cfg, target_only_objects=kept).validate()
+            switched.append(f"marked as a destination too: {', '.join(widened)}")
         log(f"initialised from {cfg.init_from} (its architecture and normalization are kept"
             + (f"; {', '.join(switched)})" if switched else ")"))
         return model

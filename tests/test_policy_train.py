@@ -159,6 +159,18 @@ def test_fine_tuning_can_switch_on_solid_cube_masks_and_mark_the_button(dataset_
     assert cfg.solid_cube_masks and cfg.marked_objects[-1] == "button"
     base_cfg = ActionExpert.load(base).model.cfg
     assert not base_cfg.solid_cube_masks and "button" not in base_cfg.marked_objects
+    # a checkpoint marking the button only where it is pressed (as shipped since session 18): marking it
+    # in training marks it as a destination too
+    import json
+    import shutil
+
+    pressed_only = shutil.copytree(tuned, tmp_path / "pressed_only")
+    raw = json.loads((pressed_only / "config.json").read_text())
+    (pressed_only / "config.json").write_text(json.dumps({**raw, "target_only_objects": ["button"]}))
+    assert ActionExpert.load(pressed_only).model.cfg.target_only_objects == ("button",)
+    both = train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "both", init_from=pressed_only,
+                             mark_objects=("button",), steps=1, batch_size=2, history=2, progress=False))
+    assert ActionExpert.load(both).model.cfg.target_only_objects == ()
     with pytest.raises(SchemaError, match="init_from"):  # from scratch the model config says it
         train(TrainConfig(dataset=dataset_with_a_cube, out=tmp_path / "scratch", model=tiny_config(object_channels=True),
                           solid_cube_masks=True, steps=1, batch_size=2, history=2, progress=False))

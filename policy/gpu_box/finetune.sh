@@ -21,7 +21,8 @@
 # SUBTASK_LAG: TrainConfig.subtask_lag_max_ticks (default 0): the previous subtask's text shown up to this many
 # ticks after each switch, as the planner names it late.
 # SOLID_CUBES=1: switch on PolicyConfig.solid_cube_masks (a cube's channel keeps only its solid cluster);
-# MARK_BUTTON=1 then marks the button too (its flat red cap; TrainConfig.mark_objects).
+# MARK_BUTTON=1 then marks the button too (its flat red cap; TrainConfig.mark_objects), in both channels (the shipped
+# checkpoint marks it, untrained, only where it is pressed: target_only_objects, session 18).
 # EXTRA_TASKS: more demos of these tasks (EXTRA_EPS per task, seeds from 1000, random starts as RANDOM_START) in a
 # dataset of their own at EXTRA_SHARE of every batch (default 0.15), for the skills that fail after a hand-off.
 T0=$(date +%s)
