@@ -123,7 +123,8 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
     dtype = next(model.parameters()).dtype
     obs, info = envs.reset(seed=[cfg.seed + i for i in range(n)])
     states = model.init_state(n, device) if recurrent else [model.init_state(1, device) for _ in range(n)]
-    execs = [ChunkExecutor(model.cfg.horizon, cfg.execution, cfg.exec_steps or None, cfg.ensemble_decay)
+    execs = [ChunkExecutor(model.cfg.horizon, cfg.execution, cfg.exec_steps or None, cfg.ensemble_decay,
+                           clear_on_switch=cfg.reset_on_switch in ("chunks", "both"))
              for _ in range(n)]
     subgoals = SubgoalSource(cfg.world_model, envs, model.cfg.subgoal_dim, device) if cfg.world_model else None
     steps = np.zeros(n, int)
@@ -136,12 +137,9 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
     last = [None] * n
     while active.any():
         subtasks = [str(s) for s in info[schema.INFO_SUBTASK]]
-        for i in range(n):
-            if last[i] is not None and subtasks[i] != last[i]:
-                if cfg.reset_on_switch in ("state", "both") and recurrent:
-                    _reset_rows(states, np.array([i]))
-                if cfg.reset_on_switch in ("chunks", "both"):
-                    execs[i].reset()
+        for i in range(n):   # the chunks are dropped by the executor (clear_on_switch)
+            if last[i] is not None and subtasks[i] != last[i] and cfg.reset_on_switch in ("state", "both") and recurrent:
+                _reset_rows(states, np.array([i]))
             last[i] = subtasks[i]
         texts = torch.from_numpy(text_encoder(subtasks)).to(device, dtype)
         codes = torch.from_numpy(codes_for(model.cfg, subtasks)).to(device, dtype)
@@ -157,8 +155,8 @@ def run_task(model: PolicyModel, task: str, cfg: EvalConfig, device, text_encode
                                                subgoal=None if goal is None else goal[i:i + 1], objects=codes[i:i + 1])
                                     for i in range(n)])
             chunks = model.normalizer.unnormalize_action(chunks).float().cpu().numpy()
-        actions = np.stack([schema.validate_action(execs[i](chunks[i])) if active[i] else np.zeros(7, np.float32)
-                            for i in range(n)])
+        actions = np.stack([schema.validate_action(execs[i](chunks[i], subtasks[i])) if active[i]
+                            else np.zeros(7, np.float32) for i in range(n)])
         if videos_done < cfg.videos and active[0]:
             frames[-1].append(obs[schema.OBS_RGB][0].copy())
         obs, _, term, trunc, info = envs.step(actions)

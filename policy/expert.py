@@ -29,11 +29,11 @@ class ActionExpert:
                  exec_steps: int | None = None, clear_on_switch: bool = False, device: str | torch.device = "cpu",
                  text_encoder=None):
         """`clear_on_switch`: when the subtask text changes, drop the chunks predicted for the previous one
-        (an ensemble otherwise blends up to `horizon` ticks of them into the new subtask's first actions)."""
+        (ChunkExecutor)."""
         self.model = model.to(device).eval()
         self.cfg = model.cfg
         self.device = torch.device(device)
-        self.executor = ChunkExecutor(self.cfg.horizon, execution, exec_steps)
+        self.executor = ChunkExecutor(self.cfg.horizon, execution, exec_steps, clear_on_switch=clear_on_switch)
         self.clear_on_switch = clear_on_switch
         self._text = text_encoder
         self._warned_subgoal = False
@@ -56,7 +56,6 @@ class ActionExpert:
         self.state = self.model.init_state(1, self.device)
         self.executor.reset()
         self.ticks = 0
-        self.subtask: str | None = None
 
     def embed(self, subtask: str) -> np.ndarray:
         if not isinstance(subtask, str) or not subtask.strip():
@@ -98,7 +97,4 @@ class ActionExpert:
     def step(self, points, colors, state, subtask: str, subgoal_latent=None) -> np.ndarray:
         """-> np.float32 (7,): de-normalized schema action, clipped to the schema's limits."""
         chunk = self.predict_chunk(points, colors, state, subtask, subgoal_latent)
-        if self.clear_on_switch and self.subtask is not None and subtask != self.subtask:
-            self.executor.reset()
-        self.subtask = subtask
-        return schema.validate_action(self.executor(chunk))
+        return schema.validate_action(self.executor(chunk, subtask))
