@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import torch
@@ -322,6 +323,9 @@ def sweeps(details, grid: dict) -> None:
         bwd = {str(c): try_ms(lambda: S._bwd(*bwd_args(), config=c)) for c in bwd_cfgs}
         details[f"sweep_scan_n{n}_fwd_ms"], details[f"sweep_scan_n{n}_fwd_train_ms"] = fwd, fwd_train
         details[f"sweep_scan_n{n}_bwd_ms"] = bwd
+        for kind, timed in (("fwd", fwd), ("fwd_train", fwd_train), ("bwd", bwd)):
+            for c, ms in timed.items():
+                print(f"sweep n={n} {kind} {c}: {ms if isinstance(ms, str) else f'{ms:.4f} ms'}")
         best = lambda d: eval(min((k for k, v in d.items() if isinstance(v, float)), key=d.get))  # noqa: E731,S307
         both = {c: fwd[c] + fwd_train[c] for c in fwd if isinstance(fwd[c], float) and isinstance(fwd_train[c], float)}
         S.FWD_CONFIG[n], S.BWD_CONFIG[n] = best(both), best(bwd)   # forward: inference + training forward
@@ -394,6 +398,7 @@ def main() -> None:
     if args.profile_host:
         profile_host()
         return
+    sys.stdout.reconfigure(line_buffering=True)   # piped on the GPU box: a call cut off still shows its lines
     torch.manual_seed(0)
     rows, metrics, details = [], {}, {"torch": torch.__version__, "triton": triton.__version__}
     copy_gbs = copy_bandwidth_gbs()

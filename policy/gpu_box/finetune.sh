@@ -22,7 +22,8 @@
 # ticks after each switch, as the planner names it late.
 # SOLID_CUBES=1: switch on PolicyConfig.solid_cube_masks (a cube's channel keeps only its solid cluster);
 # MARK_BUTTON=1 then marks the button too (its flat red cap; TrainConfig.mark_objects), in both channels (the shipped
-# checkpoint marks it, untrained, only where it is pressed: target_only_objects, session 18).
+# checkpoint marks it, untrained, only where it is pressed: target_only_objects, session 18). Session 19 ran it from
+# the shipped checkpoint (benchmarks/results/press_trained_s19/): worse than the shipped policy, 24/56 vs 34/56, not shipped.
 # EXTRA_TASKS: more demos of these tasks (EXTRA_EPS per task, seeds from 1000, random starts as RANDOM_START) in a
 # dataset of their own at EXTRA_SHARE of every batch (default 0.15), for the skills that fail after a hand-off.
 T0=$(date +%s)
