@@ -146,3 +146,41 @@ def test_a_release_opens_the_hand_and_is_not_a_drop(planner):
 def test_a_closed_hand_ends_only_subtasks_that_need_a_cube_in_it(planner):
     planner.hold_checks = 1
     assert not done(planner, "open the drawer", CLOSED, EMPTY, opening_m=0.0)
+
+
+def test_a_place_ends_only_once_the_hand_is_clear_of_the_released_cube(planner, monkeypatch):
+    """As the simulator counts it: the cube in the drawer is not enough while the fingers are still at it."""
+    gap = {"m": 0.02}
+    monkeypatch.setattr(planner, "hand_gap_m", lambda cube: gap["m"] if cube == "green cube" else None)
+    put = "put the green cube in the drawer"
+    assert not done(planner, put, OPEN, EMPTY, IN_DRAWER, opening_m=0.08)  # let go, hand 2 cm from the cube
+    gap["m"] = 0.06
+    assert done(planner, put, OPEN, EMPTY, IN_DRAWER, opening_m=0.08)  # backed off
+    planner.wait_hand_clear = False  # the rule before session 19: the facts alone
+    gap["m"] = 0.02
+    assert done(planner, put, OPEN, EMPTY, IN_DRAWER, opening_m=0.08)
+
+
+def test_an_unseen_released_cube_needs_open_fingers(planner):
+    """No frame judged by the grounding here (scripted facts): the cube counts as unseen."""
+    put = "put the green cube in the drawer"
+    assert planner.hand_gap_m("green cube") is None
+    assert not done(planner, put, OPEN, EMPTY, IN_DRAWER, opening_m=0.04)  # fingers still around the cube
+    assert done(planner, put, OPEN, EMPTY, IN_DRAWER, opening_m=0.08)
+
+
+def test_hand_gap_is_measured_from_the_cube_segment_of_a_real_frame():
+    """The unscripted planner on a simulated frame: the gap to a cube on the table is about the hand's height
+    above it at the home pose, and a subtask that releases nothing is not held back."""
+    from vla_stack import sim
+
+    planner = LearnedPlanner.load(CHECKPOINT)
+    planner.reset("put the green cube in the bowl")
+    env = sim.make("PutGreenInBowl", n_points=1024, image_size=64)
+    obs, _ = env.reset(seed=5000)
+    planner.next_subtask(obs, [])
+    scene = env.unwrapped.scene
+    true_gap = float(np.linalg.norm(scene.tcp_pos() - scene.body_pos("green_cube")))
+    assert planner.hand_gap_m("green cube") == pytest.approx(true_gap, abs=0.03)
+    assert planner._hand_clear(obs, "pick up the green cube")
+    env.close()
