@@ -53,9 +53,7 @@ SINGLE_SKILL = ("PickRedCube", "PickBlueCube", "OpenDrawer", "CloseDrawer", "Pre
                 "PushRedTowardButton")
 SPLITS = ("train", "heldout_compositions", "heldout_paraphrases")
 SECTIONS = ("splits", "ablations", "chains", "yaw", "embodiment")
-# the full stack's comparisons on the held-out split, in report order; `facts_only_planner`: the shipped stack with
-# the planner ending a place on its facts alone, not waiting for the hand to clear the cube (before session 19)
-ABLATIONS = ("flat", "no_world_model", "pointnet", "transformer", "extra_policy", "facts_only_planner")
+ABLATIONS = ("flat", "no_world_model", "pointnet", "transformer", "extra_policy")  # held-out comparisons, report order
 MAX_ISSUED = 20  # agent subtask changes kept per episode (a flickering planner could issue hundreds)
 TARGETS = {"heldout_success": 0.70, "chain_length": 3.0, "yaw_drop_points": 10.0, "above_flat_points": 10.0}
 
@@ -96,7 +94,6 @@ class CompositionalConfig:
     policy_flat: Path | None = None  # same, conditioned on the instruction (agent/flat_data.py)
     policy_extra: Path | None = None  # any other action expert to run in the full stack on the held-out split
     policy_extra_n_points: int = 1024  # the points per cloud it was trained with
-    compare_release_rule: bool = False  # also run `facts_only_planner` (the planner's rule before session 19)
     episodes: int = 2  # per task: the held-out split, full stack and ablations
     episodes_other: int = 1  # per task: the other splits, the yaw sweep, the other embodiment
     ablation_split: str = "heldout_compositions"
@@ -126,8 +123,7 @@ def variants(cfg: CompositionalConfig) -> dict[str, tuple[str, Path | None]]:
     """variant -> (agent mode, policy checkpoint); a variant without its checkpoint is skipped."""
     return {"full": ("full", cfg.policy), "no_world_model": ("no_world_model", cfg.policy),
             "flat": ("flat", cfg.policy_flat), "pointnet": ("full", cfg.policy_pointnet),
-            "transformer": ("full", cfg.policy_transformer), "extra_policy": ("full", cfg.policy_extra),
-            "facts_only_planner": ("full", cfg.policy if cfg.compare_release_rule else None)}
+            "transformer": ("full", cfg.policy_transformer), "extra_policy": ("full", cfg.policy_extra)}
 
 
 def _split_items(split: str, limit: int) -> dict[str, list[str]]:
@@ -171,8 +167,6 @@ def work_units(cfg: CompositionalConfig) -> list[dict]:
         episodes("ablations", "extra_policy", cfg.ablation_split, held)
         for u in units[start:]:
             u["n_points"] = cfg.policy_extra_n_points
-    if "facts_only_planner" in avail:
-        episodes("ablations", "facts_only_planner", cfg.ablation_split, held)
     yaw_tasks = {t: [get_task(t).instruction] for t in (cfg.yaw_tasks[: cfg.tasks_per_split or None])}
     for deg in cfg.yaw_degrees:
         for v in ("full", "pointnet"):
@@ -261,8 +255,6 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     first_task = unit["chain"][0]["task"] if "chain" in unit else unit["task"]
     env = make_env(first_task, unit["robot"], unit.get("n_points", cfg.n_points), cfg.image_size, yaw)
     planner = _planner(cfg, unit["planner"], env) if mode != "flat" else None
-    if hasattr(planner, "wait_hand_clear"):   # cached per process: set for every unit
-        planner.wait_hand_clear = unit["variant"] != "facts_only_planner"
     camera = wm.config.camera if wm is not None else "scene"
     agent_cfg = AgentConfig(mode=mode, safety=sim_safety(yaw), planner_every_ticks=cfg.planner_every_ticks)
     agent = Agent(planner, wm, policy, agent_cfg, world_model_camera=camera)
@@ -562,8 +554,7 @@ def markdown(record: dict) -> str:
     lines += ["", f"## Ablations on {held}", "", "| variant | success | episodes |", "| --- | --- | --- |",
               f"| full stack | {fmt(f'success_{held}_full')} | {count(section='splits', split=held)} |"]
     for v in ABLATIONS:
-        if (v == "extra_policy" and not cfg.get("policy_extra")) or (
-                v == "facts_only_planner" and not cfg.get("compare_release_rule")):
+        if v == "extra_policy" and not cfg.get("policy_extra"):
             continue
         label = f"extra_policy (`{cfg['policy_extra']}`)" if v == "extra_policy" else v
         lines.append(f"| {label} | {fmt(f'success_{held}_{v}')} | {count(section='ablations', variant=v)} |")
@@ -638,7 +629,7 @@ def report(path: Path) -> None:
     held = cfg["ablation_split"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     names = ["full", "flat", "no_world_model", "pointnet", "transformer"]
-    names += [v for v in ("extra_policy", "facts_only_planner") if f"success_{held}_{v}" in m]
+    names += ["extra_policy"] if f"success_{held}_extra_policy" in m else []
     vals = [m.get(f"success_{held}_{v}", float("nan")) for v in names]
     axes[0].bar(names, vals, color=["tab:blue"] + ["tab:gray"] * (len(names) - 1))
     axes[0].axhline(TARGETS["heldout_success"], color="tab:red", ls="--", label="target")

@@ -8,8 +8,7 @@ scene, not from `history`, is what skips work already done at reset and re-issue
 that was undone (drawer pushed closed again -> "open the drawer" again). What cannot be
 seen now (the content of a closed drawer, a button or cube under the arm) is remembered
 from when it was last seen.
-subtask_done(observation, subtask): all effects of the subtask judged true and, for a place or stack,
-the hand clear of the released cube (the simulator's rule, sim/progress.py).
+subtask_done(observation, subtask): all effects of the subtask judged true.
 
 A fact counts as holding only when it was judged true on each of the last `hold_checks`
 distinct observations (a one-frame misjudgement of a moving drawer must not end a subtask
@@ -28,16 +27,13 @@ from vla_stack import schema, text
 
 from . import checkpoint, suite
 from .base import Planner
-from .grounding import MIN_VISIBLE_POINTS, Fact, GroundingNet, hidden_by_closed_drawer, on_not_raised, subsample
-from .objects import GEOMETRY_SCALE, SEGMENTS
+from .grounding import Fact, GroundingNet, hidden_by_closed_drawer, on_not_raised, subsample
 from .plan_decoder import PlanDecoder
 from .plan_search import plan_instruction
 
 THRESHOLD = 0.5
 HOLD_CHECKS = 3
 CLOSED_ON_NOTHING_M = 0.01  # finger opening below this: nothing between them (a held cube keeps ~0.04)
-HAND_CLEAR_M = 0.05  # a place / stack ends once the hand is this far from the released cube (sim/facts.py's)
-RELEASED_OPENING_M = 0.045  # fingers wider than a held cube keeps: let go (when the cube cannot be seen)
 
 
 class LearnedPlanner(Planner):
@@ -53,7 +49,6 @@ class LearnedPlanner(Planner):
         self.plan: list[str] = []
         self.hold_checks = HOLD_CHECKS
         self._start = None
-        self.wait_hand_clear = True  # False: a place ends as soon as its facts hold (before session 19)
 
     @classmethod
     def load(cls, ckpt_dir) -> "LearnedPlanner":
@@ -69,7 +64,6 @@ class LearnedPlanner(Planner):
         self._recent_closed: list[bool] = []  # the fingers closed on nothing, same observations
         self._last_key = None
         self._current = 0  # plan index of the subtask last issued
-        self._seen = None  # (segment summaries, end-effector position) of the last frame judged
 
     def fact_probabilities(self, observation: Mapping) -> dict[Fact, float]:
         def t(key):
@@ -84,7 +78,6 @@ class LearnedPlanner(Planner):
             p = self.grounding.judge(seg, state, self._start, self._fact_idx).sigmoid()[0]
             p = p.masked_fill(on_not_raised(seg, self._fact_idx)[0], 0.0)
             seen = self.grounding.judgeable(seg, self._fact_idx)[0].tolist()
-        self._seen = (seg[0], state[0, schema.STATE_EE_POS])
         probs = dict(zip(self.facts, p.tolist()))
         drawer_open = probs[Fact("open", "drawer")] > THRESHOLD
         for f, visible in zip(self.facts, seen):
@@ -144,31 +137,7 @@ class LearnedPlanner(Planner):
 
     def _done(self, observation: Mapping, subtask: str) -> bool:
         holds = self.facts_holding(observation)
-        placed = all(holds[f] for f in suite.effects(subtask)) and self._hand_clear(observation, subtask)
-        return placed or self._dropped(subtask)
-
-    def hand_gap_m(self, cube: str) -> float | None:
-        """Distance from the end effector to `cube`'s centroid in the last frame judged; None if unseen."""
-        if self._seen is None:
-            return None
-        seg, ee = self._seen
-        row = seg[SEGMENTS.index(cube)]
-        if float(torch.expm1(row[0])) < MIN_VISIBLE_POINTS:
-            return None
-        return float(torch.linalg.vector_norm(row[2:5] / GEOMETRY_SCALE - ee))
-
-    def _hand_clear(self, observation: Mapping, subtask: str) -> bool:
-        """A place or stack is over once the hand has backed off from the released cube, as the simulator
-        counts it and as the expert's demonstrations show it. Switching on the facts alone came 3-5 ticks
-        early, fingers still at the cube, and the press or close after it then failed (session 19)."""
-        cube = suite.released_object(subtask)
-        if cube is None or not self.wait_hand_clear:
-            return True
-        gap = self.hand_gap_m(cube)
-        if gap is None:  # the cube cannot be seen (under the hand, in the drawer): the fingers must have let go
-            opening = float(np.asarray(observation[schema.OBS_STATE])[schema.STATE_GRIPPER][0])
-            return opening > RELEASED_OPENING_M
-        return gap >= HAND_CLEAR_M
+        return all(holds[f] for f in suite.effects(subtask)) or self._dropped(subtask)
 
     def _dropped(self, subtask: str) -> bool:
         """A subtask that needs a cube in hand (place, stack) while the fingers are closed on nothing on each

@@ -104,12 +104,6 @@ def effects(subtask_text: str) -> list[Fact]:
     return [fact_of(k, v) for k, v in sim_subtask(subtask_text).effects().items()]
 
 
-def released_object(subtask_text: str) -> str | None:
-    """The cube a place / stack lets go of (display name): such a subtask ends once the hand is clear of it."""
-    released = sim_subtask(subtask_text).released_object()
-    return display(released) if released else None
-
-
 def all_facts() -> list[Fact]:
     """Every fact any subtask of the grammar can make true."""
     cat = catalog()
