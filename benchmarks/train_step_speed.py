@@ -35,7 +35,7 @@ from vla_stack import bench, kernels, schema
 from vla_stack.policy.checkpoint import load_checkpoint
 from vla_stack.policy.encoder_equivariant import PointConv
 from vla_stack.policy.model import chunk_loss
-from vla_stack.policy.object_channels import object_codes
+from vla_stack.policy.object_channels import codes_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def synthetic_batch(model, batch: int, history: int, points: int, device: torch.
            "action": torch.randn(b, t, cfg.horizon, schema.ACTION_DIM, generator=g) * 0.01,
            "pad": torch.zeros(b, t, cfg.horizon, dtype=torch.bool)}
     if cfg.object_channels:
-        codes = torch.from_numpy(object_codes(["put the red cube in the bowl"], cfg.marked_objects))
+        codes = torch.from_numpy(codes_for(cfg, ["put the red cube in the bowl"]))
         out["objects"] = codes.expand(b, t, *codes.shape[1:]).contiguous()
     return {k: v.to(device) for k, v in out.items()}
 
