@@ -21,6 +21,7 @@ from .agent import Agent, StepInfo, camera_keys
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 GRACE_TICKS = 20  # ticks the loop keeps going after the agent stopped for good (sim may settle)
+LOCKSTEP_WAIT_S = 30.0  # lockstep: longest wait for a background job (a hung one ends the wait, not the run)
 
 
 @dataclass
@@ -112,7 +113,7 @@ def observation_hook(agent: Agent, env, image_size: int):
 
 def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: int,
                 on_tick: Callable[[dict, StepInfo, dict], None] | None = None,
-                start: tuple[dict, dict] | None = None, realtime: bool = True) -> EpisodeResult:
+                start: tuple[dict, dict] | None = None, realtime: bool = True, lockstep: bool = False) -> EpisodeResult:
     """Reset the env (or continue from `start` = (obs, info), for chains), then alternate
     Agent.step and env.step.
 
@@ -120,7 +121,12 @@ def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: in
     background parts: the loop waits (at most until 1 / control rate after the tick began) for
     a planner or world-model job in flight. Without it the sim runs several times faster
     than real time and the planner answers that many ticks late. Ticks with nothing in flight
-    run at full speed."""
+    run at full speed.
+
+    `lockstep` (instead): every tick waits until the planner and world-model jobs in flight have finished, as
+    if they always took less than a control period (a GPU host: the planner's check takes ~17 ms on one CPU
+    core). The episode then no longer depends on how loaded the machine is: one layout and one policy give
+    one outcome, for comparisons with less spread."""
     obs, info = env.reset(seed=seed) if start is None else start
     hook = observation_hook(agent, env, env.image_size)
     agent.reset(instruction)
@@ -138,7 +144,9 @@ def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: in
             step_ms.append(ainfo.latency_ms)
             statuses[ainfo.status] = statuses.get(ainfo.status, 0) + 1
             obs, _, terminated, _, info = env.step(action)
-            if realtime:
+            if lockstep:
+                agent.wait_background(LOCKSTEP_WAIT_S)
+            elif realtime:
                 agent.wait_background(period_s - (time.perf_counter() - tick_start))
             timeline.record(steps, ainfo.subtask, int(info[schema.INFO_SUBTASK_INDEX]))
             if on_tick is not None:
@@ -161,7 +169,7 @@ def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: in
 
 
 def run_chain(agent: Agent, env, chain: list[dict], *, seed: int, steps_per_task: Callable[[int], int],
-              realtime: bool = True) -> int:
+              realtime: bool = True, lockstep: bool = False) -> int:
     """CALVIN-style: instructions one after another in one scene; returns how many in a row succeeded."""
     obs, _ = env.reset(seed=seed)
     completed = 0
@@ -171,7 +179,7 @@ def run_chain(agent: Agent, env, chain: list[dict], *, seed: int, steps_per_task
             completed += 1
             continue
         result = run_episode(agent, env, item["instruction"], seed=seed, start=(obs, info),
-                             max_steps=steps_per_task(len(env.task.subtasks)), realtime=realtime)
+                             max_steps=steps_per_task(len(env.task.subtasks)), realtime=realtime, lockstep=lockstep)
         if not result.success:
             break
         obs = result.final[0]
