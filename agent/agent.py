@@ -1,7 +1,7 @@
 """`Agent`: one object that turns (instruction, observation) into a safe action every tick.
 
     agent = Agent(planner, world_model, policy, AgentConfig())
-    agent.reset("put the blue cube in the bowl")        # refusals raise here, before any motion
+    agent.reset("put the blue cube in the bowl", obs)   # refusals raise here, before any motion
     action, info = agent.step(obs)                       # every control tick; never waits
 
 The planner's done judgement and the world model's subgoal run on their own threads; `step`
@@ -23,7 +23,6 @@ from vla_stack import schema
 from vla_stack.ros2_nodes.safety import SafetyFilter
 
 from .config import AgentConfig
-from .handoff import Retract
 from .worker import BackgroundWorker
 
 WAITING, ACTING, DONE, STOPPED, FAILED = "waiting", "acting", "done", "stopped", "failed"
@@ -81,11 +80,13 @@ class Agent:
         self._last_planner_tick = -10**9
         self._wm_submitted: str | None = None
         self._ticks_done = 0  # ticks proposed since the planner said DONE (an open hand backs off first)
-        self._start_pos: np.ndarray | None = None  # end effector at the instruction's first observation
-        self._retract: Retract | None = None  # the hand-off retract in progress (AgentConfig.handoff)
 
-    def reset(self, instruction: str) -> None:
-        """Start an instruction. The planner's refusal (`SchemaError`) is raised here."""
+    def reset(self, instruction: str, obs: dict | None = None) -> None:
+        """Start an instruction. The planner's refusal (`SchemaError`) is raised here.
+
+        With `obs` (the observation the first tick will see) the planner's first subtask is planned here,
+        before any motion (up to `AgentConfig.first_plan_timeout_s`), so the action expert acts from the first
+        tick, as in its demonstrations; without it the first ticks wait for the planner's thread."""
         if not isinstance(instruction, str) or not instruction.strip():
             raise schema.SchemaError(f"instruction: must be a non-empty string, got {instruction!r}")
         self._generation += 1
@@ -97,6 +98,23 @@ class Agent:
         self._clear()
         if self.config.mode == "flat":
             self.subtask = instruction  # the flat policy is conditioned on the instruction itself
+        elif obs is not None and self.config.first_plan_timeout_s > 0:
+            self._plan_first(obs)
+
+    def _plan_first(self, obs: dict) -> None:
+        """Why: from the planner's thread the first subtask comes on tick 2, 3 or later, as fast as the machine
+        answers, and the episode depends on such differences (a zero-motion tick lets the simulated arm sag
+        ~1.3 mm; one waiting tick more changed 9 of 56 held-out outcomes, docs/agent.md "The first subtask").
+        Planned here, every machine starts as the demonstrations do, acting on the first tick."""
+        try:  # validated as `step` does; a bad one is left for the first `step` to reject and say why
+            schema.check_points(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS))
+            schema.check_array(schema.OBS_STATE, obs[schema.OBS_STATE], (schema.STATE_DIM,))
+            snap = self._planner_snapshot(obs)
+        except (KeyError, TypeError, ValueError, schema.SchemaError):
+            return
+        if self._planner_worker.submit(lambda: self._planner_job(snap, None, []), tag=self._generation):
+            self._planner_worker.wait(self.config.first_plan_timeout_s)
+            self._collect()  # not finished in time: a later tick collects it
 
     def estop(self, reason: str = "e-stop") -> None:
         self.safety.estop(reason)
@@ -139,7 +157,6 @@ class Agent:
                 if subtask != self.subtask:
                     if self.subtask == schema.DONE_TOKEN:
                         self._ticks_done = 0
-                    self._retract = self._handoff_retract(self.subtask, subtask)
                     self.subtask, self.history = subtask, history
         finished, tag, result, err = self._wm_worker.poll()
         if finished and tag[0] == self._generation:
@@ -153,12 +170,9 @@ class Agent:
                 else:
                     self._note = "world model returned a non-finite latent (ignored)"
 
-    def _handoff_retract(self, finished: str | None, following: str) -> Retract | None:
-        """A retract to the start pose when a subtask ends with the hand open (AgentConfig.handoff)."""
-        if (self.config.handoff != "start_pose" or finished in (None, schema.DONE_TOKEN)
-                or following == schema.DONE_TOKEN or self._start_pos is None or self.safety.held_gripper <= 0):
-            return None
-        return Retract(self._start_pos, self.safety.held_gripper)
+    @staticmethod
+    def _planner_snapshot(obs: dict) -> dict:
+        return {k: np.array(obs[k]) for k in (schema.OBS_POINTS, schema.OBS_COLORS, schema.OBS_STATE)}
 
     def _schedule(self, obs: dict) -> None:
         mode = self.config.mode
@@ -167,7 +181,7 @@ class Agent:
         due = self.tick - self._last_planner_tick >= self.config.planner_every_ticks or self.subtask is None
         recheck = self.subtask != schema.DONE_TOKEN or self.config.recheck_after_done
         if self._failure is None and recheck and due and not self._planner_worker.busy:
-            snap = {k: np.array(obs[k]) for k in (schema.OBS_POINTS, schema.OBS_COLORS, schema.OBS_STATE)}
+            snap = self._planner_snapshot(obs)
             current, history = self.subtask, list(self.history)
             if self._planner_worker.submit(lambda: self._planner_job(snap, current, history), tag=self._generation):
                 self._last_planner_tick = self.tick
@@ -209,8 +223,6 @@ class Agent:
             for name in self.safety.config.required_inputs:
                 self.safety.watchdog.feed(name, now)
             ee_pos = state[schema.STATE_EE_POS]
-            if self._start_pos is None:
-                self._start_pos = np.array(ee_pos, np.float64)
             self._schedule(obs)
             proposed, status, reason = self._propose(pts, cols, state)
         verdict = self.safety.filter(proposed, ee_pos, now)
@@ -234,12 +246,6 @@ class Agent:
             self._ticks_done += 1
             return (self.safety.finished_action(self._ticks_done - 1), DONE,
                     "the planner judged the instruction complete")
-        if self._retract is not None:
-            action = self._retract.action(state[schema.STATE_EE_POS])
-            if action is not None:
-                return action, ACTING, "hand-off: back to the pose the instruction began from"
-            self._retract = None
-            self.policy.reset()  # the next skill starts as its demonstrations do: fresh state, no old chunks
         latent = None
         if self.config.mode == "full" and self.subgoal is not None and self.subgoal[0] == self.subtask:
             latent = self.subgoal[2]

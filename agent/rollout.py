@@ -129,7 +129,7 @@ def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: in
     one outcome, for comparisons with less spread."""
     obs, info = env.reset(seed=seed) if start is None else start
     hook = observation_hook(agent, env, env.image_size)
-    agent.reset(instruction)
+    agent.reset(instruction, obs)  # plans the first subtask before the first tick (AgentConfig.first_plan_timeout_s)
     timeline = SubtaskTimeline([st.text for st in env.task.subtasks])
     statuses: dict[str, int] = {}
     stopped_for_good = 0
@@ -138,8 +138,8 @@ def run_episode(agent: Agent, env, instruction: str, *, seed: int, max_steps: in
     try:
         period_s = 1.0 / agent.config.control_rate_hz
         for steps in range(1, max_steps + 1):
-            tick_start = time.perf_counter()
-            full = hook(obs) if hook else obs
+            full = hook(obs) if hook else obs  # the simulator's camera work: done before the tick begins, as a
+            tick_start = time.perf_counter()   # robot's image arrives ready (the first render opens a GL context)
             action, ainfo = agent.step(full, now_s=steps / agent.config.control_rate_hz)
             step_ms.append(ainfo.latency_ms)
             statuses[ainfo.status] = statuses.get(ainfo.status, 0) + 1

@@ -53,8 +53,7 @@ SINGLE_SKILL = ("PickRedCube", "PickBlueCube", "OpenDrawer", "CloseDrawer", "Pre
                 "PushRedTowardButton")
 SPLITS = ("train", "heldout_compositions", "heldout_paraphrases")
 SECTIONS = ("splits", "ablations", "chains", "yaw", "embodiment")
-# held-out comparisons, report order; handoff_<mode>: the full stack with AgentConfig.handoff = <mode> (--compare-handoff)
-ABLATIONS = ("flat", "no_world_model", "pointnet", "transformer", "extra_policy", "handoff_none", "handoff_start_pose")
+ABLATIONS = ("flat", "no_world_model", "pointnet", "transformer", "extra_policy")  # held-out comparisons, report order
 MAX_ISSUED = 20  # agent subtask changes kept per episode (a flickering planner could issue hundreds)
 TARGETS = {"heldout_success": 0.70, "chain_length": 3.0, "yaw_drop_points": 10.0, "above_flat_points": 10.0}
 
@@ -95,8 +94,6 @@ class CompositionalConfig:
     policy_flat: Path | None = None  # same, conditioned on the instruction (agent/flat_data.py)
     policy_extra: Path | None = None  # any other action expert to run in the full stack on the held-out split
     policy_extra_n_points: int = 1024  # the points per cloud it was trained with
-    handoff: str = "none"  # every variant's AgentConfig.handoff (none | start_pose)
-    compare_handoff: str | None = None  # also run the full stack with this hand-off (variant handoff_<mode>)
     episodes: int = 2  # per task: the held-out split, full stack and ablations
     episodes_other: int = 1  # per task: the other splits, the yaw sweep, the other embodiment
     ablation_split: str = "heldout_compositions"
@@ -116,6 +113,7 @@ class CompositionalConfig:
     realtime: bool = True  # background jobs get the rest of each 50 ms tick, as on a robot (agent/rollout.py)
     lockstep: bool = False  # instead: every tick waits for the background jobs (one outcome per layout; rollout.py)
     planner_every_ticks: int = 1  # AgentConfig's; 10 with --no-realtime reproduces the session-3 hand-off
+    first_plan_timeout_s: float = 5.0  # AgentConfig's; 0: the first subtask comes from the planner's thread on tick 2+
     name: str = "compositional"
     out_dir: Path = ROOT / "benchmarks" / "results"
     report_only: bool = False  # only redraw Markdown + PNG from <out_dir>/<name>.json
@@ -127,8 +125,7 @@ def variants(cfg: CompositionalConfig) -> dict[str, tuple[str, Path | None]]:
     """variant -> (agent mode, policy checkpoint); a variant without its checkpoint is skipped."""
     return {"full": ("full", cfg.policy), "no_world_model": ("no_world_model", cfg.policy),
             "flat": ("flat", cfg.policy_flat), "pointnet": ("full", cfg.policy_pointnet),
-            "transformer": ("full", cfg.policy_transformer), "extra_policy": ("full", cfg.policy_extra),
-            **{f"handoff_{h}": ("full", cfg.policy if cfg.compare_handoff == h else None) for h in ("none", "start_pose")}}
+            "transformer": ("full", cfg.policy_transformer), "extra_policy": ("full", cfg.policy_extra)}
 
 
 def _split_items(split: str, limit: int) -> dict[str, list[str]]:
@@ -172,8 +169,6 @@ def work_units(cfg: CompositionalConfig) -> list[dict]:
         episodes("ablations", "extra_policy", cfg.ablation_split, held)
         for u in units[start:]:
             u["n_points"] = cfg.policy_extra_n_points
-    if cfg.compare_handoff:
-        episodes("ablations", f"handoff_{cfg.compare_handoff}", cfg.ablation_split, held)
     yaw_tasks = {t: [get_task(t).instruction] for t in (cfg.yaw_tasks[: cfg.tasks_per_split or None])}
     for deg in cfg.yaw_degrees:
         for v in ("full", "pointnet"):
@@ -263,9 +258,8 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     env = make_env(first_task, unit["robot"], unit.get("n_points", cfg.n_points), cfg.image_size, yaw)
     planner = _planner(cfg, unit["planner"], env) if mode != "flat" else None
     camera = wm.config.camera if wm is not None else "scene"
-    handoff = unit["variant"][len("handoff_"):] if unit["variant"].startswith("handoff_") else cfg.handoff
     agent_cfg = AgentConfig(mode=mode, safety=sim_safety(yaw), planner_every_ticks=cfg.planner_every_ticks,
-                            handoff=handoff)
+                            first_plan_timeout_s=cfg.first_plan_timeout_s)
     agent = Agent(planner, wm, policy, agent_cfg, world_model_camera=camera)
     steps = (lambda n: cfg.max_steps) if cfg.max_steps else max_episode_steps
     out = {k: v for k, v in unit.items() if k != "chain"}
@@ -563,8 +557,7 @@ def markdown(record: dict) -> str:
     lines += ["", f"## Ablations on {held}", "", "| variant | success | episodes |", "| --- | --- | --- |",
               f"| full stack | {fmt(f'success_{held}_full')} | {count(section='splits', split=held)} |"]
     for v in ABLATIONS:
-        if (v == "extra_policy" and not cfg.get("policy_extra")) or (
-                v.startswith("handoff_") and cfg.get("compare_handoff") != v[len("handoff_"):]):
+        if v == "extra_policy" and not cfg.get("policy_extra"):
             continue
         label = f"extra_policy (`{cfg['policy_extra']}`)" if v == "extra_policy" else v
         lines.append(f"| {label} | {fmt(f'success_{held}_{v}')} | {count(section='ablations', variant=v)} |")
@@ -639,7 +632,7 @@ def report(path: Path) -> None:
     held = cfg["ablation_split"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     names = ["full", "flat", "no_world_model", "pointnet", "transformer"]
-    names += [v for v in ABLATIONS[4:] if f"success_{held}_{v}" in m]
+    names += ["extra_policy"] if f"success_{held}_extra_policy" in m else []
     vals = [m.get(f"success_{held}_{v}", float("nan")) for v in names]
     axes[0].bar(names, vals, color=["tab:blue"] + ["tab:gray"] * (len(names) - 1))
     axes[0].axhline(TARGETS["heldout_success"], color="tab:red", ls="--", label="target")

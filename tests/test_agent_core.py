@@ -270,3 +270,33 @@ def test_mode_without_its_parts_is_refused():
         Agent(FakePlanner(), None, FakePolicy(), AgentConfig(mode="full"))
     with pytest.raises(schema.SchemaError, match="mode"):
         Agent(FakePlanner(), None, FakePolicy(), AgentConfig(mode="nonsense"))
+
+
+def test_given_the_first_observation_reset_plans_so_the_expert_acts_on_the_first_tick():
+    """As in its demonstrations: no zero-motion ticks before the first subtask (in the sim the arm sags on them)."""
+    policy = FakePolicy()
+    agent = Agent(FakePlanner(delay_s=0.03), FakeWorldModel(), policy, AgentConfig(mode="no_world_model"))
+    agent.reset("open the drawer and press the button", observation())
+    action, info = agent.step(observation())
+    assert (info.tick, info.status, info.subtask) == (1, "acting", "open the drawer")
+    assert np.allclose(action, MOVE) and policy.calls[0][0] == "open the drawer"
+    agent.close()
+
+
+def test_without_an_observation_the_first_ticks_wait_for_the_planner_thread():
+    agent = Agent(FakePlanner(delay_s=0.03), FakeWorldModel(), FakePolicy(), AgentConfig(mode="no_world_model"))
+    agent.reset("open the drawer and press the button")
+    action, info = agent.step(observation())
+    assert info.status == "waiting" and not np.any(action[:6])
+    agent.close()
+
+
+def test_a_malformed_first_observation_is_left_to_the_first_step_to_reject():
+    agent = Agent(FakePlanner(), FakeWorldModel(), FakePolicy(), AgentConfig(mode="no_world_model"))
+    bad = observation()
+    bad[schema.OBS_POINTS] = np.full((64, 3), np.nan, np.float32)
+    agent.reset("open the drawer", bad)  # not planned on: no latched planner failure
+    assert agent.subtask is None
+    action, info = agent.step({schema.OBS_STATE: np.zeros(schema.STATE_DIM, np.float32)})
+    assert info.status == "stopped" and "observation rejected" in info.reason and not np.any(action[:6])
+    agent.close()

@@ -100,12 +100,12 @@ class LiftWorld:
         return {schema.INFO_SUCCESS: i == 2, schema.INFO_SUBTASK_INDEX: i, "n_subtasks": 2}
 
 
-def _episode(planner, config, realtime=True, window=12):
+def _episode(planner, config, realtime=True, window=12, lockstep=False):
     policy = Policy()
     agent = Agent(planner, None, policy, config)
     try:
         return run_episode(agent, LiftWorld(window=window, policy=policy), "put the red cube in the bowl", seed=0,
-                           max_steps=60, realtime=realtime)
+                           max_steps=60, realtime=realtime, lockstep=lockstep)
     finally:
         agent.close()
 
@@ -135,6 +135,16 @@ def test_rollout_paces_a_slow_planner_like_a_real_control_loop(realtime):
         assert r.success and lag is not None and lag <= 6, r.subtasks
     else:
         assert lag is None or lag > 6, r.subtasks
+
+
+def test_lockstep_waits_for_a_planner_slower_than_a_control_period():
+    """A 120 ms planner answers every third tick in real time at 20 Hz and misses an 8-tick window; in lockstep
+    every tick waits for its answer, so the hand-off comes as it would with a planner that keeps up (the
+    benchmark's --lockstep)."""
+    real = _episode(EvidencePlanner(delay_s=0.12), AgentConfig(mode="no_world_model"), window=8)
+    lock = _episode(EvidencePlanner(delay_s=0.12), AgentConfig(mode="no_world_model"), window=8, lockstep=True)
+    assert not real.success
+    assert lock.success and lock.subtasks[1]["lag_ticks"] <= 5, lock.subtasks
 
 
 def test_timeline_tells_where_an_episode_stopped():
