@@ -19,6 +19,8 @@ reached but never done is the action expert's; one done by the sim but never han
     python benchmarks/compositional.py --workers 15                 # the shipped weights, real settings
     python benchmarks/compositional.py --train.enabled --train.minutes 2 --workers 15   # GPU box: see below
     python benchmarks/compositional.py --report-only                # Markdown + PNG from the committed JSON
+    python benchmarks/compositional.py --sections splits --lockstep --episodes 8 --seed 10000 --workers 2
+                                           # one outcome per layout at any load: for comparing variants
 
 With `--train.enabled` the run first makes its own policies, side by side, from one recipe:
 scripted-expert demos of every `train` task (`vla_stack.policy.demos`), the same frames

@@ -2,8 +2,10 @@
 
 The arms are primitives (capsules and boxes) on exact kinematic chains; both carry the same
 parallel gripper with a wrist camera and a `tcp` site between the finger pads. Link geoms
-are visual only (no contacts), the hand and fingers collide. Bodies use gravity
-compensation so the joint position servos track the controller's targets without sag.
+are visual only (no contacts), the hand and fingers collide. The links use gravity
+compensation so the joint position servos track the controller's targets; the hand and fingers
+(0.7 kg) do not, so a zero-motion command sinks the tool about 1.3 mm a tick (docs/agent.md, "The
+first subtask"). Kept as it is until the next retraining: every demonstration was recorded with it.
 
 Regenerate with `python -m vla_stack.sim.arm_mjcf` (a test checks the files are current).
 """
