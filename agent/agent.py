@@ -23,6 +23,7 @@ from vla_stack import schema
 from vla_stack.ros2_nodes.safety import SafetyFilter
 
 from .config import AgentConfig
+from .handoff import Retract
 from .worker import BackgroundWorker
 
 WAITING, ACTING, DONE, STOPPED, FAILED = "waiting", "acting", "done", "stopped", "failed"
@@ -80,6 +81,8 @@ class Agent:
         self._last_planner_tick = -10**9
         self._wm_submitted: str | None = None
         self._ticks_done = 0  # ticks proposed since the planner said DONE (an open hand backs off first)
+        self._start_pose: tuple[np.ndarray, np.ndarray] | None = None  # end effector (pos, quat) at the first observation
+        self._retract: Retract | None = None  # the hand-off retract in progress (AgentConfig.handoff)
 
     def reset(self, instruction: str, obs: dict | None = None) -> None:
         """Start an instruction. The planner's refusal (`SchemaError`) is raised here.
@@ -157,6 +160,7 @@ class Agent:
                 if subtask != self.subtask:
                     if self.subtask == schema.DONE_TOKEN:
                         self._ticks_done = 0
+                    self._retract = self._handoff_retract(self.subtask, subtask)
                     self.subtask, self.history = subtask, history
         finished, tag, result, err = self._wm_worker.poll()
         if finished and tag[0] == self._generation:
@@ -169,6 +173,13 @@ class Agent:
                     self._note = ""
                 else:
                     self._note = "world model returned a non-finite latent (ignored)"
+
+    def _handoff_retract(self, finished: str | None, following: str) -> Retract | None:
+        """A retract to the start pose when a subtask ends with the hand open (AgentConfig.handoff)."""
+        if (self.config.handoff != "start_pose" or finished in (None, schema.DONE_TOKEN)
+                or following == schema.DONE_TOKEN or self._start_pose is None or self.safety.held_gripper <= 0):
+            return None
+        return Retract(*self._start_pose, self.safety.held_gripper)
 
     @staticmethod
     def _planner_snapshot(obs: dict) -> dict:
@@ -223,6 +234,8 @@ class Agent:
             for name in self.safety.config.required_inputs:
                 self.safety.watchdog.feed(name, now)
             ee_pos = state[schema.STATE_EE_POS]
+            if self._start_pose is None:
+                self._start_pose = (np.array(ee_pos, np.float64), np.array(state[schema.STATE_EE_QUAT], np.float64))
             self._schedule(obs)
             proposed, status, reason = self._propose(pts, cols, state)
         verdict = self.safety.filter(proposed, ee_pos, now)
@@ -246,6 +259,12 @@ class Agent:
             self._ticks_done += 1
             return (self.safety.finished_action(self._ticks_done - 1), DONE,
                     "the planner judged the instruction complete")
+        if self._retract is not None:
+            action = self._retract.action(state[schema.STATE_EE_POS], state[schema.STATE_EE_QUAT])
+            if action is not None:
+                return action, ACTING, "hand-off: back to the pose the instruction began from"
+            self._retract = None
+            self.policy.reset()  # the next skill starts as its demonstrations do: fresh state, no old chunks
         latent = None
         if self.config.mode == "full" and self.subgoal is not None and self.subgoal[0] == self.subtask:
             latent = self.subgoal[2]

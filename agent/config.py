@@ -56,11 +56,19 @@ class AgentConfig:
     first_plan_timeout_s: float = 5.0
     # how action chunks are executed; None: as validated for the policy checkpoint (its meta.execution), else ensemble
     execution: Literal["ensemble", "receding"] | None = None
+    # what the hand does when one subtask ends with the hand open (a place, a stack) and the next begins. none:
+    # the action expert goes on from there. start_pose: the agent first takes the hand back to where the
+    # instruction began (up, across, down; agent/handoff.py) and restarts the expert's state, so every skill
+    # starts from the pose the demonstrations start from (the held-out press and close after a place failed
+    # from the pose a place leaves; docs/agent.md, "Hand-off retract").
+    handoff: Literal["none", "start_pose"] = "none"
     safety: SafetyConfig = field(default_factory=sim_safety)
 
     def validate(self) -> "AgentConfig":
         if self.mode not in ("full", "no_world_model", "flat"):
             raise schema.SchemaError(f"agent.mode: {self.mode!r}, expected full | no_world_model | flat")
+        if self.handoff not in ("none", "start_pose"):
+            raise schema.SchemaError(f"agent.handoff: {self.handoff!r}, expected none | start_pose")
         if self.planner_every_ticks < 1:
             raise schema.SchemaError(f"agent.planner_every_ticks: must be >= 1, got {self.planner_every_ticks}")
         if not (math.isfinite(self.first_plan_timeout_s) and self.first_plan_timeout_s >= 0):

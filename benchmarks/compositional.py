@@ -55,7 +55,8 @@ SINGLE_SKILL = ("PickRedCube", "PickBlueCube", "OpenDrawer", "CloseDrawer", "Pre
                 "PushRedTowardButton")
 SPLITS = ("train", "heldout_compositions", "heldout_paraphrases")
 SECTIONS = ("splits", "ablations", "chains", "yaw", "embodiment")
-ABLATIONS = ("flat", "no_world_model", "pointnet", "transformer", "extra_policy")  # held-out comparisons, report order
+# held-out comparisons, report order; handoff_<mode>: the full stack with AgentConfig.handoff = <mode> (--compare-handoff)
+ABLATIONS = ("flat", "no_world_model", "pointnet", "transformer", "extra_policy", "handoff_none", "handoff_start_pose")
 MAX_ISSUED = 20  # agent subtask changes kept per episode (a flickering planner could issue hundreds)
 TARGETS = {"heldout_success": 0.70, "chain_length": 3.0, "yaw_drop_points": 10.0, "above_flat_points": 10.0}
 
@@ -96,6 +97,8 @@ class CompositionalConfig:
     policy_flat: Path | None = None  # same, conditioned on the instruction (agent/flat_data.py)
     policy_extra: Path | None = None  # any other action expert to run in the full stack on the held-out split
     policy_extra_n_points: int = 1024  # the points per cloud it was trained with
+    handoff: str = "none"  # every variant's AgentConfig.handoff (none | start_pose)
+    compare_handoff: str | None = None  # also run the full stack with this hand-off (variant handoff_<mode>)
     episodes: int = 2  # per task: the held-out split, full stack and ablations
     episodes_other: int = 1  # per task: the other splits, the yaw sweep, the other embodiment
     ablation_split: str = "heldout_compositions"
@@ -127,7 +130,8 @@ def variants(cfg: CompositionalConfig) -> dict[str, tuple[str, Path | None]]:
     """variant -> (agent mode, policy checkpoint); a variant without its checkpoint is skipped."""
     return {"full": ("full", cfg.policy), "no_world_model": ("no_world_model", cfg.policy),
             "flat": ("flat", cfg.policy_flat), "pointnet": ("full", cfg.policy_pointnet),
-            "transformer": ("full", cfg.policy_transformer), "extra_policy": ("full", cfg.policy_extra)}
+            "transformer": ("full", cfg.policy_transformer), "extra_policy": ("full", cfg.policy_extra),
+            **{f"handoff_{h}": ("full", cfg.policy if cfg.compare_handoff == h else None) for h in ("none", "start_pose")}}
 
 
 def _split_items(split: str, limit: int) -> dict[str, list[str]]:
@@ -171,6 +175,8 @@ def work_units(cfg: CompositionalConfig) -> list[dict]:
         episodes("ablations", "extra_policy", cfg.ablation_split, held)
         for u in units[start:]:
             u["n_points"] = cfg.policy_extra_n_points
+    if cfg.compare_handoff:
+        episodes("ablations", f"handoff_{cfg.compare_handoff}", cfg.ablation_split, held)
     yaw_tasks = {t: [get_task(t).instruction] for t in (cfg.yaw_tasks[: cfg.tasks_per_split or None])}
     for deg in cfg.yaw_degrees:
         for v in ("full", "pointnet"):
@@ -260,8 +266,9 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     env = make_env(first_task, unit["robot"], unit.get("n_points", cfg.n_points), cfg.image_size, yaw)
     planner = _planner(cfg, unit["planner"], env) if mode != "flat" else None
     camera = wm.config.camera if wm is not None else "scene"
+    handoff = unit["variant"][len("handoff_"):] if unit["variant"].startswith("handoff_") else cfg.handoff
     agent_cfg = AgentConfig(mode=mode, safety=sim_safety(yaw), planner_every_ticks=cfg.planner_every_ticks,
-                            first_plan_timeout_s=cfg.first_plan_timeout_s)
+                            first_plan_timeout_s=cfg.first_plan_timeout_s, handoff=handoff)
     agent = Agent(planner, wm, policy, agent_cfg, world_model_camera=camera)
     steps = (lambda n: cfg.max_steps) if cfg.max_steps else max_episode_steps
     out = {k: v for k, v in unit.items() if k != "chain"}
@@ -559,7 +566,8 @@ def markdown(record: dict) -> str:
     lines += ["", f"## Ablations on {held}", "", "| variant | success | episodes |", "| --- | --- | --- |",
               f"| full stack | {fmt(f'success_{held}_full')} | {count(section='splits', split=held)} |"]
     for v in ABLATIONS:
-        if v == "extra_policy" and not cfg.get("policy_extra"):
+        if (v == "extra_policy" and not cfg.get("policy_extra")) or (
+                v.startswith("handoff_") and cfg.get("compare_handoff") != v[len("handoff_"):]):
             continue
         label = f"extra_policy (`{cfg['policy_extra']}`)" if v == "extra_policy" else v
         lines.append(f"| {label} | {fmt(f'success_{held}_{v}')} | {count(section='ablations', variant=v)} |")
@@ -634,7 +642,7 @@ def report(path: Path) -> None:
     held = cfg["ablation_split"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     names = ["full", "flat", "no_world_model", "pointnet", "transformer"]
-    names += ["extra_policy"] if f"success_{held}_extra_policy" in m else []
+    names += [v for v in ABLATIONS[4:] if f"success_{held}_{v}" in m]
     vals = [m.get(f"success_{held}_{v}", float("nan")) for v in names]
     axes[0].bar(names, vals, color=["tab:blue"] + ["tab:gray"] * (len(names) - 1))
     axes[0].axhline(TARGETS["heldout_success"], color="tab:red", ls="--", label="target")
