@@ -56,12 +56,12 @@ class AgentConfig:
     first_plan_timeout_s: float = 5.0
     # how action chunks are executed; None: as validated for the policy checkpoint (its meta.execution), else ensemble
     execution: Literal["ensemble", "receding"] | None = None
-    # what the hand does when one subtask ends with the hand open (a place, a stack) and the next begins. none:
-    # the action expert goes on from there. start_pose: the agent first takes the hand back to where the
-    # instruction began (up, across, down; agent/handoff.py) and restarts the expert's state, so every skill
-    # starts from the pose the demonstrations start from (the held-out press and close after a place failed
-    # from the pose a place leaves; docs/agent.md, "Hand-off retract").
-    handoff: Literal["none", "start_pose"] = "none"
+    # what the hand does when one subtask ends with the hand open (a place, a stack) and the next begins.
+    # start_pose: the agent first takes the hand back to where and how the instruction began (up, across, down,
+    # turned back; agent/handoff.py) and restarts the expert's state, so the next skill starts as demonstrated
+    # (session 20, lockstep, seeds 12000+: 39/56 against 32/56; docs/agent.md, "Hand-off retract").
+    # none: the action expert goes on from where the place left the hand.
+    handoff: Literal["none", "start_pose"] = "start_pose"
     safety: SafetyConfig = field(default_factory=sim_safety)
 
     def validate(self) -> "AgentConfig":

@@ -4,7 +4,8 @@ and the next one, the hand goes back to where the instruction began before the a
 Why: the demonstrations start every skill from that pose (or a hover near a fixture), while inside a held-out
 composition a skill starts wherever a place left the hand, low and open beside the cube it let go of; from
 there the expert's press and drawer close failed most often (docs/agent.md, "Hand-off retract"). The motion
-is the scripted expert's travel (up, across, down), measured on the end effector, not counted in ticks.
+is the scripted expert's travel (up, across, down), measured on the end effector, not counted in ticks; the
+hand turns back too (position alone lost: the next skill then started turned as the place had left it).
 """
 
 from __future__ import annotations

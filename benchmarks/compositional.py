@@ -97,7 +97,7 @@ class CompositionalConfig:
     policy_flat: Path | None = None  # same, conditioned on the instruction (agent/flat_data.py)
     policy_extra: Path | None = None  # any other action expert to run in the full stack on the held-out split
     policy_extra_n_points: int = 1024  # the points per cloud it was trained with
-    handoff: str = "none"  # every variant's AgentConfig.handoff (none | start_pose)
+    handoff: str = "start_pose"  # every variant's AgentConfig.handoff (start_pose | none)
     compare_handoff: str | None = None  # also run the full stack with this hand-off (variant handoff_<mode>)
     episodes: int = 2  # per task: the held-out split, full stack and ablations
     episodes_other: int = 1  # per task: the other splits, the yaw sweep, the other embodiment
