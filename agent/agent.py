@@ -177,7 +177,8 @@ class Agent:
     def _handoff_retract(self, finished: str | None, following: str) -> Retract | None:
         """A retract to the start pose when a subtask ends with the hand open (AgentConfig.handoff)."""
         if (self.config.handoff != "start_pose" or finished in (None, schema.DONE_TOKEN)
-                or following == schema.DONE_TOKEN or self._start_pose is None or self.safety.held_gripper <= 0):
+                or following == schema.DONE_TOKEN or self._start_pose is None or self.safety.held_gripper <= 0
+                or not np.linalg.norm(self._start_pose[1]) > 1e-6):
             return None
         return Retract(*self._start_pose, self.safety.held_gripper)
 

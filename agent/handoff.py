@@ -46,6 +46,8 @@ class Retract:
     def action(self, ee_pos_m: np.ndarray, ee_quat: np.ndarray) -> np.ndarray | None:
         """The next action, or None once there (or out of ticks): the expert takes over."""
         self.ticks += 1
+        if not np.linalg.norm(ee_quat) > 1e-6:
+            return None  # no orientation to work from: the expert's own checks refuse this state (a stop)
         d = self.target - np.asarray(ee_pos_m, np.float64)
         turn = _rotvec_between(np.asarray(ee_quat, np.float64) / np.linalg.norm(ee_quat), self.target_quat)
         if (np.linalg.norm(d) < ARRIVED_M and np.linalg.norm(turn) < ARRIVED_RAD) or self.ticks > MAX_TICKS:

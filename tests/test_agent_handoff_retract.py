@@ -118,3 +118,8 @@ def test_retract_rises_before_it_moves_across_and_turns_and_gives_up_in_time():
 def test_unknown_handoff_mode_is_refused():
     with pytest.raises(schema.SchemaError, match="agent.handoff"):
         AgentConfig(handoff="teleport").validate()
+
+
+def test_a_state_without_an_orientation_ends_the_retract_instead_of_moving():
+    r = Retract(START, UPRIGHT, schema.GRIPPER_OPEN)
+    assert r.action(np.array([0.6, -0.2, 0.05]), np.zeros(4)) is None
