@@ -53,6 +53,17 @@ def camera_keys(camera: str) -> tuple[str, str]:
     return f"{camera}_{schema.OBS_RGB}", f"{camera}_{schema.OBS_DEPTH}"
 
 
+def checked_observation(obs) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(points, colours, state) of an observation, or `SchemaError` naming what is wrong with it."""
+    if not isinstance(obs, dict):
+        raise schema.SchemaError(f"observation: expected a dict, got {type(obs).__name__}")
+    for key in (schema.OBS_POINTS, schema.OBS_STATE):
+        if key not in obs:
+            raise schema.SchemaError(f"observation: missing {key!r}")
+    pts, cols = schema.check_points(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS))
+    return pts, cols, schema.check_array(schema.OBS_STATE, obs[schema.OBS_STATE], (schema.STATE_DIM,))
+
+
 class Agent:
     def __init__(self, planner, world_model, policy, config: AgentConfig | None = None, *,
                  world_model_camera: str = "scene") -> None:
@@ -109,11 +120,10 @@ class Agent:
         answers, and the episode depends on such differences (a zero-motion tick lets the simulated arm sag
         ~1.3 mm; one waiting tick more changed 9 of 56 held-out outcomes, docs/agent.md "The first subtask").
         Planned here, every machine starts as the demonstrations do, acting on the first tick."""
-        try:  # validated as `step` does; a bad one is left for the first `step` to reject and say why
-            schema.check_points(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS))
-            schema.check_array(schema.OBS_STATE, obs[schema.OBS_STATE], (schema.STATE_DIM,))
+        try:  # a bad observation is left for the first `step` to reject and say why
+            checked_observation(obs)
             snap = self._planner_snapshot(obs)
-        except (KeyError, TypeError, ValueError, schema.SchemaError):
+        except (KeyError, schema.SchemaError):
             return
         if self._planner_worker.submit(lambda: self._planner_job(snap, None, []), tag=self._generation):
             self._planner_worker.wait(self.config.first_plan_timeout_s)
@@ -220,13 +230,7 @@ class Agent:
         self._collect()
         proposed, status, reason, ee_pos = None, STOPPED, "", None
         try:
-            if not isinstance(obs, dict):
-                raise schema.SchemaError(f"observation: expected a dict, got {type(obs).__name__}")
-            for key in (schema.OBS_POINTS, schema.OBS_STATE):
-                if key not in obs:
-                    raise schema.SchemaError(f"observation: missing {key!r}")
-            pts, cols = schema.check_points(obs[schema.OBS_POINTS], obs.get(schema.OBS_COLORS))
-            state = schema.check_array(schema.OBS_STATE, obs[schema.OBS_STATE], (schema.STATE_DIM,))
+            pts, cols, state = checked_observation(obs)
         except schema.SchemaError as e:
             for name in self.safety.config.required_inputs:
                 self.safety.watchdog.invalidate(name)

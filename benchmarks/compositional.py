@@ -57,6 +57,12 @@ SPLITS = ("train", "heldout_compositions", "heldout_paraphrases")
 SECTIONS = ("splits", "ablations", "chains", "yaw", "embodiment")
 # held-out comparisons, report order; handoff_<mode>: the full stack with AgentConfig.handoff = <mode> (--compare-handoff)
 ABLATIONS = ("flat", "no_world_model", "pointnet", "transformer", "extra_policy", "handoff_none", "handoff_start_pose")
+OPTIONAL_ABLATIONS = ABLATIONS[ABLATIONS.index("extra_policy"):]  # reported only when asked for
+
+
+def _handoff_of(variant: str) -> str | None:
+    """`handoff_none` -> "none"; None for a variant that is not a hand-off comparison."""
+    return variant[len("handoff_"):] if variant.startswith("handoff_") else None
 MAX_ISSUED = 20  # agent subtask changes kept per episode (a flickering planner could issue hundreds)
 TARGETS = {"heldout_success": 0.70, "chain_length": 3.0, "yaw_drop_points": 10.0, "above_flat_points": 10.0}
 
@@ -266,7 +272,7 @@ def run_unit(args: tuple[dict, dict]) -> dict:
     env = make_env(first_task, unit["robot"], unit.get("n_points", cfg.n_points), cfg.image_size, yaw)
     planner = _planner(cfg, unit["planner"], env) if mode != "flat" else None
     camera = wm.config.camera if wm is not None else "scene"
-    handoff = unit["variant"][len("handoff_"):] if unit["variant"].startswith("handoff_") else cfg.handoff
+    handoff = _handoff_of(unit["variant"]) or cfg.handoff
     agent_cfg = AgentConfig(mode=mode, safety=sim_safety(yaw), planner_every_ticks=cfg.planner_every_ticks,
                             first_plan_timeout_s=cfg.first_plan_timeout_s, handoff=handoff)
     agent = Agent(planner, wm, policy, agent_cfg, world_model_camera=camera)
@@ -567,7 +573,7 @@ def markdown(record: dict) -> str:
               f"| full stack | {fmt(f'success_{held}_full')} | {count(section='splits', split=held)} |"]
     for v in ABLATIONS:
         if (v == "extra_policy" and not cfg.get("policy_extra")) or (
-                v.startswith("handoff_") and cfg.get("compare_handoff") != v[len("handoff_"):]):
+                _handoff_of(v) and cfg.get("compare_handoff") != _handoff_of(v)):
             continue
         label = f"extra_policy (`{cfg['policy_extra']}`)" if v == "extra_policy" else v
         lines.append(f"| {label} | {fmt(f'success_{held}_{v}')} | {count(section='ablations', variant=v)} |")
@@ -642,7 +648,7 @@ def report(path: Path) -> None:
     held = cfg["ablation_split"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     names = ["full", "flat", "no_world_model", "pointnet", "transformer"]
-    names += [v for v in ABLATIONS[4:] if f"success_{held}_{v}" in m]
+    names += [v for v in OPTIONAL_ABLATIONS if f"success_{held}_{v}" in m]
     vals = [m.get(f"success_{held}_{v}", float("nan")) for v in names]
     axes[0].bar(names, vals, color=["tab:blue"] + ["tab:gray"] * (len(names) - 1))
     axes[0].axhline(TARGETS["heldout_success"], color="tab:red", ls="--", label="target")
